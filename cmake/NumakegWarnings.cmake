@@ -1,0 +1,13 @@
+# C11 (gnu11), warnings on; Debug turns every NK_ASSERT on.
+set(CMAKE_C_STANDARD 11)
+set(CMAKE_C_EXTENSIONS ON)
+set(CMAKE_C_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_STANDARD 17)
+add_compile_options(-Wall -Wextra)
+add_compile_definitions(_GNU_SOURCE)
+option(NUMAKEG_WERROR "Treat warnings as errors" OFF)
+if(NUMAKEG_WERROR)
+  add_compile_options(-Werror)
+endif()
+set(CMAKE_C_FLAGS_RELEASE "-O2 -DNDEBUG" CACHE STRING "" FORCE)
+set(CMAKE_C_FLAGS_DEBUG "-O1 -g -DNK_DEBUG=1" CACHE STRING "" FORCE)

@@ -1,0 +1,100 @@
+/*
+ * Kegs: slabs of one item size, per-domain partial/full/free slab lists,
+ * the domain policy (first-touch with fallback by distance, round-robin),
+ * the reserve and NK_USE_RESERVE, init/fini, NOFREE kegs (uma_keg).
+ */
+#ifndef NK_KEG_H
+#define NK_KEG_H
+
+#include "page.h"
+
+#define KEG_MAX_IPERS  1024
+#define KEG_MAP_WORDS  (KEG_MAX_IPERS / 64)
+
+enum { SLAB_FREE, SLAB_PARTIAL, SLAB_FULL };
+
+struct nk_slab {
+	struct nk_slab *next, *prev;
+	struct nk_keg *keg;
+	char *items;            /* item 0; the slab's pages start here */
+	uint32_t nfree;
+	uint16_t domain;
+	uint8_t list;           /* SLAB_FREE / SLAB_PARTIAL / SLAB_FULL */
+	uint8_t offpage;        /* the header came from the header zone */
+	uint64_t freemap[];     /* bit set: the item is free */
+};
+
+struct nk_keg_domain {
+	nk_lock_t lock;
+	struct nk_slab *lists[3];  /* indexed by SLAB_FREE / _PARTIAL / _FULL */
+	uint64_t nslabs;
+	uint64_t free_items;
+	uint64_t fallbacks;        /* slabs made here for a request from elsewhere */
+} __attribute__((aligned(NK_CACHELINE)));
+
+struct nk_keg;
+/* A keg's backend for slab memory (uma_zone_set_allocf). */
+typedef void *(*keg_allocf_t)(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed);
+typedef void (*keg_freef_t)(struct nk_keg *keg, void *mem, size_t bytes);
+
+struct nk_keg {
+	const char *name;          /* the primary zone's name */
+	size_t size;               /* item size, rounded to the alignment */
+	size_t align;              /* a mask */
+	uint32_t ipers;            /* items per slab */
+	uint32_t pages;            /* pages per slab */
+	uint32_t recip;            /* ceil(2^32 / size): item index without a divide */
+	uint32_t hdr_offset;       /* in-page header: where it sits in the slab */
+	bool offpage;
+	bool nofallback;           /* bind policy: the domain or nothing */
+	uint32_t flags;            /* NK_ZONE_* */
+	nk_init_t init;
+	nk_fini_t fini;
+	keg_allocf_t allocf;
+	keg_freef_t freef;
+	int64_t reserve;           /* free items only NK_USE_RESERVE may take */
+	int64_t free_total;        /* free items in all domains (atomic) */
+	uint32_t rr_cursor;        /* round-robin: the next domain (atomic) */
+	uint32_t keep_free_slabs;  /* empty slabs kept per domain before freeing */
+	int refs;                  /* zones on this keg */
+	struct nk_zone *owner;     /* the primary zone: free() finds it here */
+	struct nk_keg_domain dom[NK_MAX_DOMAINS];
+};
+
+int  keg_init(struct nk_keg *keg, const char *name, size_t size, int align,
+              nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank);
+void keg_fini(struct nk_keg *keg);
+/*
+ * Up to max items for a caller on domain, by the keg's policy.  Returns the
+ * count; 0 with errno ENOMEM when nothing could be had.
+ */
+int  keg_alloc_items(struct nk_keg *keg, int domain, int flags, void **items, int max);
+/* Exactly this domain first, then fallback by distance (zalloc_domain). */
+int  keg_alloc_items_domain(struct nk_keg *keg, int domain, int flags, void **items, int max);
+void keg_free_items(struct nk_keg *keg, void **items, int n);
+int  keg_prealloc(struct nk_keg *keg, int nitems);
+int  keg_prealloc_domain(struct nk_keg *keg, int domain, int nitems);
+/* Frees every empty slab the reserve does not need. */
+void keg_drain(struct nk_keg *keg);
+int64_t keg_free_count(struct nk_keg *keg);
+
+/* The slab an item lives in, and whether the pointer is an item's start. */
+static inline struct nk_slab *
+keg_slab_of(const void *item)
+{
+	struct nk_pdesc *pd = page_desc(item);
+	return (pd->flags & PG_SLAB) ? (struct nk_slab *)pd->slab : NULL;
+}
+static inline bool
+keg_item_start(const struct nk_keg *keg, const struct nk_slab *slab, const void *item)
+{
+	uint64_t off = (uint64_t)((const char *)item - slab->items);
+	uint64_t idx = (off * keg->recip) >> 32;
+	return idx < keg->ipers && idx * keg->size == off;
+}
+
+void keg_fork_prepare(struct nk_keg *keg);
+void keg_fork_parent(struct nk_keg *keg);
+void keg_fork_child(struct nk_keg *keg);
+
+#endif /* NK_KEG_H */

@@ -1,0 +1,482 @@
+/*
+ * The KVA arena.  One mmap(PROT_NONE, MAP_NORESERVE) reservation holds a
+ * window per domain.  Each window is a map of free segments described by
+ * boundary tags: free lists by size class (vmem's instant fit) and a tag
+ * table indexed by page that names the tag at each free segment's first and
+ * last page, so that a freed range finds its free neighbours in O(1).
+ *
+ * The part that needs care is where the tags come from (seed 000, kernel map
+ * entries): they are items of kva_entry_zone, whose slabs take address space
+ * straight from the map.  Every tag is allocated with the map locked, so an
+ * insertion never asks for a new slab: it takes an item with
+ * NK_USE_RESERVE|NK_NOVM and sets KVA_REPLENISH; kva_map_unlock() then refills
+ * the reserve before it drops the lock, and that refill's slab is carved out
+ * of the very map it holds (the allocf sees the lock is its own).
+ */
+#include <numaif.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kva.h"
+#include "page.h"
+#include "topo.h"
+#include "zone.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define KVA_NLISTS       48
+#define KVA_COMMIT_STEP  ((size_t)32 << 20)  /* the accessible frontier grows by this */
+#define KVA_REPLENISH    0x1u
+#define KVA_ENTRY_RESERVE 32                 /* free tags kept for locked insertions */
+
+struct kva_bt {
+	uintptr_t start;
+	size_t size;
+	struct kva_bt *next, *prev;   /* on the size-class free list */
+};
+
+struct kva_map {
+	nk_lock_t lock;
+	uintptr_t base, end;
+	uintptr_t committed;          /* [base, committed) is read-write */
+	struct kva_bt *lists[KVA_NLISTS];
+	uint32_t flags;
+	int domain;
+	uint64_t free_bytes, nsegs, replenishes, locked_slabs;
+} __attribute__((aligned(NK_CACHELINE)));
+
+uintptr_t nk_kva_base;
+uintptr_t nk_kva_span;
+unsigned nk_kva_shift;
+
+static struct kva_map kva_maps[NK_MAX_DOMAINS];
+static struct kva_bt **kva_tags;              /* per page of the whole span */
+static struct kva_bt kva_boot_bt[NK_MAX_DOMAINS];  /* each window's first tag */
+static struct nk_zone kva_entry_zone;
+static struct nk_keg kva_entry_keg;
+static bool kva_entries_ready;
+
+static inline size_t
+kva_page_index(uintptr_t a)
+{
+	return (a - nk_kva_base) >> NK_PAGE_SHIFT;
+}
+
+static inline int
+kva_list_of(size_t size)
+{
+	size_t np = size >> NK_PAGE_SHIFT;
+	return nk_min(63 - __builtin_clzl(np), KVA_NLISTS - 1);
+}
+
+void *
+kva_reserve_meta(size_t bytes)
+{
+	void *p = mmap(NULL, nk_roundup(bytes, NK_PAGE_SIZE), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* ---- Tags on lists and in the tag table ---- */
+
+static void
+kva_bt_link(struct kva_map *m, struct kva_bt *bt)
+{
+	int l = kva_list_of(bt->size);
+	bt->prev = NULL;
+	bt->next = m->lists[l];
+	if (bt->next)
+		bt->next->prev = bt;
+	m->lists[l] = bt;
+	kva_tags[kva_page_index(bt->start)] = bt;
+	kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] = bt;
+	m->free_bytes += bt->size;
+	m->nsegs++;
+}
+
+static void
+kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
+{
+	if (bt->prev)
+		bt->prev->next = bt->next;
+	else
+		m->lists[kva_list_of(bt->size)] = bt->next;
+	if (bt->next)
+		bt->next->prev = bt->prev;
+	/* Stale tags would make allocated pages look like free neighbours. */
+	kva_tags[kva_page_index(bt->start)] = NULL;
+	kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] = NULL;
+	m->free_bytes -= bt->size;
+	m->nsegs--;
+}
+
+/* A new tag, with the map locked: never a new slab here (seed 000). */
+static struct kva_bt *
+kva_bt_alloc(struct kva_map *m)
+{
+	NK_LOCK_ASSERT_OWNED(&m->lock);
+	NK_ASSERT(kva_entries_ready, "map entry needed before the entry zone exists");
+	struct kva_bt *bt = nk_zalloc(&kva_entry_zone, NK_NOWAIT | NK_USE_RESERVE | NK_NOVM);
+	/* Whatever was taken, the reserve is topped up before the unlock. */
+	m->flags |= KVA_REPLENISH;
+	return bt;
+}
+
+static void
+kva_bt_free(struct kva_map *m, struct kva_bt *bt)
+{
+	(void)m;
+	if (bt >= &kva_boot_bt[0] && bt < &kva_boot_bt[NK_MAX_DOMAINS])
+		return;  /* a window's first tag is static */
+	nk_zfree(&kva_entry_zone, bt);
+}
+
+static void
+kva_map_lock(struct kva_map *m)
+{
+	nk_lock(&m->lock);
+}
+
+/* Refills the entry reserve, with the map still locked, then unlocks. */
+static void
+kva_map_unlock(struct kva_map *m)
+{
+	NK_LOCK_ASSERT_OWNED(&m->lock);
+	while (m->flags & KVA_REPLENISH) {
+		m->flags &= ~KVA_REPLENISH;
+		if (kva_entries_ready && keg_free_count(&kva_entry_keg) < KVA_ENTRY_RESERVE) {
+			/* The slab comes from this map: kva_entry_slab_alloc sees the lock is ours. */
+			(void)keg_prealloc_domain(&kva_entry_keg, m->domain, KVA_ENTRY_RESERVE);
+			m->replenishes++;
+		}
+	}
+	nk_unlock(&m->lock);
+}
+
+/* Makes [base, upto) accessible; the window grows in large steps. */
+static int
+kva_commit_frontier(struct kva_map *m, uintptr_t upto)
+{
+	if (upto <= m->committed)
+		return 0;
+	uintptr_t target = nk_min(nk_roundup(upto, KVA_COMMIT_STEP), m->end);
+	if (mprotect((void *)m->committed, target - m->committed, PROT_READ | PROT_WRITE) != 0)
+		return ENOMEM;
+	m->committed = target;
+	return 0;
+}
+
+/* Takes [a, a+size) out of the free segment bt. */
+static int
+kva_carve(struct kva_map *m, struct kva_bt *bt, uintptr_t a, size_t size)
+{
+	uintptr_t bend = bt->start + bt->size;
+	size_t lead = a - bt->start;
+	size_t trail = bend - (a + size);
+	NK_ASSERT(a >= bt->start && a + size <= bend, "carve outside its segment");
+	struct kva_bt *tail = NULL;
+	if (lead != 0 && trail != 0) {
+		tail = kva_bt_alloc(m);
+		if (tail == NULL)
+			return ENOMEM;
+	}
+	kva_bt_unlink(m, bt);
+	if (lead == 0 && trail == 0) {
+		kva_bt_free(m, bt);
+	} else if (lead == 0) {
+		bt->start = a + size;
+		bt->size = trail;
+		kva_bt_link(m, bt);
+	} else {
+		bt->size = lead;
+		kva_bt_link(m, bt);
+		if (trail != 0) {
+			tail->start = a + size;
+			tail->size = trail;
+			kva_bt_link(m, tail);
+		}
+	}
+	return 0;
+}
+
+static uintptr_t
+kva_alloc_locked(struct kva_map *m, size_t size, size_t align)
+{
+	NK_LOCK_ASSERT_OWNED(&m->lock);
+	for (int l = kva_list_of(size); l < KVA_NLISTS; l++) {
+		for (struct kva_bt *bt = m->lists[l]; bt != NULL; bt = bt->next) {
+			uintptr_t a = nk_roundup(bt->start, align);
+			if (a < bt->start || a + size > bt->start + bt->size || a + size < a)
+				continue;
+			if (kva_commit_frontier(m, a + size) != 0)
+				return 0;
+			if (kva_carve(m, bt, a, size) != 0)
+				return 0;
+			return a;
+		}
+	}
+	return 0;
+}
+
+uintptr_t
+kva_alloc(int domain, size_t size, size_t align)
+{
+	NK_ASSERT(domain >= 0 && domain < nk_topo.ndomains, "bad domain");
+	NK_ASSERT((size & NK_PAGE_MASK) == 0 && size != 0, "unaligned size");
+	align = nk_max(align, NK_PAGE_SIZE);
+	struct kva_map *m = &kva_maps[domain];
+	kva_map_lock(m);
+	uintptr_t a = kva_alloc_locked(m, size, align);
+	kva_map_unlock(m);
+	if (a == 0)
+		errno = ENOMEM;
+	return a;
+}
+
+/* Frees with the map locked, coalescing with the free neighbours. */
+static void
+kva_free_locked(struct kva_map *m, uintptr_t addr, size_t size)
+{
+	struct kva_bt *left = NULL, *right = NULL;
+	if (addr > m->base) {
+		struct kva_bt *t = kva_tags[kva_page_index(addr - NK_PAGE_SIZE)];
+		if (t != NULL && t->start + t->size == addr)
+			left = t;
+	}
+	if (addr + size < m->end) {
+		struct kva_bt *t = kva_tags[kva_page_index(addr + size)];
+		if (t != NULL && t->start == addr + size)
+			right = t;
+	}
+	NK_ASSERT(left == NULL || left->start + left->size <= addr, "double free of KVA");
+	if (left && right) {
+		kva_bt_unlink(m, left);
+		kva_bt_unlink(m, right);
+		left->size += size + right->size;
+		kva_bt_link(m, left);
+		kva_bt_free(m, right);
+	} else if (left) {
+		kva_bt_unlink(m, left);
+		left->size += size;
+		kva_bt_link(m, left);
+	} else if (right) {
+		kva_bt_unlink(m, right);
+		right->start = addr;
+		right->size += size;
+		kva_bt_link(m, right);
+	} else {
+		struct kva_bt *bt = kva_bt_alloc(m);
+		if (bt == NULL) {
+			/* Only if the reserve ran dry: lose the range, not the heap. */
+			nk_msg("KVA: no map entry for [%#lx, +%zu): range leaked", addr, size);
+			return;
+		}
+		bt->start = addr;
+		bt->size = size;
+		kva_bt_link(m, bt);
+	}
+}
+
+void
+kva_free(uintptr_t addr, size_t size)
+{
+	int d = kva_domain_of((void *)addr);
+	NK_ASSERT(d >= 0 && (addr & NK_PAGE_MASK) == 0 && (size & NK_PAGE_MASK) == 0,
+	    "kva_free of a range that is not KVA");
+	struct kva_map *m = &kva_maps[d];
+	kva_map_lock(m);
+	kva_free_locked(m, addr, size);
+	kva_map_unlock(m);
+}
+
+bool
+kva_extend(uintptr_t addr, size_t oldsize, size_t newsize)
+{
+	int d = kva_domain_of((void *)addr);
+	struct kva_map *m = &kva_maps[d];
+	uintptr_t at = addr + oldsize;
+	size_t more = newsize - oldsize;
+	bool ok = false;
+	kva_map_lock(m);
+	if (at < m->end) {
+		struct kva_bt *t = kva_tags[kva_page_index(at)];
+		if (t != NULL && t->start == at && t->size >= more &&
+		    kva_commit_frontier(m, at + more) == 0)
+			ok = kva_carve(m, t, at, more) == 0;
+	}
+	kva_map_unlock(m);
+	return ok;
+}
+
+void
+kva_purge(uintptr_t addr, size_t size)
+{
+	/* Private anonymous memory reads back as zero after MADV_DONTNEED. */
+	(void)madvise((void *)addr, size, MADV_DONTNEED);
+}
+
+int
+kva_populate(uintptr_t addr, size_t size)
+{
+	if (nk_inject_commit_failure_after >= 0) {
+		if (nk_inject_commit_failure_after == 0)
+			return ENOMEM;
+		nk_inject_commit_failure_after--;
+	}
+	if (madvise((void *)addr, size, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return ENOMEM;
+	/* Kernels before 5.14: touch each page. */
+	for (uintptr_t p = addr; p < addr + size; p += NK_PAGE_SIZE)
+		*(volatile char *)p = 0;
+	return 0;
+}
+
+/* ---- The entry zone's slabs: straight from the map ---- */
+
+static void *
+kva_entry_slab_alloc(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed)
+{
+	(void)keg;
+	struct kva_map *m = &kva_maps[domain];
+	bool mine = nk_lock_owned(&m->lock);
+	if (!mine)
+		kva_map_lock(m);
+	else
+		m->locked_slabs++;
+	/* A page-aligned carve from a segment's start needs no new tag. */
+	uintptr_t a = kva_alloc_locked(m, bytes, NK_PAGE_SIZE);
+	if (!mine)
+		kva_map_unlock(m);
+	if (a == 0)
+		return NULL;
+	page_account_meta(domain, bytes);
+	*zeroed = true;
+	return (void *)a;
+}
+
+void
+kva_entries_init(void)
+{
+	zone_setup(&kva_entry_zone, &kva_entry_keg, "kva-entry", sizeof(struct kva_bt),
+	    NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
+	    NK_ZONE_NOBUCKET | NK_ZONE_NOFREE | NK_ZONE_INTERNAL, NK_RANK_ENTRY_KEG);
+	kva_entry_keg.allocf = kva_entry_slab_alloc;
+	kva_entry_keg.reserve = KVA_ENTRY_RESERVE / 2;
+	kva_entries_ready = true;
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		(void)keg_prealloc_domain(&kva_entry_keg, d, KVA_ENTRY_RESERVE);
+}
+
+void
+kva_map_stats(int domain, struct kva_map_stats *out)
+{
+	struct kva_map *m = &kva_maps[domain];
+	kva_map_lock(m);
+	out->free_bytes = m->free_bytes;
+	out->free_segments = m->nsegs;
+	out->committed = m->committed - m->base;
+	out->replenishes = m->replenishes;
+	out->locked_slabs = m->locked_slabs;
+	kva_map_unlock(m);
+	out->entries_reserve = (uint64_t)keg_free_count(&kva_entry_keg);
+}
+
+/* ---- Start-up ---- */
+
+void
+kva_init(void)
+{
+	int nd = nk_topo.ndomains;
+	unsigned shift = 40;  /* 1 TiB a domain, less when there are many */
+	const char *s = getenv("NUMAKEG_KVA_WINDOW");
+	if (s != NULL) {
+		uint64_t w = nk_parse_size(s, NULL);
+		if (w != UINT64_MAX && w >= ((uint64_t)1 << 30))
+			shift = 63 - (unsigned)__builtin_clzll(w);
+	}
+	while (shift > 32 && ((uint64_t)nd << shift) > ((uint64_t)1 << 45))
+		shift--;
+	void *base = MAP_FAILED;
+	/* Address-space limits (ulimit -v) may refuse a large window: halve it. */
+	for (; shift >= 30; shift--) {
+		size_t span = (size_t)nd << shift;
+		/* Over-reserve by a window so the base can be window-aligned. */
+		base = mmap(NULL, span + ((size_t)1 << shift), PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (base == MAP_FAILED)
+			continue;
+		uintptr_t b = (uintptr_t)base;
+		uintptr_t aligned = nk_roundup(b, (uintptr_t)1 << shift);
+		size_t total = span + ((size_t)1 << shift);
+		if (aligned > b)
+			munmap(base, aligned - b);
+		if (aligned + span < b + total)
+			munmap((void *)(aligned + span), b + total - (aligned + span));
+		base = (void *)aligned;
+		size_t npages = span >> NK_PAGE_SHIFT;
+		kva_tags = kva_reserve_meta(npages * sizeof(*kva_tags));
+		if (kva_tags != NULL)
+			break;
+		munmap(base, span);
+		base = MAP_FAILED;
+	}
+	if (base == MAP_FAILED)
+		nk_panic("cannot reserve address space for %d domain windows", nd);
+	nk_kva_base = (uintptr_t)base;
+	nk_kva_shift = shift;
+	nk_kva_span = (uintptr_t)nd << shift;
+
+	for (int d = 0; d < nd; d++) {
+		struct kva_map *m = &kva_maps[d];
+		nk_lock_init(&m->lock, NK_RANK_KVA);
+		m->domain = d;
+		m->base = nk_kva_base + ((uintptr_t)d << shift);
+		m->end = m->base + ((uintptr_t)1 << shift);
+		m->committed = m->base;
+		if (!nk_topo.fake && nd > 1) {
+			/* Pages of this window land on its node wherever they are touched. */
+			unsigned long mask[NK_MAX_DOMAINS / 64 + 16] = { 0 };
+			int node = nk_topo.os_node[d];
+			mask[node / 64] |= 1ul << (node % 64);
+			if (mbind((void *)m->base, m->end - m->base, MPOL_PREFERRED, mask,
+			    sizeof(mask) * 8, 0) != 0)
+				nk_msg("mbind of domain %d's window to node %d failed: %s",
+				    d, node, strerror(errno));
+		}
+		struct kva_bt *bt = &kva_boot_bt[d];
+		bt->start = m->base;
+		bt->size = m->end - m->base;
+		kva_map_lock(m);
+		kva_bt_link(m, bt);
+		kva_map_unlock(m);
+	}
+}
+
+void
+kva_fork_prepare(void)
+{
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		pthread_mutex_lock(&kva_maps[d].lock.mtx);
+	keg_fork_prepare(&kva_entry_keg);
+}
+
+void
+kva_fork_parent(void)
+{
+	keg_fork_parent(&kva_entry_keg);
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		pthread_mutex_unlock(&kva_maps[d].lock.mtx);
+}
+
+void
+kva_fork_child(void)
+{
+	keg_fork_child(&kva_entry_keg);
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		nk_lock_reinit(&kva_maps[d].lock);
+}

@@ -1,0 +1,63 @@
+/*
+ * KVA: numakeg's "kernel virtual address space".  One reservation, cut into
+ * a window per domain, so the domain of any numakeg address is a subtraction
+ * and a shift.  Inside each window a vmem/vm_map-like arena hands out page
+ * ranges; its boundary tags (map entries) come from a zone of its own whose
+ * slabs take address space straight from the map (seed 000).
+ */
+#ifndef NK_KVA_H
+#define NK_KVA_H
+
+#include "nk_base.h"
+
+extern uintptr_t nk_kva_base;     /* start of domain 0's window */
+extern uintptr_t nk_kva_span;     /* ndomains windows */
+extern unsigned  nk_kva_shift;    /* log2 of a window's size */
+
+static inline bool
+kva_contains(const void *p)
+{
+	return (uintptr_t)p - nk_kva_base < nk_kva_span;
+}
+
+static inline int
+kva_domain_of(const void *p)
+{
+	uintptr_t off = (uintptr_t)p - nk_kva_base;
+	return off < nk_kva_span ? (int)(off >> nk_kva_shift) : -1;
+}
+
+/* Reserves the windows; on a real multi-node machine binds each to its node. */
+void kva_init(void);
+/* Creates the map-entry zone and fills its reserve: after the zone layer is up. */
+void kva_entries_init(void);
+
+/* A page-aligned range of the domain's window, aligned to align; 0 and errno. */
+uintptr_t kva_alloc(int domain, size_t size, size_t align);
+void kva_free(uintptr_t addr, size_t size);
+/* Grows [addr, addr+oldsize) to newsize in place if the space after it is free. */
+bool kva_extend(uintptr_t addr, size_t oldsize, size_t newsize);
+
+/* Gives the pages of a range back to the OS; the range stays mapped (zero). */
+void kva_purge(uintptr_t addr, size_t size);
+/* Faults a range in now; ENOMEM when the OS refuses (or a test says so). */
+int kva_populate(uintptr_t addr, size_t size);
+/* Address space for metadata arrays, committed only where touched. */
+void *kva_reserve_meta(size_t bytes);
+
+struct kva_map_stats {
+	uint64_t free_bytes;      /* free address space in the window */
+	uint64_t free_segments;   /* boundary tags on the free lists */
+	uint64_t committed;       /* bytes of the window made accessible so far */
+	uint64_t replenishes;     /* times the entry reserve was refilled at unlock */
+	uint64_t locked_slabs;    /* entry slabs carved while the map was already locked */
+	uint64_t entries_reserve; /* free map entries right now */
+};
+void kva_map_stats(int domain, struct kva_map_stats *out);
+
+/* fork(): every map lock, in order; then released or re-initialized. */
+void kva_fork_prepare(void);
+void kva_fork_parent(void);
+void kva_fork_child(void);
+
+#endif /* NK_KVA_H */

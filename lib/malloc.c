@@ -1,0 +1,706 @@
+/*
+ * malloc(3) on zones, as malloc(9) sits on UMA: 40 size classes, each a
+ * zone of its own, and page runs for anything larger than 32 KiB.  This file
+ * also owns start-up (the boot allocator, like UMA's boot pages), fork, the
+ * placement policy, and the reports of bad frees.
+ *
+ * Start-up: hwloc, libnuma and the dynamic loader call malloc while numakeg
+ * is starting.  The thread that starts numakeg serves its own nested calls
+ * from a static bump arena; other threads wait.  Boot blocks are never
+ * reused, and free() of one does nothing.
+ */
+#include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "malloc_int.h"
+
+struct nk_zone nk_malloc_zones[NK_NCLASSES];
+static struct nk_keg malloc_kegs[NK_NCLASSES];
+uint32_t nk_class_size[NK_NCLASSES];
+uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
+uint64_t nk_free_cookie;
+int nk_malloc_first_id;
+
+/* Large allocations are counted here, per domain. */
+static uint64_t large_allocs[NK_MAX_DOMAINS], large_frees[NK_MAX_DOMAINS];
+
+enum { POLICY_FIRSTTOUCH, POLICY_ROUNDROBIN, POLICY_INTERLEAVE, POLICY_BIND };
+static int malloc_policy = POLICY_FIRSTTOUCH;
+static char malloc_policy_name[24] = "firsttouch";
+static uint32_t large_rr_cursor;
+
+/* ---- Start-up ---- */
+
+#define BOOT_ARENA_SIZE ((size_t)8 << 20)
+static char boot_arena[BOOT_ARENA_SIZE] __attribute__((aligned(4096)));
+static size_t boot_used;
+static int nk_state;          /* 0: not started, 1: starting, 2: ready */
+static pid_t nk_starter;
+/* The loader's own mappings: blocks from before numakeg took over. */
+static uintptr_t loader_lo, loader_hi;
+
+static bool
+boot_contains(const void *p)
+{
+	return (const char *)p >= boot_arena && (const char *)p < boot_arena + BOOT_ARENA_SIZE;
+}
+
+static void *
+boot_alloc(size_t n, size_t align)
+{
+	align = nk_max(align, (size_t)16);
+	size_t start = nk_roundup(boot_used + 16, align);
+	if (n > BOOT_ARENA_SIZE || start + n > BOOT_ARENA_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	boot_used = start + n;
+	((size_t *)(boot_arena + start))[-1] = n;
+	return boot_arena + start;
+}
+
+static size_t
+boot_size(const void *p)
+{
+	return ((const size_t *)p)[-1];
+}
+
+static void
+record_loader_range(void)
+{
+	/* /proc/self/maps with read(2): no stdio, no malloc. */
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[8192];
+	size_t have = 0;
+	ssize_t r;
+	while ((r = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		have += (size_t)r;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n')) != NULL) {
+			*nl = '\0';
+			if (strstr(line, "/ld-linux") != NULL) {
+				uintptr_t lo = strtoul(line, NULL, 16);
+				char *dash = strchr(line, '-');
+				uintptr_t hi = dash ? strtoul(dash + 1, NULL, 16) : lo;
+				if (loader_lo == 0 || lo < loader_lo)
+					loader_lo = lo;
+				if (hi > loader_hi)
+					loader_hi = hi;
+			}
+			line = nl + 1;
+		}
+		have = (size_t)(buf + have - line);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0;
+	}
+	close(fd);
+}
+
+static void
+malloc_parse_policy(void)
+{
+	const char *s = nk_opt.policy;
+	if (s == NULL || *s == '\0' || strcmp(s, "firsttouch") == 0)
+		return;
+	if (strcmp(s, "roundrobin") == 0) {
+		malloc_policy = POLICY_ROUNDROBIN;
+	} else if (strcmp(s, "interleave") == 0) {
+		malloc_policy = POLICY_INTERLEAVE;
+	} else if (strncmp(s, "bind:", 5) == 0) {
+		char *end;
+		long d = strtol(s + 5, &end, 10);
+		if (*end != '\0' || end == s + 5 || d < 0 || d >= nk_topo.ndomains) {
+			nk_msg("ignoring NUMAKEG_POLICY=%s: no such domain", s);
+			return;
+		}
+		malloc_policy = POLICY_BIND;
+		nk_topo.bind_domain = (int)d;
+	} else {
+		nk_msg("ignoring NUMAKEG_POLICY=%s: want firsttouch, roundrobin, interleave or bind:N", s);
+		return;
+	}
+	snprintf(malloc_policy_name, sizeof(malloc_policy_name), "%s", s);
+}
+
+const char *malloc_policy_str(void);
+const char *
+malloc_policy_str(void)
+{
+	return malloc_policy_name;
+}
+
+/* NUMAKEG_DEBUG: fresh items look freed, so the first allocation checks too. */
+static int
+malloc_debug_init(void *mem, size_t size, int flags)
+{
+	(void)flags;
+	memset(mem, 0x5a, size);
+	*(uint64_t *)mem = nk_free_cookie ^ (uintptr_t)mem;
+	return 0;
+}
+
+static void
+malloc_init_classes(void)
+{
+	for (unsigned c = 0; c < NK_NCLASSES; c++) {
+		if (c < 8) {
+			nk_class_size[c] = 16 * (c + 1);
+		} else {
+			unsigned k = 7 + (c - 8) / 4, j = (c - 8) % 4;
+			nk_class_size[c] = (1u << k) + (j + 1) * (1u << (k - 2));
+		}
+	}
+	for (unsigned i = 0; i <= NK_LOOKUP_MAX / 16; i++) {
+		size_t n = nk_max((size_t)i * 16, (size_t)1);
+		unsigned c = 0;
+		while (nk_class_size[c] < n)
+			c++;
+		nk_class_lookup[i] = (uint8_t)c;
+	}
+	uint32_t zflags = NK_ZONE_MALLOC;
+	if (malloc_policy == POLICY_ROUNDROBIN || malloc_policy == POLICY_INTERLEAVE)
+		zflags |= NK_ZONE_ROUNDROBIN;
+	else
+		zflags |= NK_ZONE_FIRSTTOUCH;
+	for (unsigned c = 0; c < NK_NCLASSES; c++) {
+		char name[24];
+		snprintf(name, sizeof(name), "malloc-%u", nk_class_size[c]);
+		if (zone_setup(&nk_malloc_zones[c], &malloc_kegs[c], name, nk_class_size[c],
+		    NULL, NULL, nk_opt.debug ? malloc_debug_init : NULL, NULL,
+		    15, zflags, NK_RANK_KEG) != 0)
+			nk_panic("cannot create zone %s", name);
+		malloc_kegs[c].nofallback = malloc_policy == POLICY_BIND;
+		if (c == 0)
+			nk_malloc_first_id = nk_malloc_zones[c].id;
+		if (nk_malloc_zones[c].id != nk_malloc_first_id + (int)c ||
+		    nk_malloc_zones[c].id >= NK_TC_INLINE)
+			nk_panic("malloc zones need consecutive inline cache slots");
+	}
+}
+
+static void malloc_fork_prepare(void);
+static void malloc_fork_parent(void);
+static void malloc_fork_child(void);
+void stats_init(void);
+
+static void
+nk_init_slow(void)
+{
+	int expected = 0;
+	if (__atomic_compare_exchange_n(&nk_state, &expected, 1, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		nk_starter = nk_gettid();
+		nk_options_init();
+		if (getrandom(&nk_free_cookie, sizeof(nk_free_cookie), GRND_NONBLOCK) !=
+		    sizeof(nk_free_cookie))
+			nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&expected;
+		nk_free_cookie |= 1;  /* never zero, so a zeroed block is never "free" */
+		record_loader_range();
+		topo_init();          /* hwloc: its mallocs come from the boot arena */
+		malloc_parse_policy();
+		kva_init();
+		page_init();
+		zone_bootstrap();
+		malloc_init_classes();
+		stats_init();
+		__atomic_store_n(&nk_state, 2, __ATOMIC_RELEASE);
+		pthread_atfork(malloc_fork_prepare, malloc_fork_parent, malloc_fork_child);
+		return;
+	}
+	if (expected == 1 && nk_starter == nk_gettid())
+		return;  /* a nested call while starting: the caller uses the boot arena */
+	while (__atomic_load_n(&nk_state, __ATOMIC_ACQUIRE) != 2)
+		sched_yield();
+}
+
+void nk_init_once(void);
+void
+nk_init_once(void)
+{
+	if (NK_UNLIKELY(__atomic_load_n(&nk_state, __ATOMIC_ACQUIRE) != 2))
+		nk_init_slow();
+}
+
+static inline bool
+nk_ready(void)
+{
+	nk_init_once();
+	return __atomic_load_n(&nk_state, __ATOMIC_ACQUIRE) == 2;
+}
+
+__attribute__((constructor)) static void
+nk_constructor(void)
+{
+	nk_init_once();
+}
+
+/* ---- Reports ---- */
+
+void
+malloc_bad_free(const void *p, const char *why, const struct nk_zone *z)
+{
+	if (strcmp(why, "double free") == 0)
+		nk_panic("double free of %p in zone %s", p, z ? z->name : "?");
+	if (z != NULL)
+		nk_panic("free(): invalid pointer %p (%s, zone %s)", p, why, z->name);
+	nk_panic("free(): invalid pointer %p (%s)", p, why);
+}
+
+void
+malloc_debug_check(struct nk_zone *z, void *p)
+{
+	const unsigned char *b = p;
+	if (*(uint64_t *)p != (nk_free_cookie ^ (uintptr_t)p))
+		nk_panic("use after free: %p in zone %s was modified after free (its free mark)",
+		    p, z->name);
+	for (size_t i = 8; i < z->size; i++)
+		if (b[i] != 0x5a)
+			nk_panic("use after free: %p in zone %s was modified after free (byte %zu)",
+			    p, z->name, i);
+}
+
+void
+malloc_debug_fill(struct nk_zone *z, void *p)
+{
+	memset((char *)p + 8, 0x5a, z->size - 8);
+}
+
+/* ---- Allocation ---- */
+
+/* The domain a new allocation goes to, by policy. */
+static int
+malloc_pick_domain(void)
+{
+	if (malloc_policy == POLICY_INTERLEAVE)
+		return (int)(__atomic_fetch_add(&large_rr_cursor, 1, __ATOMIC_RELAXED) %
+		    (uint32_t)nk_topo.ndomains);
+	return topo_current_domain();
+}
+
+static void *
+malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
+{
+	if (n > ((size_t)1 << nk_kva_shift) || n > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t npages = nk_howmany(n, NK_PAGE_SIZE);
+	int tries = (exact || malloc_policy == POLICY_BIND) ? 1 : nk_topo.ndomains;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		for (int i = 0; i < tries; i++) {
+			int d = nk_topo.fallback[domain][i];
+			bool zeroed;
+			void *p = page_alloc(d, npages, align, &zeroed);
+			if (p == NULL)
+				continue;
+			page_set_large(p, npages, d);
+			__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+			if (zero && !zeroed)
+				memset(p, 0, n);
+			return p;
+		}
+		/* Out of memory: what the caches hold may be enough. */
+		nk_reclaim();
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+static void *
+malloc_class(unsigned cls, int flags)
+{
+	struct nk_zone *z = &nk_malloc_zones[cls];
+	void *p = nk_zalloc(z, flags);
+	if (p == NULL) {
+		/* malloc never sleeps, but it does give back what caches hold. */
+		nk_reclaim();
+		p = nk_zalloc(z, flags);
+		if (p == NULL)
+			return NULL;
+	}
+	if (nk_opt.debug)
+		malloc_debug_check(z, p);
+	*(uint64_t *)p = 0;
+	return p;
+}
+
+void *
+malloc_slow(size_t n)
+{
+	if (!nk_ready())
+		return boot_alloc(n, 16);
+	if (n <= NK_SMALL_MAX)
+		return malloc_class(malloc_size_class(n), NK_NOWAIT);
+	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, false);
+}
+
+void
+free_slow(void *p)
+{
+	if (boot_contains(p))
+		return;  /* boot blocks are never reused */
+	if (!kva_contains(p)) {
+		if ((uintptr_t)p >= loader_lo && (uintptr_t)p < loader_hi)
+			return;  /* allocated by the loader before numakeg took over */
+		malloc_bad_free(p, "not numakeg memory", NULL);
+	}
+	struct nk_pdesc *pd = page_desc(p);
+	if (pd->flags & PG_LARGE) {
+		int d = kva_domain_of(p);
+		size_t npages = pd->npages;
+		__atomic_add_fetch(&large_frees[d], 1, __ATOMIC_RELAXED);
+		page_free(p, npages);
+		return;
+	}
+	if (pd->flags & PG_DIRTY)
+		malloc_bad_free(p, "already freed: double free of a large block", NULL);
+	malloc_bad_free(p, "not the start of a block", NULL);
+}
+
+NK_EXPORT void *
+nk_malloc(size_t n)
+{
+	return malloc_fast(n);
+}
+
+NK_EXPORT void
+nk_free(void *p)
+{
+	free_fast(p);
+}
+
+NK_EXPORT void
+nk_free_sized(void *p, size_t n)
+{
+	(void)n;
+	free_fast(p);
+}
+
+NK_EXPORT void
+nk_free_aligned_sized(void *p, size_t align, size_t n)
+{
+	(void)align;
+	(void)n;
+	free_fast(p);
+}
+
+NK_EXPORT size_t
+nk_malloc_usable_size(const void *p)
+{
+	if (p == NULL)
+		return 0;
+	if (boot_contains(p))
+		return boot_size(p);
+	if (!kva_contains(p))
+		return 0;
+	struct nk_pdesc *pd = page_desc(p);
+	if (pd->flags & PG_SLAB)
+		return ((struct nk_slab *)pd->slab)->keg->size;
+	if (pd->flags & PG_LARGE)
+		return (size_t)pd->npages << NK_PAGE_SHIFT;
+	return 0;
+}
+
+NK_EXPORT void *
+nk_calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!nk_ready()) {
+		void *p = boot_alloc(n, 16);
+		return p ? memset(p, 0, n) : NULL;
+	}
+	if (n > NK_SMALL_MAX)
+		return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, true);
+	void *p = malloc_fast(n);
+	return p ? memset(p, 0, n) : NULL;
+}
+
+/* Alignment for the memalign family: a class whose items fall on it, or pages. */
+static void *
+malloc_aligned(size_t align, size_t n)
+{
+	if (!nk_ready())
+		return boot_alloc(n, align);
+	if (align <= 16)
+		return malloc_fast(n);
+	if (n <= NK_SMALL_MAX && align <= NK_PAGE_SIZE) {
+		/* Slabs start on a page: items are aligned when the size is a multiple. */
+		unsigned cls = malloc_size_class(nk_max(n, align));
+		while (cls < NK_NCLASSES && (nk_class_size[cls] & (align - 1)) != 0)
+			cls++;
+		if (cls < NK_NCLASSES)
+			return malloc_class(cls, NK_NOWAIT);
+	}
+	if (n > SIZE_MAX - align) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return malloc_large(nk_max(n, (size_t)1), align, malloc_pick_domain(), false, false);
+}
+
+NK_EXPORT int
+nk_posix_memalign(void **memptr, size_t align, size_t n)
+{
+	if (align < sizeof(void *) || (align & (align - 1)) != 0)
+		return EINVAL;
+	int saved = errno;
+	void *p = malloc_aligned(align, n);
+	if (p == NULL) {
+		int err = errno;
+		errno = saved;
+		return err ? err : ENOMEM;
+	}
+	errno = saved;
+	*memptr = p;
+	return 0;
+}
+
+NK_EXPORT void *
+nk_aligned_alloc(size_t align, size_t n)
+{
+	if (align == 0 || (align & (align - 1)) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return malloc_aligned(align, n);
+}
+
+NK_EXPORT void *
+nk_memalign(size_t align, size_t n)
+{
+	/* As glibc: an alignment that is no power of two is rounded up to one. */
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	size_t a = 16;
+	while (a < align)
+		a <<= 1;
+	return malloc_aligned(a, n);
+}
+
+NK_EXPORT void *
+nk_valloc(size_t n)
+{
+	return malloc_aligned(NK_PAGE_SIZE, n);
+}
+
+NK_EXPORT void *
+nk_pvalloc(size_t n)
+{
+	if (n > SIZE_MAX - NK_PAGE_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return malloc_aligned(NK_PAGE_SIZE, nk_max(nk_roundup(n, NK_PAGE_SIZE), NK_PAGE_SIZE));
+}
+
+static void *
+realloc_move(void *p, size_t old, size_t n)
+{
+	void *q = malloc_fast(n);
+	if (q == NULL)
+		return NULL;  /* the old block stays as it was */
+	memcpy(q, p, nk_min(old, n));
+	free_fast(p);
+	return q;
+}
+
+NK_EXPORT void *
+nk_realloc(void *p, size_t n)
+{
+	if (p == NULL)
+		return malloc_fast(n);
+	if (n == 0) {
+		/* glibc: realloc(p, 0) frees p and returns NULL. */
+		free_fast(p);
+		return NULL;
+	}
+	if (!kva_contains(p)) {
+		if (boot_contains(p))
+			return realloc_move(p, boot_size(p), n);
+		malloc_bad_free(p, "realloc of memory numakeg did not give out", NULL);
+	}
+	struct nk_pdesc *pd = page_desc(p);
+	if (pd->flags & PG_SLAB) {
+		struct nk_slab *slab = pd->slab;
+		struct nk_zone *z = slab->keg->owner;
+		if (!(z->flags & NK_ZONE_MALLOC) || !keg_item_start(slab->keg, slab, p))
+			malloc_bad_free(p, "realloc of a pointer that is not a block's start", z);
+		if (*(uint64_t *)p == (nk_free_cookie ^ (uintptr_t)p))
+			malloc_bad_free(p, "double free", z);
+		/* The same class: nothing moves (n below 32 KiB maps to one class). */
+		if (n <= NK_SMALL_MAX && malloc_size_class(n) == (unsigned)(z->id - nk_malloc_first_id))
+			return p;
+		return realloc_move(p, z->size, n);
+	}
+	if (!(pd->flags & PG_LARGE))
+		malloc_bad_free(p, "realloc of a pointer that is not a block's start", NULL);
+	size_t oldpages = pd->npages, old = oldpages << NK_PAGE_SHIFT;
+	if (n <= NK_SMALL_MAX)
+		return realloc_move(p, old, n);
+	if (n > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t newpages = nk_howmany(n, NK_PAGE_SIZE);
+	if (newpages == oldpages)
+		return p;
+	if (newpages < oldpages) {
+		page_shrink(p, oldpages, newpages);
+		return p;
+	}
+	if (page_grow(p, oldpages, newpages))
+		return p;
+	return realloc_move(p, old, n);
+}
+
+NK_EXPORT void *
+nk_reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t n;
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return nk_realloc(p, n);
+}
+
+NK_EXPORT int
+nk_malloc_trim(size_t pad)
+{
+	(void)pad;
+	uint64_t before = 0, after = 0;
+	struct nk_page_stats ps;
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		if (nk_page_stats(d, &ps) == 0)
+			before += ps.purged_bytes;
+	nk_reclaim();
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		if (nk_page_stats(d, &ps) == 0)
+			after += ps.purged_bytes;
+	return after > before;
+}
+
+NK_EXPORT void *
+nk_malloc_domain(size_t n, int domain)
+{
+	if (!nk_ready())
+		return boot_alloc(n, 16);
+	if (domain < 0 || domain >= nk_topo.ndomains) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (n > NK_SMALL_MAX)
+		return malloc_large(n, NK_PAGE_SIZE, domain, false, false);
+	struct nk_zone *z = &nk_malloc_zones[malloc_size_class(n)];
+	void *p = nk_zalloc_domain(z, NULL, domain, NK_NOWAIT);
+	if (p == NULL)
+		return NULL;
+	if (nk_opt.debug)
+		malloc_debug_check(z, p);
+	*(uint64_t *)p = 0;
+	return p;
+}
+
+void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+void
+malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
+{
+	*allocs = __atomic_load_n(&large_allocs[domain], __ATOMIC_RELAXED);
+	*frees = __atomic_load_n(&large_frees[domain], __ATOMIC_RELAXED);
+}
+
+/* glibc's mallinfo2, from the page layer's counts. */
+struct mallinfo2 malloc_mallinfo2(void);
+struct mallinfo2
+malloc_mallinfo2(void)
+{
+	struct mallinfo2 mi;
+	memset(&mi, 0, sizeof(mi));
+	if (!nk_ready())
+		return mi;
+	for (int d = 0; d < nk_topo.ndomains; d++) {
+		struct nk_page_stats ps;
+		if (nk_page_stats(d, &ps) != 0)
+			continue;
+		mi.arena += ps.active_bytes + ps.dirty_bytes + ps.nofree_bytes;
+		mi.uordblks += ps.active_bytes + ps.nofree_bytes;
+		mi.fordblks += ps.dirty_bytes;
+	}
+	mi.keepcost = mi.fordblks;
+	return mi;
+}
+
+/* ---- NUMA calls ---- */
+
+NK_EXPORT int
+nk_ndomains(void)
+{
+	nk_init_once();
+	return nk_topo.ndomains;
+}
+
+NK_EXPORT int
+nk_current_domain(void)
+{
+	nk_init_once();
+	return topo_current_domain();
+}
+
+NK_EXPORT int
+nk_domain_of(const void *p)
+{
+	nk_init_once();
+	return kva_domain_of(p);
+}
+
+NK_EXPORT int
+nk_thread_set_domain(int domain)
+{
+	nk_init_once();
+	return topo_set_thread_domain(domain);
+}
+
+/* ---- fork ---- */
+
+void nk_lock_forget_tid(void);
+void zone_fork_child_caches(void);
+
+static void
+malloc_fork_prepare(void)
+{
+	zone_fork_prepare();
+	page_fork_prepare();
+	kva_fork_prepare();
+}
+
+static void
+malloc_fork_parent(void)
+{
+	kva_fork_parent();
+	page_fork_parent();
+	zone_fork_parent();
+}
+
+static void
+malloc_fork_child(void)
+{
+	nk_lock_forget_tid();
+	kva_fork_child();
+	page_fork_child();
+	zone_fork_child();
+	zone_fork_child_caches();
+}

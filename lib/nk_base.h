@@ -1,0 +1,109 @@
+/*
+ * What every layer shares: assertions, the lock type with its order check,
+ * constants, and the export macro.  No layer logic lives here.
+ */
+#ifndef NK_BASE_H
+#define NK_BASE_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "numakeg.h"
+
+#define NK_EXPORT __attribute__((visibility("default")))
+#define NK_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define NK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NK_NOINLINE    __attribute__((noinline))
+#define NK_COLD        __attribute__((cold, noinline))
+#define NK_CACHELINE   64
+
+#define NK_PAGE_SHIFT  12
+#define NK_PAGE_SIZE   ((size_t)1 << NK_PAGE_SHIFT)
+#define NK_PAGE_MASK   (NK_PAGE_SIZE - 1)
+#define NK_MAX_DOMAINS 64
+#define NK_MAX_CPUS    4096
+
+#define nk_roundup(x, a)   (((x) + ((a) - 1)) & ~((a) - 1))
+#define nk_howmany(x, y)   (((x) + ((y) - 1)) / (y))
+#define nk_min(a, b)       ((a) < (b) ? (a) : (b))
+#define nk_max(a, b)       ((a) > (b) ? (a) : (b))
+
+/* Reports through write(2) only: these run where malloc may be broken. */
+void nk_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void nk_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* NK_ASSERT is KASSERT: on in Debug builds (NK_DEBUG), gone in Release. */
+#ifdef NK_DEBUG
+#define NK_ASSERT(cond, ...) do {                                           \
+	if (NK_UNLIKELY(!(cond)))                                            \
+		nk_panic("assertion \"%s\" failed at %s:%d: %s", #cond,      \
+		    __FILE__, __LINE__, nk_assert_msg(__VA_ARGS__));          \
+} while (0)
+#else
+#define NK_ASSERT(cond, ...) do { (void)sizeof(cond); } while (0)
+#endif
+static inline const char *nk_assert_msg(const char *m) { return m; }
+
+/*
+ * Locks carry their rank in the lock order (DESIGN.md), outermost first.
+ * Debug builds record the ranks a thread holds and assert that a lock is
+ * only taken while every lock held is of a lower rank, as WITNESS would.
+ * The entry keg ranks inside the KVA map: the map allocates its own
+ * boundary tags while locked (seed 000).
+ */
+enum nk_lock_rank {
+	NK_RANK_REGISTRY = 1,   /* the zone list, the thread-cache list */
+	NK_RANK_ZONE,           /* a zone's limit and sleepers */
+	NK_RANK_DEPOT,          /* a zone's per-domain bucket depot */
+	NK_RANK_KEG,            /* a keg's per-domain slab lists */
+	NK_RANK_PAGE,           /* a domain's page lists */
+	NK_RANK_KVA,            /* a domain's address-space map */
+	NK_RANK_ENTRY_KEG,      /* the keg of the map's own boundary tags */
+	NK_RANK_MAX
+};
+
+typedef struct nk_lock {
+	pthread_mutex_t mtx;
+	uint8_t rank;
+	pid_t owner;            /* thread id of the holder, for "held by me" checks */
+} nk_lock_t;
+
+void nk_lock_init(nk_lock_t *lk, enum nk_lock_rank rank);
+void nk_lock(nk_lock_t *lk);
+bool nk_trylock(nk_lock_t *lk);
+void nk_unlock(nk_lock_t *lk);
+bool nk_lock_owned(const nk_lock_t *lk);
+pid_t nk_gettid(void);
+/* After fork() in the child: the lock is free and owned by no one. */
+void nk_lock_reinit(nk_lock_t *lk);
+#define NK_LOCK_ASSERT_OWNED(lk) NK_ASSERT(nk_lock_owned(lk), "lock not held")
+
+/* A monotonic clock in nanoseconds, cheap (vDSO, coarse). */
+uint64_t nk_now_ns(void);
+
+/* Options read from the environment once, at start-up. */
+struct nk_options {
+	int fake_domains;          /* NUMAKEG_FAKE_DOMAINS, 0: real topology */
+	int debug;                 /* NUMAKEG_DEBUG */
+	int stats;                 /* NUMAKEG_STATS: 0 off, 1 text, 2 json */
+	const char *stats_file;    /* NUMAKEG_STATS_FILE */
+	const char *domain_limit;  /* NUMAKEG_DOMAIN_LIMIT, parsed by page.c */
+	const char *policy;        /* NUMAKEG_POLICY, parsed by malloc.c */
+	uint64_t dirty_max;        /* NUMAKEG_DIRTY_MAX: freed pages kept per domain */
+	uint64_t decay_ms;         /* NUMAKEG_DECAY_MS: dirty pages older go back */
+	uint64_t trim_ms;          /* NUMAKEG_TRIM_MS: how often depots are trimmed */
+};
+extern struct nk_options nk_opt;
+/* Reads the environment without malloc: getenv() is safe at start-up. */
+void nk_options_init(void);
+/* "64M", "1G", "4096": bytes, or UINT64_MAX on a malformed value. */
+uint64_t nk_parse_size(const char *s, const char **end);
+
+/* Failure injection for tests: the next N page commits succeed, then one fails. */
+extern int nk_inject_commit_failure_after;
+
+#endif /* NK_BASE_H */

@@ -1,0 +1,64 @@
+/*
+ * Pages: committing address space on a domain and giving it back, one
+ * descriptor per page found from the address in O(1) (vm_page, vtoslab), the
+ * per-domain cache of freed runs (hysteresis before madvise) and the NOFREE
+ * page list (D49480).
+ */
+#ifndef NK_PAGE_H
+#define NK_PAGE_H
+
+#include "kva.h"
+
+struct nk_pdesc {
+	void *slab;         /* PG_SLAB: the slab; on a free list: the next run */
+	uint32_t npages;    /* run length, in the run's first descriptor */
+	uint16_t domain;
+	uint16_t flags;
+};
+#define PG_SLAB        0x01  /* part of a slab: slab points to it */
+#define PG_LARGE       0x02  /* first page of a large allocation */
+#define PG_NOFREE      0x04  /* never goes back to the OS */
+#define PG_NOFREE_LIST 0x08  /* first page of a run on the NOFREE list */
+#define PG_DIRTY       0x10  /* first page of a freed run kept for reuse */
+
+extern struct nk_pdesc *nk_pdesc;
+
+static inline struct nk_pdesc *
+page_desc(const void *p)
+{
+	return &nk_pdesc[((uintptr_t)p - nk_kva_base) >> NK_PAGE_SHIFT];
+}
+
+void page_init(void);
+
+/*
+ * npages on the domain, aligned to align (a power of two >= a page).  NULL
+ * with errno ENOMEM when the domain is at its limit or out of space: the
+ * caller decides where to fall back.  *zeroed says the pages are fresh.
+ */
+void *page_alloc(int domain, size_t npages, size_t align, bool *zeroed);
+/* Frees a run taken by page_alloc: asserts it is no NOFREE run. */
+void page_free(void *addr, size_t npages);
+/* Like page_alloc, but these pages never go back to the OS. */
+void *page_alloc_nofree(int domain, size_t npages);
+/* Puts NOFREE pages back on the NOFREE list (and nowhere else). */
+void page_free_nofree(void *addr, size_t npages);
+/* Grows or shrinks a run in place; false if the pages after it are taken. */
+bool page_grow(void *addr, size_t oldpages, size_t newpages);
+void page_shrink(void *addr, size_t oldpages, size_t newpages);
+
+/* Descriptors: a slab marks all its pages, a large run its first page. */
+void page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t extra);
+void page_set_large(void *addr, size_t npages, int domain);
+void page_clear(void *addr, size_t npages);
+
+/* Gives every cached freed run back to the OS. */
+void page_purge_all(void);
+/* Pages counted against a domain's limit that the page layer did not hand out. */
+void page_account_meta(int domain, size_t bytes);
+
+void page_fork_prepare(void);
+void page_fork_parent(void);
+void page_fork_child(void);
+
+#endif /* NK_PAGE_H */

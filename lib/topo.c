@@ -1,0 +1,167 @@
+/*
+ * Topology discovery.  hwloc finds the NUMA nodes, their cpus and the
+ * distance matrix once, on the bootstrap path: hwloc calls malloc, which is
+ * numakeg in an LD_PRELOADed process, so the caller arranges for those calls
+ * to be served by the boot allocator.  libnuma is used only for its plain
+ * system-call wrappers (mbind), never for its allocating helpers.
+ *
+ * NUMAKEG_FAKE_DOMAINS=N replaces the machine with N domains: cpu c is on
+ * domain c % N, and a thread may say which domain it runs on
+ * (nk_thread_set_domain), which is how tests migrate threads.
+ */
+#include <hwloc.h>
+#include <stdio.h>
+
+#include "topo.h"
+
+struct nk_topo nk_topo = { .ndomains = 1, .bind_domain = -1 };
+__thread int nk_tls_domain_override = -1;
+
+static void
+topo_sort_fallbacks(void)
+{
+	int n = nk_topo.ndomains;
+	for (int d = 0; d < n; d++) {
+		/* Insertion sort by (distance, id): n is small and this runs once. */
+		uint8_t order[NK_MAX_DOMAINS];
+		for (int i = 0; i < n; i++) {
+			int j = i;
+			while (j > 0) {
+				int a = order[j - 1];
+				if (nk_topo.distance[d][a] < nk_topo.distance[d][i] ||
+				    (nk_topo.distance[d][a] == nk_topo.distance[d][i] && a < i))
+					break;
+				order[j] = order[j - 1];
+				j--;
+			}
+			order[j] = (uint8_t)i;
+		}
+		/* The domain itself is always first, whatever the table says. */
+		nk_topo.fallback[d][0] = (uint8_t)d;
+		int k = 1;
+		for (int i = 0; i < n; i++)
+			if (order[i] != d)
+				nk_topo.fallback[d][k++] = order[i];
+	}
+}
+
+static void
+topo_fake(int n)
+{
+	nk_topo.fake = true;
+	nk_topo.ndomains = n;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	nk_topo.ncpus = (int)nk_min(nk_max(ncpu, 1), NK_MAX_CPUS);
+	for (int c = 0; c < NK_MAX_CPUS; c++)
+		nk_topo.cpu_domain[c] = (uint8_t)(c % n);
+	for (int i = 0; i < n; i++) {
+		nk_topo.os_node[i] = 0;
+		CPU_ZERO(&nk_topo.domain_cpus[i]);
+		for (int j = 0; j < n; j++) {
+			/* A line of nodes: the nearest neighbour is unambiguous. */
+			int gap = i > j ? i - j : j - i;
+			nk_topo.distance[i][j] = (uint16_t)(10 + 10 * gap);
+		}
+	}
+}
+
+/* hwloc: nodes, cpusets, distances.  Returns false if it could not run. */
+static bool
+topo_hwloc(void)
+{
+	hwloc_topology_t t;
+	if (hwloc_topology_init(&t) != 0)
+		return false;
+	/* Only nodes and cpus matter: skip I/O and caches, and their plugins. */
+	hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	if (hwloc_topology_load(t) != 0) {
+		hwloc_topology_destroy(t);
+		return false;
+	}
+	int n = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+	if (n < 1)
+		n = 1;
+	if (n > NK_MAX_DOMAINS) {
+		nk_msg("%d NUMA nodes; numakeg uses the first %d", n, NK_MAX_DOMAINS);
+		n = NK_MAX_DOMAINS;
+	}
+	nk_topo.ndomains = n;
+	int maxcpu = 0;
+	for (int d = 0; d < n; d++) {
+		hwloc_obj_t node = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)d);
+		CPU_ZERO(&nk_topo.domain_cpus[d]);
+		nk_topo.os_node[d] = node ? (int)node->os_index : 0;
+		if (node == NULL || node->cpuset == NULL)
+			continue;
+		int cpu;
+		hwloc_bitmap_foreach_begin(cpu, node->cpuset) {
+			if (cpu < NK_MAX_CPUS) {
+				nk_topo.cpu_domain[cpu] = (uint8_t)d;
+				CPU_SET(cpu, &nk_topo.domain_cpus[d]);
+				maxcpu = nk_max(maxcpu, cpu + 1);
+			}
+		} hwloc_bitmap_foreach_end();
+	}
+	nk_topo.ncpus = nk_max(maxcpu, 1);
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			nk_topo.distance[i][j] = (uint16_t)(i == j ? 10 : 20);
+	struct hwloc_distances_s *dist[4];
+	unsigned nr = 4;
+	if (n > 1 && hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, dist,
+	    HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) == 0 && nr > 0) {
+		struct hwloc_distances_s *m = dist[0];
+		for (unsigned i = 0; i < m->nbobjs; i++)
+			for (unsigned j = 0; j < m->nbobjs; j++) {
+				unsigned a = m->objs[i]->logical_index;
+				unsigned b = m->objs[j]->logical_index;
+				if (a < (unsigned)n && b < (unsigned)n)
+					nk_topo.distance[a][b] =
+					    (uint16_t)nk_min(m->values[i * m->nbobjs + j], 65535u);
+			}
+		for (unsigned k = 0; k < nr; k++)
+			hwloc_distances_release(t, dist[k]);
+	}
+	hwloc_topology_destroy(t);
+	return true;
+}
+
+void
+topo_init(void)
+{
+	if (nk_opt.fake_domains > 0) {
+		topo_fake(nk_opt.fake_domains);
+	} else if (!topo_hwloc()) {
+		nk_msg("hwloc could not read the topology; running as one domain");
+		topo_fake(1);
+		nk_topo.fake = false;
+	}
+	topo_sort_fallbacks();
+}
+
+int
+topo_set_thread_domain(int domain)
+{
+	if (domain < -1 || domain >= nk_topo.ndomains)
+		return EINVAL;
+	if (nk_topo.fake) {
+		nk_tls_domain_override = domain;
+		return 0;
+	}
+	cpu_set_t set;
+	if (domain < 0) {
+		CPU_ZERO(&set);
+		for (int c = 0; c < nk_topo.ncpus; c++)
+			CPU_SET(c, &set);
+	} else {
+		set = nk_topo.domain_cpus[domain];
+		if (CPU_COUNT(&set) == 0)
+			return EINVAL;  /* a memory-only node has no cpu to run on */
+	}
+	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+		return errno;
+	return 0;
+}

@@ -1,0 +1,1067 @@
+/*
+ * Zones: the front end (uma_zone, uma_cache).
+ *
+ * Every thread has a cache slot per zone with an alloc and a free bucket
+ * (magazines).  They hold items of the domain the thread ran on when it
+ * filled them (tc->domain); when the thread finds itself on another domain
+ * its buckets go home to that domain's depot first (tc_migrate), so a
+ * first-touch zone always hands out items of the thread's current domain.
+ * A freed item of another domain goes into the cross bucket and, in
+ * batches, to its own domain's depot (zone_free_cross): never into this
+ * domain's alloc path.
+ *
+ * Per-thread rather than per-cpu: a per-cpu cache without restartable
+ * sequences needs an atomic on every call, and the domain check above gives
+ * the locality a per-cpu cache would.  Memory grows with threads; a thread
+ * that exits gives its buckets back.
+ *
+ * Daemon-free: depots are trimmed to their working set (the fewest items
+ * they held in the last NUMAKEG_TRIM_MS) on the slow paths, when that much
+ * time has passed; bucket sizes grow when a depot lock is contended and
+ * shrink when a trim gives items back.
+ */
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zone.h"
+
+__thread struct nk_tcache *nk_tls_tc;
+struct nk_zone *nk_zone_list;
+
+static nk_lock_t zone_registry;
+static struct nk_zone *zone_by_id[NK_MAX_ZONES];
+static struct nk_tcache *tc_list;
+static pthread_key_t tc_key;
+
+#define NK_NBUCKET_ZONES 6
+static const uint16_t bucket_caps[NK_NBUCKET_ZONES] = { 8, 16, 32, 64, 128, 256 };
+static struct nk_zone bucket_zones[NK_NBUCKET_ZONES];
+static struct nk_keg bucket_kegs[NK_NBUCKET_ZONES];
+static struct nk_zone tc_zone, tc_ext_zone, zone_zone;
+static struct nk_keg tc_keg, tc_ext_keg, zone_keg;
+
+/* A user zone and its keg, allocated together. */
+struct zone_and_keg {
+	struct nk_zone zone;
+	struct nk_keg keg;
+};
+
+void
+zone_registry_lock(void)
+{
+	nk_lock(&zone_registry);
+}
+
+void
+zone_registry_unlock(void)
+{
+	nk_unlock(&zone_registry);
+}
+
+/* ---- Buckets ---- */
+
+static struct nk_bucket *
+bucket_alloc(uint16_t cap)
+{
+	int i = 0;
+	while (i < NK_NBUCKET_ZONES - 1 && bucket_caps[i] < cap)
+		i++;
+	struct nk_bucket *b = nk_zalloc(&bucket_zones[i], NK_NOWAIT);
+	if (b != NULL) {
+		b->cnt = 0;
+		b->cap = bucket_caps[i];
+		b->next = NULL;
+	}
+	return b;
+}
+
+static void
+bucket_free(struct nk_bucket *b)
+{
+	int i = 0;
+	while (bucket_caps[i] != b->cap)
+		i++;
+	nk_zfree(&bucket_zones[i], b);
+}
+
+/* Items leave the zone for the keg: the secondary zone's fini, then the keg. */
+static void
+zone_release_items(struct nk_zone *z, void **items, int n)
+{
+	if (n == 0)
+		return;
+	if (z->zfini)
+		for (int i = 0; i < n; i++)
+			z->zfini(items[i], z->size);
+	keg_free_items(z->keg, items, n);
+	__atomic_sub_fetch(&z->keg_out, n, __ATOMIC_RELAXED);
+	if (z->flags & NK_ZONE_LIMITED) {
+		nk_lock(&z->lock);
+		z->items -= n;
+		if (z->sleepers)
+			pthread_cond_broadcast(&z->cv);
+		nk_unlock(&z->lock);
+	}
+}
+
+/* Items enter the zone from the keg: the secondary zone's init. */
+static int
+zone_import(struct nk_zone *z, int domain, int flags, void **items, int max, bool exact)
+{
+	int n = exact ? keg_alloc_items_domain(z->keg, domain, flags, items, max)
+	              : keg_alloc_items(z->keg, domain, flags, items, max);
+	if (n == 0)
+		return 0;
+	if (z->zinit) {
+		int kept = 0;
+		for (int i = 0; i < n; i++) {
+			if (z->zinit(items[i], z->size, flags) == 0)
+				items[kept++] = items[i];
+			else
+				keg_free_items(z->keg, &items[i], 1);
+		}
+		n = kept;
+		if (n == 0)
+			errno = ENOMEM;
+	}
+	__atomic_add_fetch(&z->keg_out, n, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* A bucket's items back to the keg, and the bucket freed. */
+static void
+zone_release_bucket(struct nk_zone *z, struct nk_bucket *b)
+{
+	zone_release_items(z, b->items, b->cnt);
+	b->cnt = 0;
+	bucket_free(b);
+}
+
+static uint64_t
+zone_depot_max(const struct nk_zone *z)
+{
+	return nk_max((uint64_t)z->bucket_max * 4, ((uint64_t)4 << 20) / z->size);
+}
+
+/* Puts a bucket with items into a domain's depot (or the keg, if full). */
+static void
+zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
+{
+	struct nk_depot *dep = &z->depot[d];
+	if (z->flags & NK_ZONE_LIMITED) {
+		zone_release_bucket(z, b);
+		return;
+	}
+	if (!nk_trylock(&dep->lock)) {
+		/* Contention: bigger buckets mean fewer trips here. */
+		if (z->bucket_cap < z->bucket_max)
+			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
+		nk_lock(&dep->lock);
+	}
+	if (dep->nitems + b->cnt > zone_depot_max(z)) {
+		nk_unlock(&dep->lock);
+		zone_release_bucket(z, b);
+		return;
+	}
+	b->next = dep->full;
+	dep->full = b;
+	dep->nfull++;
+	dep->nitems += b->cnt;
+	nk_unlock(&dep->lock);
+}
+
+/* ---- Trimming, inline ---- */
+
+static void
+zone_trim_depot(struct nk_zone *z, int d, bool all)
+{
+	struct nk_depot *dep = &z->depot[d];
+	struct nk_bucket *release = NULL, *empties = NULL;
+	nk_lock(&dep->lock);
+	uint64_t excess = all ? dep->nitems : dep->imin;
+	uint64_t freed = 0;
+	while (dep->full != NULL && freed < excess) {
+		struct nk_bucket *b = dep->full;
+		dep->full = b->next;
+		dep->nfull--;
+		dep->nitems -= b->cnt;
+		freed += b->cnt;
+		b->next = release;
+		release = b;
+	}
+	if (all || freed > 0) {
+		empties = dep->empty;
+		dep->empty = NULL;
+		dep->nempty = 0;
+	}
+	dep->imin = dep->nitems;
+	nk_unlock(&dep->lock);
+	while (release != NULL) {
+		struct nk_bucket *b = release;
+		release = b->next;
+		zone_release_bucket(z, b);
+	}
+	while (empties != NULL) {
+		struct nk_bucket *b = empties;
+		empties = b->next;
+		bucket_free(b);
+	}
+	if (freed > 0 && !all && z->bucket_cap > 8)
+		z->bucket_cap = (uint16_t)(z->bucket_cap - z->bucket_cap / 4);
+}
+
+static void
+zone_maybe_trim(struct nk_zone *z)
+{
+	uint64_t now = nk_now_ns();
+	uint64_t last = __atomic_load_n(&z->last_trim_ns, __ATOMIC_RELAXED);
+	if (now - last < nk_opt.trim_ms * 1000000u)
+		return;
+	/* One thread trims; the others go on. */
+	if (!__atomic_compare_exchange_n(&z->last_trim_ns, &last, now, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		zone_trim_depot(z, d, false);
+	keg_drain(z->keg);
+}
+
+/* ---- Thread caches ---- */
+
+static void tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, bool all);
+
+static void
+tc_destroy(struct nk_tcache *tc)
+{
+	zone_registry_lock();
+	if (tc->prev)
+		tc->prev->next = tc->next;
+	else
+		tc_list = tc->next;
+	if (tc->next)
+		tc->next->prev = tc->prev;
+	zone_registry_unlock();
+	for (int id = 0; id < NK_MAX_ZONES; id++) {
+		struct nk_cache_slot *s = tc_slot(tc, id);
+		if (s == NULL) {
+			id += NK_TC_INLINE - 1;
+			continue;
+		}
+		struct nk_zone *z = zone_by_id[id];
+		if (z != NULL)
+			tc_flush_slot(tc, z, s, true);
+	}
+	for (int i = 1; i < NK_MAX_ZONES / NK_TC_INLINE; i++)
+		if (tc->ext[i])
+			nk_zfree(&tc_ext_zone, tc->ext[i]);
+	nk_zfree(&tc_zone, tc);
+}
+
+static void
+tc_thread_exit(void *arg)
+{
+	struct nk_tcache *tc = arg;
+	/* Later calls in this thread (other TLS destructors) go to the keg. */
+	nk_tls_tc = NK_TC_DEAD;
+	if ((uintptr_t)tc > 1)
+		tc_destroy(tc);
+}
+
+struct nk_tcache *
+tc_get_slow(void)
+{
+	if (nk_tls_tc == NK_TC_DEAD)
+		return NULL;
+	/* While the cache is being made, this thread's calls bypass it. */
+	nk_tls_tc = NK_TC_DEAD;
+	struct nk_tcache *tc = nk_zalloc(&tc_zone, NK_NOWAIT | NK_ZERO);
+	if (tc == NULL) {
+		nk_tls_tc = NULL;
+		return NULL;
+	}
+	tc->domain = topo_current_domain();
+	tc->tid = nk_gettid();
+	zone_registry_lock();
+	tc->next = tc_list;
+	if (tc_list)
+		tc_list->prev = tc;
+	tc_list = tc;
+	zone_registry_unlock();
+	(void)pthread_setspecific(tc_key, tc);
+	nk_tls_tc = tc;
+	return tc;
+}
+
+/* The slot of a zone whose id is past the inline ones: made on first use. */
+static struct nk_cache_slot *
+tc_slot_make(struct nk_tcache *tc, int id)
+{
+	struct nk_cache_slot *s = tc_slot(tc, id);
+	if (s != NULL)
+		return s;
+	struct nk_cache_slot *chunk = nk_zalloc(&tc_ext_zone, NK_NOWAIT | NK_ZERO);
+	if (chunk == NULL)
+		return NULL;
+	tc->ext[id / NK_TC_INLINE] = chunk;
+	return &chunk[id % NK_TC_INLINE];
+}
+
+/* Counters of a slot into the depot of the domain they belong to. */
+static void
+tc_flush_counts(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s)
+{
+	struct nk_depot *dep = &z->depot[tc->domain];
+	if (s->nalloc)
+		__atomic_add_fetch(&dep->allocs, s->nalloc, __ATOMIC_RELAXED);
+	if (s->nfree)
+		__atomic_add_fetch(&dep->frees, s->nfree, __ATOMIC_RELAXED);
+	if (s->nxdomain)
+		__atomic_add_fetch(&dep->xdomain, s->nxdomain, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nalloc, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nfree, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->nxdomain, 0, __ATOMIC_RELAXED);
+}
+
+static void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
+
+/* A slot's buckets home; all: also the cross bucket and the empties. */
+static void
+tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, bool all)
+{
+	struct nk_bucket **bp[2] = { &s->alloc, &s->free };
+	for (int i = 0; i < 2; i++) {
+		struct nk_bucket *b = *bp[i];
+		if (b == NULL)
+			continue;
+		if (b->cnt > 0) {
+			*bp[i] = NULL;
+			zone_put_bucket(z, tc->domain, b);
+		} else if (all) {
+			*bp[i] = NULL;
+			bucket_free(b);
+		}
+	}
+	if (all && s->cross != NULL) {
+		zone_free_cross(z, s->cross);
+		bucket_free(s->cross);
+		s->cross = NULL;
+	}
+	tc_flush_counts(tc, z, s);
+}
+
+void
+tc_migrate(struct nk_tcache *tc, int domain)
+{
+	for (int id = 0; id < NK_MAX_ZONES; id++) {
+		struct nk_cache_slot *s = tc_slot(tc, id);
+		if (s == NULL) {
+			id += NK_TC_INLINE - 1;
+			continue;
+		}
+		struct nk_zone *z = zone_by_id[id];
+		if (z == NULL || (s->alloc == NULL && s->free == NULL && s->nalloc == 0 && s->nfree == 0))
+			continue;
+		if (z->flags & NK_ZONE_ROUNDROBIN)
+			tc_flush_counts(tc, z, s);  /* items of any domain may stay */
+		else
+			tc_flush_slot(tc, z, s, false);
+	}
+	tc->domain = domain;
+}
+
+/* ---- Cross-domain frees ---- */
+
+/* Sends a bucket of items of other domains to their own depots. */
+static void
+zone_free_cross(struct nk_zone *z, struct nk_bucket *b)
+{
+	while (b->cnt > 0) {
+		int home = kva_domain_of(b->items[b->cnt - 1]);
+		struct nk_bucket *nb = bucket_alloc(z->bucket_cap);
+		/* Gather this domain's items; the rest stay for the next round. */
+		int kept = 0;
+		for (int i = 0; i < b->cnt; i++) {
+			void *it = b->items[i];
+			if (kva_domain_of(it) == home && nb != NULL && nb->cnt < nb->cap)
+				nb->items[nb->cnt++] = it;
+			else if (kva_domain_of(it) == home && nb == NULL)
+				zone_release_items(z, &it, 1);
+			else
+				b->items[kept++] = it;
+		}
+		b->cnt = (uint16_t)kept;
+		if (nb != NULL) {
+			if (nb->cnt > 0)
+				zone_put_bucket(z, home, nb);
+			else
+				bucket_free(nb);
+		}
+	}
+}
+
+/* ---- Allocation ---- */
+
+static void *
+zone_alloc_nocache(struct nk_zone *z, int domain, int flags, bool exact)
+{
+	void *item;
+	if (zone_import(z, domain, flags, &item, 1, exact) == 0)
+		return NULL;
+	__atomic_add_fetch(&z->depot[domain].allocs, 1, __ATOMIC_RELAXED);
+	return item;
+}
+
+static void
+zone_free_nocache(struct nk_zone *z, void *item)
+{
+	int d = topo_current_domain();
+	__atomic_add_fetch(&z->depot[d].frees, 1, __ATOMIC_RELAXED);
+	if (nk_topo.ndomains > 1 && kva_domain_of(item) != d)
+		__atomic_add_fetch(&z->depot[d].xdomain, 1, __ATOMIC_RELAXED);
+	zone_release_items(z, &item, 1);
+}
+
+/* At the limit: NOWAIT fails, WAITOK sleeps until a free wakes it. */
+static void *
+zone_alloc_limited(struct nk_zone *z, int domain, int flags, bool exact)
+{
+	nk_lock(&z->lock);
+	while (z->items >= z->max_items) {
+		if (!(flags & NK_WAITOK)) {
+			nk_unlock(&z->lock);
+			errno = ENOMEM;
+			return NULL;
+		}
+		z->sleepers++;
+		z->lock.owner = 0;
+		pthread_cond_wait(&z->cv, &z->lock.mtx);
+		z->lock.owner = nk_gettid();
+		z->sleepers--;
+	}
+	z->items++;
+	nk_unlock(&z->lock);
+	void *item = zone_alloc_nocache(z, domain, flags, exact);
+	if (item == NULL) {
+		nk_lock(&z->lock);
+		z->items--;
+		if (z->sleepers)
+			pthread_cond_broadcast(&z->cv);
+		nk_unlock(&z->lock);
+	}
+	return item;
+}
+
+/* The alloc bucket is empty: the free bucket, the depot, then the keg. */
+static void *
+cache_alloc_refill(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, int flags)
+{
+	if (s->free != NULL && s->free->cnt > 0) {
+		struct nk_bucket *t = s->alloc;
+		s->alloc = s->free;
+		s->free = t;
+		return cache_alloc_fast(s);
+	}
+	int d = tc->domain;
+	struct nk_depot *dep = &z->depot[d];
+	struct nk_bucket *empty = s->alloc, *b;
+	s->alloc = NULL;
+	if (!nk_trylock(&dep->lock)) {
+		if (z->bucket_cap < z->bucket_max)
+			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
+		nk_lock(&dep->lock);
+	}
+	b = dep->full;
+	if (b != NULL) {
+		dep->full = b->next;
+		dep->nfull--;
+		dep->nitems -= b->cnt;
+		if (dep->nitems < dep->imin)
+			dep->imin = dep->nitems;
+	}
+	if (empty != NULL && dep->nempty < 8) {
+		empty->next = dep->empty;
+		dep->empty = empty;
+		dep->nempty++;
+		empty = NULL;
+	}
+	nk_unlock(&dep->lock);
+	if (empty != NULL)
+		bucket_free(empty);
+	if (b == NULL) {
+		b = bucket_alloc(z->bucket_cap);
+		if (b == NULL)
+			return zone_alloc_nocache(z, d, flags, false);
+		int n = zone_import(z, d, flags, b->items, nk_min(b->cap, z->bucket_cap), false);
+		if (n == 0) {
+			int err = errno;
+			bucket_free(b);
+			errno = err;
+			return NULL;
+		}
+		b->cnt = (uint16_t)n;
+	}
+	s->alloc = b;
+	zone_maybe_trim(z);
+	return cache_alloc_fast(s);
+}
+
+/* WAITOK found no memory: give back what caches hold, wait, try again. */
+static void
+zone_wait_for_memory(int *backoff_ms)
+{
+	nk_reclaim();
+	struct timespec ts = { 0, (long)*backoff_ms * 1000000L };
+	nanosleep(&ts, NULL);
+	if (*backoff_ms < 64)
+		*backoff_ms *= 2;
+}
+
+static void *
+zone_alloc_once(struct nk_zone *z, int domain, int flags, bool exact)
+{
+	if (z->flags & NK_ZONE_LIMITED)
+		return zone_alloc_limited(z, domain, flags, exact);
+	if (exact || (z->flags & NK_ZONE_NOBUCKET) || (flags & (NK_USE_RESERVE | NK_NOVM)))
+		return zone_alloc_nocache(z, domain, flags, exact);
+	struct nk_tcache *tc = tc_current();
+	if (tc == NULL)
+		tc = tc_get_slow();
+	struct nk_cache_slot *s = tc ? tc_slot_make(tc, z->id) : NULL;
+	if (s == NULL)
+		return zone_alloc_nocache(z, domain, flags, false);
+	void *item = cache_alloc_fast(s);
+	return item ? item : cache_alloc_refill(z, tc, s, flags);
+}
+
+static void *
+zone_alloc_item(struct nk_zone *z, int domain, int flags, bool exact)
+{
+	int backoff = 1;
+	for (;;) {
+		void *item = zone_alloc_once(z, domain < 0 ? topo_current_domain() : domain, flags, exact);
+		if (item != NULL || !(flags & NK_WAITOK))
+			return item;
+		/* NK_WAITOK never returns NULL (seed 004). */
+		zone_wait_for_memory(&backoff);
+	}
+}
+
+void *
+zone_alloc_slow(struct nk_zone *z, int flags)
+{
+	return zone_alloc_item(z, -1, flags, false);
+}
+
+void
+zone_free_slow(struct nk_zone *z, void *item)
+{
+	if (z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) {
+		zone_free_nocache(z, item);
+		return;
+	}
+	struct nk_tcache *tc = tc_current();
+	if (tc == NULL)
+		tc = tc_get_slow();
+	struct nk_cache_slot *s = tc ? tc_slot_make(tc, z->id) : NULL;
+	if (s == NULL) {
+		zone_free_nocache(z, item);
+		return;
+	}
+	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN) &&
+	    kva_domain_of(item) != tc->domain) {
+		/* zone_free_cross: never into this domain's alloc path. */
+		if (s->cross == NULL && (s->cross = bucket_alloc(z->bucket_cap)) == NULL) {
+			zone_free_nocache(z, item);
+			return;
+		}
+		s->nfree++;
+		s->nxdomain++;
+		s->cross->items[s->cross->cnt++] = item;
+		if (s->cross->cnt == s->cross->cap)
+			zone_free_cross(z, s->cross);
+		return;
+	}
+	if (cache_free_fast(tc, s, item, true))
+		return;
+	/* The free bucket is full or missing: trade it at the depot. */
+	if (s->free != NULL && (s->alloc == NULL || s->alloc->cnt == 0)) {
+		struct nk_bucket *t = s->alloc;
+		s->alloc = s->free;
+		s->free = t;
+		if (cache_free_fast(tc, s, item, true))
+			return;
+	}
+	struct nk_depot *dep = &z->depot[tc->domain];
+	struct nk_bucket *full = s->free, *empty = NULL;
+	s->free = NULL;
+	if (full != NULL)
+		zone_put_bucket(z, tc->domain, full);
+	nk_lock(&dep->lock);
+	if (dep->empty != NULL && dep->empty->cap >= z->bucket_cap) {
+		empty = dep->empty;
+		dep->empty = empty->next;
+		dep->nempty--;
+	}
+	nk_unlock(&dep->lock);
+	if (empty == NULL)
+		empty = bucket_alloc(z->bucket_cap);
+	if (empty == NULL) {
+		zone_free_nocache(z, item);
+		return;
+	}
+	empty->cnt = 0;
+	s->free = empty;
+	cache_free_fast(tc, s, item, true);
+	zone_maybe_trim(z);
+}
+
+/* ---- ctor/dtor and the public calls ---- */
+
+static void *
+zone_ctor(struct nk_zone *z, void *item, void *arg, int flags)
+{
+	if (flags & NK_ZERO)
+		memset(item, 0, z->size);
+	if (z->ctor != NULL && z->ctor(item, z->size, arg, flags) != 0) {
+		/* The item goes back as it came: without the dtor. */
+		if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) && !(flags & NK_USE_RESERVE))
+			zone_free_slow(z, item);
+		else
+			zone_free_nocache(z, item);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return item;
+}
+
+NK_EXPORT void *
+nk_zalloc_arg(nk_zone_t z, void *arg, int flags)
+{
+	void *item = NULL;
+	if (NK_LIKELY(!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) &&
+	    !(flags & (NK_USE_RESERVE | NK_NOVM)))) {
+		struct nk_tcache *tc = tc_current();
+		struct nk_cache_slot *s = tc ? tc_slot(tc, z->id) : NULL;
+		if (NK_LIKELY(s != NULL))
+			item = cache_alloc_fast(s);
+	}
+	if (item == NULL && (item = zone_alloc_slow(z, flags)) == NULL)
+		return NULL;
+	if (NK_UNLIKELY((flags & NK_ZERO) || z->ctor != NULL))
+		return zone_ctor(z, item, arg, flags);
+	return item;
+}
+
+NK_EXPORT void *
+nk_zalloc(nk_zone_t z, int flags)
+{
+	return nk_zalloc_arg(z, NULL, flags);
+}
+
+NK_EXPORT void *
+nk_zalloc_domain(nk_zone_t z, void *arg, int domain, int flags)
+{
+	if (domain < 0 || domain >= nk_topo.ndomains) {
+		errno = EINVAL;
+		return NULL;
+	}
+	void *item = zone_alloc_item(z, domain, flags, true);
+	if (item == NULL)
+		return NULL;
+	if ((flags & NK_ZERO) || z->ctor != NULL)
+		return zone_ctor(z, item, arg, flags);
+	return item;
+}
+
+NK_EXPORT void
+nk_zfree_arg(nk_zone_t z, void *item, void *arg)
+{
+	if (item == NULL)
+		return;
+	if (z->dtor != NULL)
+		z->dtor(item, z->size, arg);
+	if (NK_LIKELY(!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)))) {
+		struct nk_tcache *tc = tc_current();
+		if (NK_LIKELY(tc != NULL)) {
+			struct nk_cache_slot *s = tc_slot(tc, z->id);
+			if (s != NULL && cache_free_fast(tc, s, item, z->flags & NK_ZONE_ROUNDROBIN))
+				return;
+		}
+	}
+	zone_free_slow(z, item);
+}
+
+NK_EXPORT void
+nk_zfree(nk_zone_t z, void *item)
+{
+	nk_zfree_arg(z, item, NULL);
+}
+
+/* ---- Creation, limits, reclaim ---- */
+
+static int
+zone_register(struct nk_zone *z)
+{
+	zone_registry_lock();
+	int id = -1;
+	for (int i = 0; i < NK_MAX_ZONES; i++)
+		if (zone_by_id[i] == NULL) {
+			id = i;
+			break;
+		}
+	if (id >= 0) {
+		z->id = id;
+		zone_by_id[id] = z;
+		z->next = nk_zone_list;
+		nk_zone_list = z;
+	}
+	zone_registry_unlock();
+	return id < 0 ? ENOSPC : 0;
+}
+
+int
+zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
+    nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
+    int align, uint32_t zflags, enum nk_lock_rank keg_rank)
+{
+	memset(z, 0, offsetof(struct nk_zone, depot));
+	snprintf(z->name, sizeof(z->name), "%s", name ? name : "(unnamed)");
+	if ((zflags & NK_ZONE_FIRSTTOUCH) && (zflags & NK_ZONE_ROUNDROBIN))
+		return EINVAL;
+	/* A secondary zone shares its master's keg; others bring a new one. */
+	if (!(zflags & NK_ZONE_SECONDARY)) {
+		int err = keg_init(keg, z->name, size, align, init, fini, zflags, keg_rank);
+		if (err != 0)
+			return err;
+		keg->owner = z;
+	}
+	z->keg = keg;
+	z->size = keg->size;
+	z->flags = zflags;
+	z->ctor = ctor;
+	z->dtor = dtor;
+	z->bucket_max = (uint16_t)nk_min(nk_max((size_t)65536 / z->size, 8), NK_BUCKET_MAX);
+	z->bucket_cap = (uint16_t)nk_min(z->bucket_max, 32);
+	z->last_trim_ns = nk_now_ns();
+	nk_lock_init(&z->lock, NK_RANK_ZONE);
+	pthread_cond_init(&z->cv, NULL);
+	for (int d = 0; d < nk_topo.ndomains; d++) {
+		memset(&z->depot[d], 0, sizeof(z->depot[d]));
+		nk_lock_init(&z->depot[d].lock, NK_RANK_DEPOT);
+	}
+	return zone_register(z);
+}
+
+NK_EXPORT nk_zone_t
+nk_zcreate(const char *name, size_t size, nk_ctor_t ctor, nk_dtor_t dtor,
+    nk_init_t init, nk_fini_t fini, int align, uint32_t zflags)
+{
+	extern void nk_init_once(void);
+	nk_init_once();
+	uint32_t public = NK_ZONE_FIRSTTOUCH | NK_ZONE_ROUNDROBIN | NK_ZONE_NOFREE |
+	    NK_ZONE_ZINIT | NK_ZONE_NOBUCKET;
+	if (size == 0 || (zflags & ~public) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct zone_and_keg *zk = nk_zalloc(&zone_zone, NK_NOWAIT);
+	if (zk == NULL)
+		return NULL;
+	int err = zone_setup(&zk->zone, &zk->keg, name, size, ctor, dtor, init, fini,
+	    align, zflags, NK_RANK_KEG);
+	if (err != 0) {
+		nk_zfree(&zone_zone, zk);
+		errno = err;
+		return NULL;
+	}
+	return &zk->zone;
+}
+
+NK_EXPORT nk_zone_t
+nk_zsecond_create(const char *name, nk_ctor_t ctor, nk_dtor_t dtor,
+    nk_init_t zinit, nk_fini_t zfini, nk_zone_t master)
+{
+	if (master == NULL || (master->flags & NK_ZONE_INTERNAL)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct zone_and_keg *zk = nk_zalloc(&zone_zone, NK_NOWAIT);
+	if (zk == NULL)
+		return NULL;
+	struct nk_keg *keg = master->keg;
+	int err = zone_setup(&zk->zone, keg, name, keg->size, ctor, dtor, NULL, NULL,
+	    0, (master->flags & ~NK_ZONE_LIMITED) | NK_ZONE_SECONDARY, NK_RANK_KEG);
+	if (err != 0) {
+		nk_zfree(&zone_zone, zk);
+		errno = err;
+		return NULL;
+	}
+	zk->zone.zinit = zinit;
+	zk->zone.zfini = zfini;
+	__atomic_add_fetch(&keg->refs, 1, __ATOMIC_RELAXED);
+	return &zk->zone;
+}
+
+/* Empties the depots, and this zone's slots in every thread cache. */
+void
+zone_drain(struct nk_zone *z)
+{
+	struct nk_tcache *self = nk_tls_tc;
+	if ((uintptr_t)self > 1) {
+		struct nk_cache_slot *s = tc_slot(self, z->id);
+		if (s != NULL)
+			tc_flush_slot(self, z, s, true);
+	}
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		zone_trim_depot(z, d, true);
+	keg_drain(z->keg);
+}
+
+NK_EXPORT void
+nk_zdestroy(nk_zone_t z)
+{
+	if (z == NULL || (z->flags & NK_ZONE_INTERNAL))
+		return;
+	/* The caller promises no thread uses the zone any more (as uma(9) does). */
+	zone_registry_lock();
+	struct nk_tcache *tcs = tc_list;
+	zone_registry_unlock();
+	for (struct nk_tcache *tc = tcs; tc != NULL; tc = tc->next) {
+		struct nk_cache_slot *s = tc_slot(tc, z->id);
+		if (s != NULL)
+			tc_flush_slot(tc, z, s, true);
+	}
+	zone_drain(z);
+	zone_registry_lock();
+	zone_by_id[z->id] = NULL;
+	for (struct nk_zone **pp = &nk_zone_list; *pp; pp = &(*pp)->next)
+		if (*pp == z) {
+			*pp = z->next;
+			break;
+		}
+	zone_registry_unlock();
+	struct nk_keg *keg = z->keg;
+	if (__atomic_sub_fetch(&keg->refs, 1, __ATOMIC_RELAXED) == 0) {
+		keg_fini(keg);
+		/* The keg lives with its primary zone: free that zone's memory now. */
+		nk_zfree(&zone_zone, (char *)keg - offsetof(struct zone_and_keg, keg));
+	}
+	if (!(z->flags & NK_ZONE_SECONDARY))
+		return;  /* a primary zone's memory goes with its keg */
+	nk_zfree(&zone_zone, z);
+}
+
+NK_EXPORT int
+nk_zone_set_max(nk_zone_t z, int nitems)
+{
+	if (nitems <= 0) {
+		nk_lock(&z->lock);
+		z->flags &= ~NK_ZONE_LIMITED;
+		z->max_items = 0;
+		pthread_cond_broadcast(&z->cv);
+		nk_unlock(&z->lock);
+		return 0;
+	}
+	nk_lock(&z->lock);
+	bool was = z->flags & NK_ZONE_LIMITED;
+	z->max_items = nitems;
+	if (!was) {
+		/* From now on no cache holds this zone's items: a limit stays a limit. */
+		z->flags |= NK_ZONE_LIMITED;
+	}
+	if (z->sleepers)
+		pthread_cond_broadcast(&z->cv);
+	nk_unlock(&z->lock);
+	if (!was) {
+		zone_drain(z);
+		nk_lock(&z->lock);
+		z->items = __atomic_load_n(&z->keg_out, __ATOMIC_RELAXED);
+		nk_unlock(&z->lock);
+	}
+	return nitems;
+}
+
+NK_EXPORT int
+nk_zone_get_max(nk_zone_t z)
+{
+	return (z->flags & NK_ZONE_LIMITED) ? (int)z->max_items : 0;
+}
+
+void
+zone_domain_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, uint64_t *xdomain)
+{
+	uint64_t a = __atomic_load_n(&z->depot[d].allocs, __ATOMIC_RELAXED);
+	uint64_t f = __atomic_load_n(&z->depot[d].frees, __ATOMIC_RELAXED);
+	uint64_t x = __atomic_load_n(&z->depot[d].xdomain, __ATOMIC_RELAXED);
+	zone_registry_lock();
+	for (struct nk_tcache *tc = tc_list; tc != NULL; tc = tc->next) {
+		if (__atomic_load_n(&tc->domain, __ATOMIC_RELAXED) != d)
+			continue;
+		struct nk_cache_slot *s = tc_slot(tc, z->id);
+		if (s == NULL)
+			continue;
+		a += __atomic_load_n(&s->nalloc, __ATOMIC_RELAXED);
+		f += __atomic_load_n(&s->nfree, __ATOMIC_RELAXED);
+		x += __atomic_load_n(&s->nxdomain, __ATOMIC_RELAXED);
+	}
+	zone_registry_unlock();
+	*allocs = a;
+	*frees = f;
+	*xdomain = x;
+}
+
+NK_EXPORT int
+nk_zone_get_cur(nk_zone_t z)
+{
+	int64_t cur = 0;
+	for (int d = 0; d < nk_topo.ndomains; d++) {
+		uint64_t a, f, x;
+		zone_domain_counts(z, d, &a, &f, &x);
+		cur += (int64_t)a - (int64_t)f;
+	}
+	return (int)cur;
+}
+
+NK_EXPORT int
+nk_zone_reserve(nk_zone_t z, int nitems)
+{
+	if (nitems < 0)
+		return EINVAL;
+	__atomic_store_n(&z->keg->reserve, nitems, __ATOMIC_RELAXED);
+	return 0;
+}
+
+NK_EXPORT int
+nk_prealloc(nk_zone_t z, int nitems)
+{
+	if (nitems < 0)
+		return EINVAL;
+	return keg_prealloc(z->keg, nitems);
+}
+
+NK_EXPORT void
+nk_zone_reclaim(nk_zone_t z, int how)
+{
+	if (how == NK_RECLAIM_DRAIN) {
+		zone_drain(z);
+		return;
+	}
+	for (int d = 0; d < nk_topo.ndomains; d++)
+		zone_trim_depot(z, d, false);
+	keg_drain(z->keg);
+}
+
+NK_EXPORT void
+nk_reclaim(void)
+{
+	zone_registry_lock();
+	struct nk_zone *zones = nk_zone_list;
+	zone_registry_unlock();
+	/* Zones are only added at the head, so this walk is stable. */
+	for (struct nk_zone *z = zones; z != NULL; z = z->next)
+		zone_drain(z);
+	page_purge_all();
+}
+
+NK_EXPORT const char *
+nk_zone_name(nk_zone_t z)
+{
+	return z->name;
+}
+
+NK_EXPORT size_t
+nk_zone_size(nk_zone_t z)
+{
+	return z->size;
+}
+
+/* ---- Start-up and fork ---- */
+
+void keg_bootstrap(void);
+
+void
+zone_bootstrap(void)
+{
+	nk_lock_init(&zone_registry, NK_RANK_REGISTRY);
+	kva_entries_init();
+	keg_bootstrap();
+	for (int i = 0; i < NK_NBUCKET_ZONES; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "bucket-%u", bucket_caps[i]);
+		zone_setup(&bucket_zones[i], &bucket_kegs[i], name,
+		    sizeof(struct nk_bucket) + bucket_caps[i] * sizeof(void *),
+		    NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
+		    NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL, NK_RANK_KEG);
+	}
+	zone_setup(&tc_zone, &tc_keg, "thread-cache", sizeof(struct nk_tcache),
+	    NULL, NULL, NULL, NULL, NK_ALIGN_CACHE, NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL, NK_RANK_KEG);
+	zone_setup(&tc_ext_zone, &tc_ext_keg, "thread-cache-ext",
+	    NK_TC_INLINE * sizeof(struct nk_cache_slot), NULL, NULL, NULL, NULL,
+	    NK_ALIGN_CACHE, NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL, NK_RANK_KEG);
+	zone_setup(&zone_zone, &zone_keg, "zones", sizeof(struct zone_and_keg),
+	    NULL, NULL, NULL, NULL, NK_ALIGN_CACHE, NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL, NK_RANK_KEG);
+	if (pthread_key_create(&tc_key, tc_thread_exit) != 0)
+		nk_panic("pthread_key_create failed");
+}
+
+/* Every zone lock, depot lock and keg lock, outermost first. */
+void
+zone_fork_prepare(void)
+{
+	pthread_mutex_lock(&zone_registry.mtx);
+	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
+		pthread_mutex_lock(&z->lock.mtx);
+		for (int d = 0; d < nk_topo.ndomains; d++)
+			pthread_mutex_lock(&z->depot[d].lock.mtx);
+	}
+	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
+		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+			keg_fork_prepare(z->keg);
+}
+
+void
+zone_fork_parent(void)
+{
+	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
+		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+			keg_fork_parent(z->keg);
+	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
+		for (int d = 0; d < nk_topo.ndomains; d++)
+			pthread_mutex_unlock(&z->depot[d].lock.mtx);
+		pthread_mutex_unlock(&z->lock.mtx);
+	}
+	pthread_mutex_unlock(&zone_registry.mtx);
+}
+
+void
+zone_fork_child(void)
+{
+	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
+		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+			keg_fork_child(z->keg);
+		for (int d = 0; d < nk_topo.ndomains; d++)
+			nk_lock_reinit(&z->depot[d].lock);
+		nk_lock_reinit(&z->lock);
+		pthread_cond_init(&z->cv, NULL);
+		z->sleepers = 0;
+	}
+	nk_lock_reinit(&zone_registry);
+}
+
+/* In the child: the other threads are gone, their cached items are not. */
+void zone_fork_child_caches(void);
+void
+zone_fork_child_caches(void)
+{
+	struct nk_tcache *self = nk_tls_tc;
+	struct nk_tcache *tc = tc_list;
+	while (tc != NULL) {
+		struct nk_tcache *next = tc->next;
+		if (tc != self)
+			tc_destroy(tc);
+		tc = next;
+	}
+	if ((uintptr_t)self > 1)
+		self->tid = nk_gettid();
+}

@@ -1,0 +1,163 @@
+/*
+ * Zones: the front end (uma_zone).  ctor/dtor, per-thread alloc/free/cross
+ * buckets (uma_cache), a per-domain bucket depot, limits with sleeping
+ * NK_WAITOK, secondary zones sharing a keg, inline daemon-free trimming.
+ */
+#ifndef NK_ZONE_H
+#define NK_ZONE_H
+
+#include "keg.h"
+#include "topo.h"
+
+#define NK_MAX_ZONES     4096
+#define NK_TC_INLINE     64      /* zone ids below this have inline cache slots */
+#define NK_BUCKET_MAX    256
+
+/* Private zone flags, above the public NK_ZONE_* bits. */
+#define NK_ZONE_INTERNAL 0x1000u /* numakeg's own: not in the totals */
+#define NK_ZONE_MALLOC   0x2000u /* a malloc size class: free() may take its items */
+#define NK_ZONE_LIMITED  0x4000u /* has a limit: no caches, counted items */
+#define NK_ZONE_SECONDARY 0x8000u
+
+struct nk_bucket {
+	struct nk_bucket *next;
+	uint16_t cnt;
+	uint16_t cap;
+	uint32_t pad;
+	void *items[];
+};
+
+struct nk_depot {
+	nk_lock_t lock;
+	struct nk_bucket *full;     /* buckets with items (not always full) */
+	struct nk_bucket *empty;
+	uint32_t nfull, nempty;
+	uint64_t nitems;
+	uint64_t imin;              /* fewest items seen since the last trim */
+	/* Counters flushed from thread caches. */
+	uint64_t allocs, frees, xdomain;
+} __attribute__((aligned(NK_CACHELINE)));
+
+struct nk_zone {
+	char name[40];
+	size_t size;
+	uint32_t flags;
+	int id;                     /* cache slot index */
+	nk_ctor_t ctor;
+	nk_dtor_t dtor;
+	nk_init_t zinit;            /* secondary zones: run on import/release */
+	nk_fini_t zfini;
+	struct nk_keg *keg;
+	uint16_t bucket_cap;        /* current bucket size */
+	uint16_t bucket_max;
+	/* Limits (nk_zone_set_max). */
+	nk_lock_t lock;
+	pthread_cond_t cv;
+	int64_t max_items;
+	int64_t items;              /* items out of the keg, while limited */
+	int sleepers;
+	uint64_t last_trim_ns;
+	int64_t keg_out;            /* items taken from the keg and not returned */
+	struct nk_zone *next;       /* the registry */
+	struct nk_depot depot[NK_MAX_DOMAINS];
+};
+
+struct nk_cache_slot {
+	struct nk_bucket *alloc;
+	struct nk_bucket *free;
+	struct nk_bucket *cross;    /* items of other domains, on their way home */
+	uint64_t nalloc, nfree, nxdomain;
+	uint64_t pad;
+};
+
+struct nk_tcache {
+	int domain;                 /* the domain the alloc and free buckets hold */
+	pid_t tid;
+	struct nk_tcache *next, *prev;
+	struct nk_cache_slot *ext[NK_MAX_ZONES / NK_TC_INLINE];
+	struct nk_cache_slot slot[NK_TC_INLINE];
+};
+
+#define NK_TC_DEAD ((struct nk_tcache *)1)  /* the thread is exiting */
+extern __thread struct nk_tcache *nk_tls_tc;
+extern struct nk_zone *nk_zone_list;
+
+/* The caller's cache slot for a zone; NULL if there is none yet. */
+static inline struct nk_cache_slot *
+tc_slot(struct nk_tcache *tc, int id)
+{
+	if (NK_LIKELY(id < NK_TC_INLINE))
+		return &tc->slot[id];
+	struct nk_cache_slot *chunk = tc->ext[id / NK_TC_INLINE];
+	return chunk ? &chunk[id % NK_TC_INLINE] : NULL;
+}
+
+/* Makes the calling thread's cache; NULL while that cannot be done. */
+struct nk_tcache *tc_get_slow(void);
+/* The thread moved to another domain: its buckets go home first. */
+void tc_migrate(struct nk_tcache *tc, int domain);
+
+/*
+ * The fast path.  The caller's thread cache, checked against the domain the
+ * thread runs on now so that a first-touch zone keeps its promise after a
+ * migration; NULL sends the caller to the slow path.
+ */
+static inline struct nk_tcache *
+tc_current(void)
+{
+	struct nk_tcache *tc = nk_tls_tc;
+	if (NK_UNLIKELY((uintptr_t)tc <= 1))
+		return NULL;
+	if (nk_topo.ndomains > 1) {
+		int d = topo_current_domain();
+		if (NK_UNLIKELY(d != tc->domain))
+			tc_migrate(tc, d);
+	}
+	return tc;
+}
+
+static inline void *
+cache_alloc_fast(struct nk_cache_slot *s)
+{
+	struct nk_bucket *b = s->alloc;
+	if (NK_LIKELY(b != NULL && b->cnt != 0)) {
+		s->nalloc++;
+		return b->items[--b->cnt];
+	}
+	return NULL;
+}
+
+/* True if the item went into the cache. */
+static inline bool
+cache_free_fast(struct nk_tcache *tc, struct nk_cache_slot *s, void *item, bool roundrobin)
+{
+	if (nk_topo.ndomains > 1 && !roundrobin && kva_domain_of(item) != tc->domain)
+		return false;  /* a cross-domain free: the slow path sends it home */
+	struct nk_bucket *b = s->free;
+	if (NK_LIKELY(b != NULL && b->cnt < b->cap)) {
+		s->nfree++;
+		b->items[b->cnt++] = item;
+		return true;
+	}
+	return false;
+}
+
+void *zone_alloc_slow(struct nk_zone *z, int flags);
+void  zone_free_slow(struct nk_zone *z, void *item);
+/* Internal zones live in static storage with their keg. */
+int zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
+               nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
+               int align, uint32_t zflags, enum nk_lock_rank keg_rank);
+void zone_bootstrap(void);
+void zone_drain(struct nk_zone *z);
+void zone_fork_prepare(void);
+void zone_fork_parent(void);
+void zone_fork_child(void);
+
+/* Per-domain counters: what the stats layer prints. */
+void zone_domain_counts(struct nk_zone *z, int domain, uint64_t *allocs,
+                        uint64_t *frees, uint64_t *xdomain);
+void zone_registry_lock(void);
+void zone_registry_unlock(void);
+
+#endif /* NK_ZONE_H */

@@ -1,0 +1,185 @@
+/*
+ * Death tests: a double free and an invalid free print a "numakeg: ..."
+ * line on stderr and abort (CONTRACT.md, "Errors").  Each bad action runs
+ * in a forked child whose stderr the parent reads through a pipe.
+ */
+#define _GNU_SOURCE
+#include <malloc.h>
+
+#include "check.h"
+
+static char static_buf[256];
+
+/* Printed by a child after the bad call returned: when the report comes
+ * only later (at a cache flush, say), the parent says so. */
+static void mark_returned(void)
+{
+	static const char m[] = "<<bad call returned>>\n";
+	(void)!write(2, m, sizeof(m) - 1);
+}
+
+/* After the bad call: give the library every chance to notice (drain the
+ * caches), then return, which the parent counts as "did not die". */
+static void settle(void)
+{
+	mark_returned();
+	nk_reclaim();
+	for (int i = 0; i < 1000; i++)
+		free(malloc(64));
+	nk_reclaim();
+}
+
+static void double_free_64(void *arg)
+{
+	(void)arg;
+	void *p = malloc(64);
+	free(p);
+	free(nkt_launder(p));
+	settle();
+}
+
+static void double_free_64_nk(void *arg)
+{
+	(void)arg;
+	void *p = nk_malloc(64);
+	memset(p, 0, 64);
+	nk_free(p);
+	nk_free(nkt_launder(p));
+	settle();
+}
+
+/* The second free of a block the thread cache already handed back to the
+ * keg: the first free is followed by a drain. */
+static void double_free_64_drained(void *arg)
+{
+	(void)arg;
+	void *p = malloc(64);
+	free(p);
+	nk_reclaim();
+	free(nkt_launder(p));
+	settle();
+}
+
+static void double_free_large(void *arg)
+{
+	size_t n = *(size_t *)arg;
+	void *p = malloc(n);
+	memset(p, 1, n);
+	free(p);
+	free(nkt_launder(p));
+	settle();
+}
+
+static void free_stack(void *arg)
+{
+	(void)arg;
+	char buf[64];
+	memset(buf, 0, sizeof(buf));
+	free(nkt_launder(buf));
+	settle();
+}
+
+static void free_static(void *arg)
+{
+	(void)arg;
+	free(nkt_launder(static_buf + 16));
+	settle();
+}
+
+static void free_middle(void *arg)
+{
+	size_t n = *(size_t *)arg;
+	char *p = malloc(n);
+	memset(p, 0, n);
+	free(nkt_launder(p + (n > 4096 ? 4096 + 8 : 8)));
+	settle();
+}
+
+static void nk_free_middle(void *arg)
+{
+	size_t n = *(size_t *)arg;
+	char *p = nk_malloc(n);
+	memset(p, 0, n);
+	nk_free(nkt_launder(p + n / 2 + 1));
+	settle();
+}
+
+/* realloc of an invalid pointer is reported like free's. */
+static void realloc_middle(void *arg)
+{
+	(void)arg;
+	char *p = malloc(200);
+	memset(p, 0, 200);
+	void *q = realloc(nkt_launder(p + 24), 400);
+	(void)q;
+	settle();
+}
+
+static void harmless(void *arg)
+{
+	(void)arg;
+	free(malloc(64));
+	nk_reclaim();
+}
+
+static void expect_abort(const char *what, void (*fn)(void *), void *arg,
+                         const char *must1, const char *must2)
+{
+	struct nkt_death d;
+	char how[128];
+	int before = nkt_failures;
+	nkt_death(fn, arg, &d);
+	int ok = d.signaled && d.sig == SIGABRT;
+	CHECK(ok, "%s: the child %s, want SIGABRT; its stderr:\n%s", what,
+	    nkt_death_how(&d, how, sizeof(how)), d.out);
+	CHECK(strstr(d.out, "numakeg:") != NULL, "%s: no \"numakeg:\" in the "
+	    "child's stderr:\n%s", what, d.out);
+	if (must1)
+		CHECK(strstr(d.out, must1) != NULL, "%s: no \"%s\" in the child's "
+		    "stderr:\n%s", what, must1, d.out);
+	if (must2)
+		CHECK(strstr(d.out, must2) != NULL, "%s: no \"%s\" in the child's "
+		    "stderr:\n%s", what, must2, d.out);
+	if (ok && strstr(d.out, "<<bad call returned>>"))
+		fprintf(stderr, "note: %s was reported only after the bad call "
+		    "returned (at a later allocation or drain)\n", what);
+	if (nkt_failures == before)
+		fprintf(stderr, "ok: %s\n", what);
+}
+
+int main(void)
+{
+	/* A child that does nothing wrong exits 0 (checks the harness). */
+	struct nkt_death d;
+	char how[128];
+	nkt_death(harmless, NULL, &d);
+	CHECK(d.exited && d.status == 0, "a child doing nothing wrong %s:\n%s",
+	    nkt_death_how(&d, how, sizeof(how)), d.out);
+
+	expect_abort("double free of a 64-byte block", double_free_64, NULL,
+	    "double free", "malloc-64");
+	expect_abort("double nk_free of a 64-byte block", double_free_64_nk, NULL,
+	    "double free", "malloc-64");
+	expect_abort("double free of a 64-byte block after a drain",
+	    double_free_64_drained, NULL, "double free", "malloc-64");
+	size_t big = 100000, huge = 3u << 20;
+	expect_abort("double free of a 100000-byte block", double_free_large, &big,
+	    "double free", NULL);
+	expect_abort("double free of a 3 MiB block", double_free_large, &huge,
+	    "double free", NULL);
+
+	expect_abort("free of a stack address", free_stack, NULL, "invalid pointer", NULL);
+	expect_abort("free of a static address", free_static, NULL, "invalid pointer", NULL);
+	size_t s64 = 64, s256 = 256, s100k = 100000, s3m = 3u << 20;
+	expect_abort("free of the middle of a 64-byte block", free_middle, &s64,
+	    "invalid pointer", NULL);
+	expect_abort("free of the middle of a 256-byte block", nk_free_middle, &s256,
+	    "invalid pointer", NULL);
+	expect_abort("free of the middle of a 100000-byte block", free_middle, &s100k,
+	    "invalid pointer", NULL);
+	expect_abort("free of the middle of a 3 MiB block", free_middle, &s3m,
+	    "invalid pointer", NULL);
+	expect_abort("realloc of the middle of a 200-byte block", realloc_middle, NULL,
+	    "invalid pointer", NULL);
+	return nkt_done("malloc_death");
+}

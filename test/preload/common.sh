@@ -1,0 +1,34 @@
+# Sourced by the preload workloads (wl_*.sh); run_compare.sh sets
+# NK_PRELOAD_LIB (empty in the plain run) and NK_PRELOAD_DIR.
+set -euo pipefail
+export LC_ALL=C TZ=UTC
+
+# nk_target CMD [ARGS...]: runs the program under test, with
+# LD_PRELOAD=$NK_PRELOAD_LIB in the preload run.
+nk_target() {
+	if [ -n "${NK_PRELOAD_LIB:-}" ]; then
+		LD_PRELOAD="$NK_PRELOAD_LIB" "$@"
+	else
+		"$@"
+	fi
+}
+
+# nk_need PROG...: exits 77 (skip) when a program is not installed.
+nk_need() {
+	local p
+	for p in "$@"; do
+		if ! command -v "$p" >/dev/null 2>&1; then
+			echo "SKIPPED: $p is not installed" >&2
+			exit 77
+		fi
+	done
+}
+
+# nk_digest FILE LABEL: a line count, a checksum and the first and last
+# lines of FILE (big outputs are compared through this, not printed whole).
+nk_digest() {
+	echo "== $2: $(wc -l <"$1") lines, $(wc -c <"$1") bytes, sha256 $(sha256sum <"$1" | cut -c1-32)"
+	head -n 3 "$1"
+	echo "..."
+	tail -n 3 "$1"
+}
