@@ -1,0 +1,20 @@
+# The engine's unit tests, on 4 fake domains.
+set(NK_FAKE4 NUMAKEG_FAKE_DOMAINS=4)
+if(TARGET core_keg)
+  add_test(NAME core_keg COMMAND core_keg all)
+  add_test(NAME core_keg_fallback COMMAND core_keg fallback)
+  set_tests_properties(core_keg PROPERTIES ENVIRONMENT "${NK_FAKE4}" TIMEOUT 120)
+  set_tests_properties(core_keg_fallback PROPERTIES
+    ENVIRONMENT "${NK_FAKE4};NUMAKEG_DOMAIN_LIMIT=0:2M" TIMEOUT 120)
+endif()
+if(TARGET core_zone)
+  add_test(NAME core_zone COMMAND core_zone)
+  set_tests_properties(core_zone PROPERTIES
+    ENVIRONMENT "${NK_FAKE4};NUMAKEG_DOMAIN_LIMIT=4M" TIMEOUT 120)
+endif()
+foreach(t core_kva core_page)
+  if(TARGET ${t})
+    add_test(NAME ${t} COMMAND ${t})
+    set_tests_properties(${t} PROPERTIES ENVIRONMENT "${NK_FAKE4}" TIMEOUT 120)
+  endif()
+endforeach()
