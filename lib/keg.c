@@ -199,7 +199,8 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 			}
 		}
 	}
-	page_set_slab(mem, k->pages, s, domain, (k->flags & NK_ZONE_NOFREE) && !k->allocf ? PG_NOFREE : 0);
+	page_set_slab(mem, k->pages, s, domain, k->owner ? (uint16_t)k->owner->id : UINT16_MAX,
+	    (k->flags & NK_ZONE_NOFREE) && !k->allocf ? PG_NOFREE : 0);
 	return s;
 }
 

@@ -21,9 +21,11 @@
 struct nk_zone nk_malloc_zones[NK_NCLASSES];
 static struct nk_keg malloc_kegs[NK_NCLASSES];
 uint32_t nk_class_size[NK_NCLASSES];
+uint32_t nk_class_recip[NK_NCLASSES];
+uint32_t nk_class_ipers[NK_NCLASSES];
 uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 uint64_t nk_free_cookie;
-int nk_malloc_first_id;
+bool nk_malloc_rr;
 
 /* Large allocations are counted here, per domain. */
 static uint64_t large_allocs[NK_MAX_DOMAINS], large_frees[NK_MAX_DOMAINS];
@@ -178,12 +180,13 @@ malloc_init_classes(void)
 		    15, zflags, NK_RANK_KEG) != 0)
 			nk_panic("cannot create zone %s", name);
 		malloc_kegs[c].nofallback = malloc_policy == POLICY_BIND;
-		if (c == 0)
-			nk_malloc_first_id = nk_malloc_zones[c].id;
-		if (nk_malloc_zones[c].id != nk_malloc_first_id + (int)c ||
-		    nk_malloc_zones[c].id >= NK_TC_INLINE)
-			nk_panic("malloc zones need consecutive inline cache slots");
+		if (nk_malloc_zones[c].id != (int)c)
+			nk_panic("zone %s got id %d: a class must be its zone id", name,
+			    nk_malloc_zones[c].id);
+		nk_class_recip[c] = malloc_kegs[c].recip;
+		nk_class_ipers[c] = malloc_kegs[c].ipers;
 	}
+	nk_malloc_rr = (zflags & NK_ZONE_ROUNDROBIN) != 0;
 }
 
 static void malloc_fork_prepare(void);
@@ -267,10 +270,21 @@ malloc_debug_check(struct nk_zone *z, void *p)
 			    p, z->name, i);
 }
 
-void
-malloc_debug_fill(struct nk_zone *z, void *p)
+void *
+malloc_debug_alloc(unsigned cls, void *p)
 {
+	malloc_debug_check(&nk_malloc_zones[cls], p);
+	*(uint64_t *)p = 0;
+	return p;
+}
+
+/* NUMAKEG_DEBUG: the freed block is filled, to be checked when it comes back. */
+void
+free_debug(unsigned cls, void *p)
+{
+	struct nk_zone *z = &nk_malloc_zones[cls];
 	memset((char *)p + 8, 0x5a, z->size - 8);
+	nk_zfree(z, p);
 }
 
 /* ---- Allocation ---- */
@@ -360,8 +374,9 @@ free_slow(void *p)
 		page_free(p, npages);
 		return;
 	}
-	if (pd->flags & PG_DIRTY)
-		malloc_bad_free(p, "already freed: double free of a large block", NULL);
+	/* Its pages are not in use: freed before (a double free), or never ours. */
+	if ((pd->flags & (PG_SLAB | PG_LARGE | PG_NOFREE)) == 0)
+		malloc_bad_free(p, "double free: its pages are no longer in use", NULL);
 	malloc_bad_free(p, "not the start of a block", NULL);
 }
 
@@ -542,7 +557,7 @@ nk_realloc(void *p, size_t n)
 		if (*(uint64_t *)p == (nk_free_cookie ^ (uintptr_t)p))
 			malloc_bad_free(p, "double free", z);
 		/* The same class: nothing moves (n below 32 KiB maps to one class). */
-		if (n <= NK_SMALL_MAX && malloc_size_class(n) == (unsigned)(z->id - nk_malloc_first_id))
+		if (n <= NK_SMALL_MAX && malloc_size_class(n) == (unsigned)z->id)
 			return p;
 		return realloc_move(p, z->size, n);
 	}

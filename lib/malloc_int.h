@@ -19,9 +19,13 @@
 
 extern struct nk_zone nk_malloc_zones[NK_NCLASSES];
 extern uint32_t nk_class_size[NK_NCLASSES];
+extern uint32_t nk_class_recip[NK_NCLASSES];  /* ceil(2^32 / size) */
+extern uint32_t nk_class_ipers[NK_NCLASSES];
 extern uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 extern uint64_t nk_free_cookie;   /* marks a freed block (double-free check) */
-extern int nk_malloc_first_id;    /* zone id of class 0; classes are consecutive */
+extern bool nk_malloc_rr;         /* the classes are round-robin zones */
+
+_Static_assert(NK_NCLASSES == NK_MALLOC_IDS, "a class is its zone id");
 
 static inline unsigned
 malloc_size_class(size_t n)
@@ -36,62 +40,77 @@ malloc_size_class(size_t n)
 }
 
 void *malloc_slow(size_t n);
+void *malloc_debug_alloc(unsigned cls, void *p);
 void  free_slow(void *p);
+void  free_debug(unsigned cls, void *p);
 NK_COLD _Noreturn void malloc_bad_free(const void *p, const char *why, const struct nk_zone *z);
 void  malloc_debug_check(struct nk_zone *z, void *p);
-void  malloc_debug_fill(struct nk_zone *z, void *p);
 
-/* A cache hit, or NULL. */
+/* A cache hit; anything else is malloc_slow's, as a tail call. */
 static inline void *
 malloc_fast(size_t n)
 {
-	if (NK_LIKELY(n <= NK_SMALL_MAX)) {
-		struct nk_tcache *tc = tc_current();
-		if (NK_LIKELY(tc != NULL)) {
-			unsigned cls = malloc_size_class(n);
-			void *p = cache_alloc_fast(&tc->slot[nk_malloc_first_id + (int)cls]);
-			if (NK_LIKELY(p != NULL)) {
-				if (NK_UNLIKELY(nk_opt.debug))
-					malloc_debug_check(&nk_malloc_zones[cls], p);
-				*(uint64_t *)p = 0;  /* no longer marked free */
-				return p;
-			}
+	struct nk_tcache *tc;
+	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY((tc = tc_current()) != NULL)) {
+		unsigned cls = malloc_size_class(n);
+		struct nk_cache_slot *s = &tc->slot[cls];
+		struct nk_bucket *b = s->alloc;
+		if (NK_LIKELY(b != NULL && b->cnt != 0)) {
+			void *p = b->items[--b->cnt];
+			s->nalloc++;
+			if (NK_UNLIKELY(nk_opt.debug))
+				return malloc_debug_alloc(cls, p);
+			*(uint64_t *)p = 0;  /* no longer marked free */
+			return p;
 		}
 	}
 	return malloc_slow(n);
 }
 
+/*
+ * The descriptor alone says which class a block is of and where its slab
+ * starts, so the checks need no slab header: a pointer must be an item's
+ * start, and a block already marked free is a double free.
+ */
 static inline void
 free_fast(void *p)
 {
-	if (NK_UNLIKELY(p == NULL))
-		return;
-	if (NK_LIKELY(kva_contains(p))) {
-		struct nk_pdesc *pd = page_desc(p);
-		if (NK_LIKELY(pd->flags & PG_SLAB)) {
-			struct nk_slab *slab = pd->slab;
-			struct nk_keg *k = slab->keg;
-			struct nk_zone *z = k->owner;
-			if (NK_UNLIKELY(!(z->flags & NK_ZONE_MALLOC)))
-				malloc_bad_free(p, "belongs to a zone, not to malloc", z);
-			if (NK_UNLIKELY(!keg_item_start(k, slab, p)))
-				malloc_bad_free(p, "not the start of a block", z);
+	uintptr_t off = (uintptr_t)p - nk_kva_base;
+	if (NK_LIKELY(off < nk_kva_span)) {
+		struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
+		unsigned cls = pd->zid;
+		if (NK_LIKELY((pd->flags & PG_SLAB) && cls < NK_NCLASSES)) {
+			uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
+			uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
+			if (NK_UNLIKELY(idx * nk_class_size[cls] != ioff || idx >= nk_class_ipers[cls]))
+				malloc_bad_free(p, "not the start of a block", &nk_malloc_zones[cls]);
 			uint64_t *w = p;
 			uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
 			if (NK_UNLIKELY(*w == mark))
-				malloc_bad_free(p, "double free", z);
+				malloc_bad_free(p, "double free", &nk_malloc_zones[cls]);
 			*w = mark;
-			if (NK_UNLIKELY(nk_opt.debug))
-				malloc_debug_fill(z, p);
-			struct nk_tcache *tc = tc_current();
-			if (NK_LIKELY(tc != NULL) &&
-			    cache_free_fast(tc, &tc->slot[z->id], p, z->flags & NK_ZONE_ROUNDROBIN))
+			if (NK_UNLIKELY(nk_opt.debug)) {
+				free_debug(cls, p);
 				return;
-			zone_free_slow(z, p);
+			}
+			struct nk_tcache *tc = tc_current();
+			if (NK_LIKELY(tc != NULL)) {
+				struct nk_cache_slot *s = &tc->slot[cls];
+				struct nk_bucket *b = s->free;
+				if (NK_LIKELY(b != NULL && b->cnt < b->cap) &&
+				    (nk_topo.ndomains == 1 || nk_malloc_rr ||
+				    (int)(off >> nk_kva_shift) == tc->domain)) {
+					s->nfree++;
+					b->items[b->cnt++] = p;
+					return;
+				}
+			}
+			zone_free_slow(&nk_malloc_zones[cls], p);
 			return;
 		}
 	}
-	free_slow(p);
+	if (p != NULL)
+		free_slow(p);
 }
 
 #endif /* NK_MALLOC_INT_H */

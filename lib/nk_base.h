@@ -7,12 +7,21 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/rseq.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "numakeg.h"
+
+/*
+ * Everything declared after this is internal: hidden, so the library reaches
+ * its own globals PC-relative instead of through the GOT (the fast paths
+ * read several of them).  The public API is declared above, in numakeg.h.
+ */
+#pragma GCC visibility push(hidden)
 
 #define NK_EXPORT __attribute__((visibility("default")))
 #define NK_LIKELY(x)   __builtin_expect(!!(x), 1)

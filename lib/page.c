@@ -386,12 +386,13 @@ page_shrink(void *addr, size_t oldpages, size_t newpages)
 }
 
 void
-page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t extra)
+page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, uint16_t extra)
 {
 	struct nk_pdesc *d = page_desc(addr);
 	for (size_t i = 0; i < npages; i++) {
 		d[i].slab = slab;
-		d[i].npages = (uint32_t)npages;
+		d[i].pgidx = (uint16_t)i;
+		d[i].zid = zid;
 		d[i].domain = (uint16_t)domain;
 		d[i].flags = PG_SLAB | extra;
 	}

@@ -11,7 +11,13 @@
 
 struct nk_pdesc {
 	void *slab;         /* PG_SLAB: the slab; on a free list: the next run */
-	uint32_t npages;    /* run length, in the run's first descriptor */
+	union {
+		uint32_t npages;    /* run length, in the run's first descriptor */
+		struct {            /* PG_SLAB: what free() needs without the slab */
+			uint16_t pgidx; /* this page's index in its slab */
+			uint16_t zid;   /* the keg's primary zone id */
+		};
+	};
 	uint16_t domain;
 	uint16_t flags;
 };
@@ -48,7 +54,7 @@ bool page_grow(void *addr, size_t oldpages, size_t newpages);
 void page_shrink(void *addr, size_t oldpages, size_t newpages);
 
 /* Descriptors: a slab marks all its pages, a large run its first page. */
-void page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t extra);
+void page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, uint16_t extra);
 void page_set_large(void *addr, size_t npages, int domain);
 void page_clear(void *addr, size_t npages);
 

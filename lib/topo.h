@@ -5,10 +5,7 @@
 #ifndef NK_TOPO_H
 #define NK_TOPO_H
 
-#include <sched.h>
-#include <sys/rseq.h>
-
-#include "nk_base.h"
+#include "nk_base.h"  /* brings <sched.h> and <sys/rseq.h>, before its hidden pragma */
 
 struct nk_topo {
 	int ndomains;

@@ -350,6 +350,15 @@ tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, 
 	tc_flush_counts(tc, z, s);
 }
 
+struct nk_tcache *
+tc_check_domain(struct nk_tcache *tc)
+{
+	int d = topo_current_domain();
+	if (NK_UNLIKELY(d != tc->domain))
+		tc_migrate(tc, d);
+	return tc;
+}
+
 void
 tc_migrate(struct nk_tcache *tc, int domain)
 {
@@ -705,7 +714,9 @@ zone_register(struct nk_zone *z)
 {
 	zone_registry_lock();
 	int id = -1;
-	for (int i = 0; i < NK_MAX_ZONES; i++)
+	/* The malloc classes take ids 0..39 in order: a class is its zone id. */
+	int lo = (z->flags & NK_ZONE_MALLOC) ? 0 : NK_MALLOC_IDS;
+	for (int i = lo; i < NK_MAX_ZONES; i++)
 		if (zone_by_id[i] == NULL) {
 			id = i;
 			break;

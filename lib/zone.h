@@ -11,6 +11,7 @@
 
 #define NK_MAX_ZONES     4096
 #define NK_TC_INLINE     64      /* zone ids below this have inline cache slots */
+#define NK_MALLOC_IDS    40      /* ids 0..39: the malloc size classes, in order */
 #define NK_BUCKET_MAX    256
 
 /* Private zone flags, above the public NK_ZONE_* bits. */
@@ -67,7 +68,7 @@ struct nk_cache_slot {
 	struct nk_bucket *free;
 	struct nk_bucket *cross;    /* items of other domains, on their way home */
 	uint64_t nalloc, nfree, nxdomain;
-	uint64_t pad;
+	uint64_t pad[2];            /* 64 bytes: a slot is a shift away */
 };
 
 struct nk_tcache {
@@ -96,6 +97,8 @@ tc_slot(struct nk_tcache *tc, int id)
 struct nk_tcache *tc_get_slow(void);
 /* The thread moved to another domain: its buckets go home first. */
 void tc_migrate(struct nk_tcache *tc, int domain);
+/* Several domains: the thread may have moved since its last call. */
+struct nk_tcache *tc_check_domain(struct nk_tcache *tc);
 
 /*
  * The fast path.  The caller's thread cache, checked against the domain the
@@ -108,11 +111,8 @@ tc_current(void)
 	struct nk_tcache *tc = nk_tls_tc;
 	if (NK_UNLIKELY((uintptr_t)tc <= 1))
 		return NULL;
-	if (nk_topo.ndomains > 1) {
-		int d = topo_current_domain();
-		if (NK_UNLIKELY(d != tc->domain))
-			tc_migrate(tc, d);
-	}
+	if (NK_UNLIKELY(nk_topo.ndomains > 1))
+		return tc_check_domain(tc);
 	return tc;
 }
 

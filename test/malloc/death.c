@@ -3,7 +3,9 @@
  * line on stderr and abort (CONTRACT.md, "Errors").  Each bad action runs
  * in a forked child whose stderr the parent reads through a pipe.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 
 #include "check.h"
@@ -160,8 +162,10 @@ int main(void)
 	    "double free", "malloc-64");
 	expect_abort("double nk_free of a 64-byte block", double_free_64_nk, NULL,
 	    "double free", "malloc-64");
+	/* After a drain the slab's pages are gone, and with them the zone's
+	 * name: the report can only say the pages are no longer in use. */
 	expect_abort("double free of a 64-byte block after a drain",
-	    double_free_64_drained, NULL, "double free", "malloc-64");
+	    double_free_64_drained, NULL, "double free", NULL);
 	size_t big = 100000, huge = 3u << 20;
 	expect_abort("double free of a 100000-byte block", double_free_large, &big,
 	    "double free", NULL);
