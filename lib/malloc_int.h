@@ -57,7 +57,6 @@ malloc_fast(size_t n)
 		struct nk_bucket *b = s->alloc;
 		if (NK_LIKELY(b != NULL && b->cnt != 0)) {
 			void *p = b->items[--b->cnt];
-			s->nalloc++;
 			if (NK_UNLIKELY(nk_opt.debug))
 				return malloc_debug_alloc(cls, p);
 			*(uint64_t *)p = 0;  /* no longer marked free */
@@ -100,7 +99,6 @@ free_fast(void *p)
 				if (NK_LIKELY(b != NULL && b->cnt < b->cap) &&
 				    (nk_topo.ndomains == 1 || nk_malloc_rr ||
 				    (int)(off >> nk_kva_shift) == tc->domain)) {
-					s->nfree++;
 					b->items[b->cnt++] = p;
 					return;
 				}

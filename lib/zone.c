@@ -312,6 +312,7 @@ static void
 tc_flush_counts(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s)
 {
 	struct nk_depot *dep = &z->depot[tc->domain];
+	slot_settle(s);
 	if (s->nalloc)
 		__atomic_add_fetch(&dep->allocs, s->nalloc, __ATOMIC_RELAXED);
 	if (s->nfree)
@@ -330,6 +331,7 @@ static void
 tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, bool all)
 {
 	struct nk_bucket **bp[2] = { &s->alloc, &s->free };
+	slot_settle(s);
 	for (int i = 0; i < 2; i++) {
 		struct nk_bucket *b = *bp[i];
 		if (b == NULL)
@@ -347,6 +349,7 @@ tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, 
 		bucket_free(s->cross);
 		s->cross = NULL;
 	}
+	slot_rebase(s);
 	tc_flush_counts(tc, z, s);
 }
 
@@ -465,16 +468,19 @@ zone_alloc_limited(struct nk_zone *z, int domain, int flags, bool exact)
 static void *
 cache_alloc_refill(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, int flags)
 {
+	slot_settle(s);
 	if (s->free != NULL && s->free->cnt > 0) {
 		struct nk_bucket *t = s->alloc;
 		s->alloc = s->free;
 		s->free = t;
+		slot_rebase(s);
 		return cache_alloc_fast(s);
 	}
 	int d = tc->domain;
 	struct nk_depot *dep = &z->depot[d];
 	struct nk_bucket *empty = s->alloc, *b;
 	s->alloc = NULL;
+	slot_rebase(s);
 	if (!nk_trylock(&dep->lock)) {
 		if (z->bucket_cap < z->bucket_max)
 			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
@@ -511,6 +517,7 @@ cache_alloc_refill(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot
 		b->cnt = (uint16_t)n;
 	}
 	s->alloc = b;
+	slot_rebase(s);
 	zone_maybe_trim(z);
 	return cache_alloc_fast(s);
 }
@@ -577,6 +584,7 @@ zone_free_slow(struct nk_zone *z, void *item)
 		zone_free_nocache(z, item);
 		return;
 	}
+	slot_settle(s);
 	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN) &&
 	    kva_domain_of(item) != tc->domain) {
 		/* zone_free_cross: never into this domain's alloc path. */
@@ -598,12 +606,14 @@ zone_free_slow(struct nk_zone *z, void *item)
 		struct nk_bucket *t = s->alloc;
 		s->alloc = s->free;
 		s->free = t;
+		slot_rebase(s);
 		if (cache_free_fast(tc, s, item, true))
 			return;
 	}
 	struct nk_depot *dep = &z->depot[tc->domain];
 	struct nk_bucket *full = s->free, *empty = NULL;
 	s->free = NULL;
+	slot_rebase(s);
 	if (full != NULL)
 		zone_put_bucket(z, tc->domain, full);
 	nk_lock(&dep->lock);
@@ -621,6 +631,7 @@ zone_free_slow(struct nk_zone *z, void *item)
 	}
 	empty->cnt = 0;
 	s->free = empty;
+	slot_rebase(s);
 	cache_free_fast(tc, s, item, true);
 	zone_maybe_trim(z);
 }
@@ -912,8 +923,15 @@ zone_domain_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, 
 		struct nk_cache_slot *s = tc_slot(tc, z->id);
 		if (s == NULL)
 			continue;
+		/* Unsettled fast-path work: the buckets' moves since the last settle. */
+		struct nk_bucket *ab = __atomic_load_n(&s->alloc, __ATOMIC_RELAXED);
+		struct nk_bucket *fb = __atomic_load_n(&s->free, __ATOMIC_RELAXED);
 		a += __atomic_load_n(&s->nalloc, __ATOMIC_RELAXED);
 		f += __atomic_load_n(&s->nfree, __ATOMIC_RELAXED);
+		if (ab != NULL)
+			a += (uint16_t)(s->alloc_base - __atomic_load_n(&ab->cnt, __ATOMIC_RELAXED));
+		if (fb != NULL)
+			f += (uint16_t)(__atomic_load_n(&fb->cnt, __ATOMIC_RELAXED) - s->free_base);
 		x += __atomic_load_n(&s->nxdomain, __ATOMIC_RELAXED);
 	}
 	zone_registry_unlock();

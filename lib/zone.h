@@ -63,13 +63,38 @@ struct nk_zone {
 	struct nk_depot depot[NK_MAX_DOMAINS];
 };
 
+/*
+ * The fast paths count nothing: what they did is how far each bucket's
+ * count moved since the slot was last settled (alloc_base, free_base).
+ * Every slow path settles the slot before it changes a bucket and rebases
+ * it after, so the counters cost the fast paths no stores.
+ */
 struct nk_cache_slot {
 	struct nk_bucket *alloc;
 	struct nk_bucket *free;
 	struct nk_bucket *cross;    /* items of other domains, on their way home */
-	uint64_t nalloc, nfree, nxdomain;
-	uint64_t pad[2];            /* 64 bytes: a slot is a shift away */
+	uint64_t nalloc, nfree, nxdomain;  /* settled counts */
+	uint16_t alloc_base, free_base;
+	uint32_t pad0;
+	uint64_t pad;               /* 64 bytes: a slot is a shift away */
 };
+
+static inline void
+slot_rebase(struct nk_cache_slot *s)
+{
+	s->alloc_base = s->alloc ? s->alloc->cnt : 0;
+	s->free_base = s->free ? s->free->cnt : 0;
+}
+
+static inline void
+slot_settle(struct nk_cache_slot *s)
+{
+	if (s->alloc)
+		s->nalloc += (uint16_t)(s->alloc_base - s->alloc->cnt);
+	if (s->free)
+		s->nfree += (uint16_t)(s->free->cnt - s->free_base);
+	slot_rebase(s);
+}
 
 struct nk_tcache {
 	int domain;                 /* the domain the alloc and free buckets hold */
@@ -120,10 +145,8 @@ static inline void *
 cache_alloc_fast(struct nk_cache_slot *s)
 {
 	struct nk_bucket *b = s->alloc;
-	if (NK_LIKELY(b != NULL && b->cnt != 0)) {
-		s->nalloc++;
+	if (NK_LIKELY(b != NULL && b->cnt != 0))
 		return b->items[--b->cnt];
-	}
 	return NULL;
 }
 
@@ -135,7 +158,6 @@ cache_free_fast(struct nk_tcache *tc, struct nk_cache_slot *s, void *item, bool 
 		return false;  /* a cross-domain free: the slow path sends it home */
 	struct nk_bucket *b = s->free;
 	if (NK_LIKELY(b != NULL && b->cnt < b->cap)) {
-		s->nfree++;
 		b->items[b->cnt++] = item;
 		return true;
 	}
