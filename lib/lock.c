@@ -186,6 +186,20 @@ nk_env_size(const char *name, uint64_t dflt)
 	return v;
 }
 
+static const char *
+nk_env_copy(const char *name, char *buf, size_t len)
+{
+	const char *s = getenv(name);
+	if (s == NULL)
+		return NULL;
+	if (strlen(s) >= len) {
+		nk_msg("ignoring %s: longer than %zu characters", name, len - 1);
+		return NULL;
+	}
+	memcpy(buf, s, strlen(s) + 1);
+	return buf;
+}
+
 void
 nk_options_init(void)
 {
@@ -207,9 +221,15 @@ nk_options_init(void)
 	nk_opt.stats = 0;
 	if ((s = getenv("NUMAKEG_STATS")) != NULL && *s && strcmp(s, "0") != 0)
 		nk_opt.stats = strcmp(s, "json") == 0 ? 2 : 1;
-	nk_opt.stats_file = getenv("NUMAKEG_STATS_FILE");
-	nk_opt.domain_limit = getenv("NUMAKEG_DOMAIN_LIMIT");
-	nk_opt.policy = getenv("NUMAKEG_POLICY");
+	/*
+	 * Copies, not getenv()'s pointers: programs such as redis-server write
+	 * their process title over the environment, and the stats file name
+	 * is read again at exit.
+	 */
+	static char stats_file[512], domain_limit[512], policy[64];
+	nk_opt.stats_file = nk_env_copy("NUMAKEG_STATS_FILE", stats_file, sizeof(stats_file));
+	nk_opt.domain_limit = nk_env_copy("NUMAKEG_DOMAIN_LIMIT", domain_limit, sizeof(domain_limit));
+	nk_opt.policy = nk_env_copy("NUMAKEG_POLICY", policy, sizeof(policy));
 	nk_opt.dirty_max = nk_env_size("NUMAKEG_DIRTY_MAX", 64u << 20);
 	nk_opt.decay_ms = nk_env_size("NUMAKEG_DECAY_MS", 1000);
 	nk_opt.trim_ms = nk_env_size("NUMAKEG_TRIM_MS", 1000);

@@ -16,8 +16,10 @@
 # program: a preload that silently did not take effect fails).
 # A workload that exits 77 (program missing) makes the test skip (77).
 #
-# Environment: NK_PRELOAD_TIMEOUT (seconds per run, default 100),
-#              NK_PRELOAD_KEEP=1 keeps the temporary directory.
+# Environment: NK_PRELOAD_TIMEOUT (seconds per run, default 150),
+#              NK_PRELOAD_KEEP=1 keeps the temporary directory,
+#              NUMAKEG_FAKE_DOMAINS, _POLICY, _DEBUG, _DOMAIN_LIMIT pass through
+#              to the preloaded programs.
 set -u
 
 if [ $# -lt 3 ]; then
@@ -28,7 +30,7 @@ name=$1 lib=$2 workload=$3
 shift 3
 
 if [ ! -f "$lib" ]; then
-	echo "FAIL $name: library $lib does not exist" >&2
+	echo "FAIL $name: library $lib does not exist"
 	exit 1
 fi
 case $lib in /*) ;; *) lib=$PWD/$lib ;; esac
@@ -44,10 +46,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-limit=${NK_PRELOAD_TIMEOUT:-100}
+limit=${NK_PRELOAD_TIMEOUT:-150}
 export LC_ALL=C TZ=UTC
-unset LD_PRELOAD NUMAKEG_STATS NUMAKEG_STATS_FILE NUMAKEG_DEBUG NUMAKEG_POLICY \
-	NUMAKEG_FAKE_DOMAINS NUMAKEG_DOMAIN_LIMIT 2>/dev/null
+# Other NUMAKEG_* settings (FAKE_DOMAINS, POLICY, DEBUG, DOMAIN_LIMIT) are kept:
+# they only act in the preload run, e.g. NUMAKEG_FAKE_DOMAINS=2 ctest -L preload.
+unset LD_PRELOAD NUMAKEG_STATS NUMAKEG_STATS_FILE
 export NK_PRELOAD_DIR
 NK_PRELOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -117,10 +120,12 @@ elif [ "$rc" = 0 ]; then
 	echo "$name: outputs identical ($(wc -l <"$tmp/plain.out") lines, sha256 $(sha256sum <"$tmp/plain.out" | cut -c1-16))"
 fi
 
-# Numakeg's own error messages (double free, invalid pointer) never belong in stderr.
-if grep -q '^numakeg: \(double free\|free(): invalid\)' "$tmp/preload.err"; then
-	echo "FAIL $name: numakeg reported an error:"
-	grep '^numakeg: ' "$tmp/preload.err" | head -n 10
+# numakeg writes to stderr only to report trouble (double free, invalid
+# pointer, use after free, a failed assertion, a warning): any such line fails.
+# A UBSan report (the CI build) fails too.
+if grep -q -e '^numakeg: ' -e 'runtime error: ' "$tmp/preload.err"; then
+	echo "FAIL $name: numakeg wrote to stderr:"
+	grep -e '^numakeg: ' -e 'runtime error: ' "$tmp/preload.err" | head -n 10
 	fail=1
 fi
 
@@ -132,7 +137,7 @@ for f in "$tmp"/stats/stats.*; do
 	last=$(tail -n 1 "$f")
 	if [[ $last =~ ^numakeg:\ total\ allocs\ ([0-9]+)\ frees\ ([0-9]+)$ ]]; then
 		a=${BASH_REMATCH[1]}
-		if [ "${#a}" -gt 18 ] || [ "$a" -gt 0 ]; then
+		if [[ $a =~ [1-9] ]]; then
 			nserved=$((nserved + 1))
 			if [ "${#a}" -gt "${#best}" ] || { [ "${#a}" = "${#best}" ] && [[ $a > $best ]]; }; then
 				best=$a bestfile=$f

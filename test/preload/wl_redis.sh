@@ -16,6 +16,11 @@ stop_server() {
 	fi
 	wait "$pid" 2>/dev/null || true
 	pid=
+	grep '^numakeg: ' server.out >&2 2>/dev/null || true
+	if grep -q 'crashed by signal' redis.log 2>/dev/null; then
+		echo "redis-server crashed; its log:" >&2
+		grep -A 40 'BUG REPORT START' redis.log >&2
+	fi
 }
 trap stop_server EXIT
 
@@ -31,7 +36,7 @@ for attempt in $(seq 0 19); do
 	# Through env, which execs: $! is then the server's own pid.
 	env ${NK_PRELOAD_LIB:+LD_PRELOAD="$NK_PRELOAD_LIB"} redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
 		--save '' --appendonly no --daemonize no --dir "$PWD" --logfile "$PWD/redis.log" \
-		--databases 2 --io-threads 1 >/dev/null 2>&1 </dev/null &
+		--databases 2 --io-threads 1 >server.out 2>&1 </dev/null &
 	pid=$!
 	answered=0
 	for _ in $(seq 150); do
@@ -76,7 +81,7 @@ fi
 echo "server up"
 
 # The benchmark: its timings vary, so only the test names are printed.
-timeout 60 redis-benchmark -h 127.0.0.1 -p "$port" -n "$requests" -c 20 -d 100 -q \
+timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -n "$requests" -c 20 -d 100 -q \
 	-t set,get,lpush,lpop,incr >bench.txt 2>&1 || {
 	echo "redis-benchmark failed:" >&2; tr '\r' '\n' <bench.txt | tail -n 20 >&2; exit 1; }
 tr '\r' '\n' <bench.txt | grep -o '^[A-Z_]*: [0-9.]* requests per second' | cut -d: -f1
@@ -84,7 +89,7 @@ echo "counter after the benchmark: $(cli get counter:__rand_int__)"
 echo "list length after lpush/lpop: $(cli llen mylist)"
 cli flushall
 
-# Known keys, written through one redis-cli reading commands from stdin.
+# Known keys, written through one redis-cli in pipe mode.
 perl -e '
 	for my $i (0 .. 4999) {
 		print "SET key:$i ", "v" . ($i * 7) . ("x" x ($i % 300)), "\n";
@@ -96,8 +101,8 @@ perl -e '
 	}
 	print "INCRBY big 123456789\n" for 1 .. 100;
 ' >cmds.txt
-cli <cmds.txt >replies.txt
-echo "replies: $(wc -l <replies.txt)"
+cli --pipe <cmds.txt >replies.txt
+grep -E '^errors: ' replies.txt
 echo "dbsize: $(cli dbsize)"
 cli mget key:0 key:1 key:2 key:4999 | cut -c1-60
 for i in 0 17 299 300 4242; do
@@ -122,8 +127,16 @@ perl -e 'print "v", $_ * 7, "x" x ($_ % 300), "\n" for 0 .. 4999' >want.txt
 cmp -s got.txt want.txt && echo "5000 keys read back: all equal" || {
 	echo "5000 keys read back: DIFFERENT"; diff got.txt want.txt | head -n 5; }
 cli shutdown nosave >/dev/null 2>&1 || true
-for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2>/dev/null; then echo "redis-server did not exit after SHUTDOWN" >&2; exit 1; fi
-wait "$pid" 2>/dev/null || true
+for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then echo "redis-server did not exit within 15 s of SHUTDOWN" >&2; exit 1; fi
+st=0
+wait "$pid" 2>/dev/null || st=$?
 pid=
+grep '^numakeg: ' server.out >&2 || true
+# A crash while exiting (after the replies above) shows only here.
+if [ "$st" != 0 ] || grep -q 'crashed by signal' redis.log; then
+	echo "redis-server exited with status $st$( ((st > 128)) && echo " (signal $((st - 128)))"); its log:" >&2
+	grep -A 40 'BUG REPORT START' redis.log >&2 || tail -n 30 redis.log >&2
+	exit 1
+fi
 echo "server stopped"
