@@ -81,7 +81,7 @@ fi
 echo "server up"
 
 # The benchmark: its timings vary, so only the test names are printed.
-timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -n "$requests" -c 20 -d 100 -q \
+timeout 120 redis-benchmark -h 127.0.0.1 -p "$port" -n "$requests" -c 20 -P 16 -d 100 -q \
 	-t set,get,lpush,lpop,incr >bench.txt 2>&1 || {
 	echo "redis-benchmark failed:" >&2; tr '\r' '\n' <bench.txt | tail -n 20 >&2; exit 1; }
 tr '\r' '\n' <bench.txt | grep -o '^[A-Z_]*: [0-9.]* requests per second' | cut -d: -f1
