@@ -81,6 +81,27 @@ nk_zone_stats(nk_zone_t z, int domain, struct nk_domain_stats *out)
 	return 0;
 }
 
+/* Large blocks: page runs, one row per domain. */
+static void
+stats_emit_large(struct sink *s, int json, bool *first_zone, uint64_t *tot_a, uint64_t *tot_f)
+{
+	for (int d = 0; d < nk_topo.ndomains; d++) {
+		uint64_t a, f;
+		malloc_large_counts(d, &a, &f);
+		*tot_a += a;
+		*tot_f += f;
+		if (a == 0 && f == 0)
+			continue;
+		if (json)
+			sink_printf(s, "%s{\"name\":\"malloc-large\",\"size\":0,\"internal\":false,"
+			    "\"domains\":[{\"domain\":%d,\"allocs\":%lu,\"frees\":%lu}]}",
+			    *first_zone ? "" : ",", d, a, f);
+		else
+			sink_printf(s, "%-20s %6s %3d %12lu %12lu\n", "malloc-large", "pages", d, a, f);
+		*first_zone = false;
+	}
+}
+
 static void
 stats_emit(struct sink *s, int json)
 {
@@ -100,9 +121,16 @@ stats_emit(struct sink *s, int json)
 	zone_registry_lock();
 	struct nk_zone *zones = nk_zone_list;
 	zone_registry_unlock();
-	bool first_zone = true;
+	bool first_zone = true, large_done = false;
 	for (struct nk_zone *z = zones; z != NULL; z = z->next) {
 		bool first_dom = true;
+		/* numakeg's own zones (buckets, headers, map entries) come last. */
+		if ((z->flags & NK_ZONE_INTERNAL) && !large_done) {
+			stats_emit_large(s, json, &first_zone, &tot_a, &tot_f);
+			large_done = true;
+			if (!json)
+				sink_printf(s, "-- numakeg's own zones --\n");
+		}
 		for (int d = 0; d < nd; d++) {
 			struct nk_domain_stats st;
 			nk_zone_stats(z, d, &st);
@@ -132,22 +160,8 @@ stats_emit(struct sink *s, int json)
 		if (json && !first_dom)
 			sink_printf(s, "]}");
 	}
-	/* Large blocks: page runs, one row per domain. */
-	for (int d = 0; d < nd; d++) {
-		uint64_t a, f;
-		malloc_large_counts(d, &a, &f);
-		tot_a += a;
-		tot_f += f;
-		if (a == 0 && f == 0)
-			continue;
-		if (json)
-			sink_printf(s, "%s{\"name\":\"malloc-large\",\"size\":0,\"internal\":false,"
-			    "\"domains\":[{\"domain\":%d,\"allocs\":%lu,\"frees\":%lu}]}",
-			    first_zone ? "" : ",", d, a, f);
-		else
-			sink_printf(s, "%-20s %6s %3d %12lu %12lu\n", "malloc-large", "pages", d, a, f);
-		first_zone = false;
-	}
+	if (!large_done)
+		stats_emit_large(s, json, &first_zone, &tot_a, &tot_f);
 	if (json)
 		sink_printf(s, "],\"pages\":[");
 	for (int d = 0; d < nd; d++) {
