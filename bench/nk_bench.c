@@ -22,7 +22,9 @@
  * malloc is called through the PLT: no allocator gets inlined or direct
  * calls that the others do not.
  */
+#ifndef _GNU_SOURCE  /* the build may define it already */
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>

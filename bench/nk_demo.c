@@ -17,7 +17,9 @@
  * each thread is moved to domain (i % nk_ndomains()) and the summary says how
  * many of a thread's items were placed on its own domain.
  */
+#ifndef _GNU_SOURCE  /* the build may define it already */
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>

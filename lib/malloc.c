@@ -374,9 +374,13 @@ free_slow(void *p)
 		page_free(p, npages);
 		return;
 	}
-	/* Its pages are not in use: freed before (a double free), or never ours. */
+	/*
+	 * No block starts on this page: a pointer into a large block, or a
+	 * block freed before whose pages went back (a double free).  Telling
+	 * the two apart would mean a search; the report names both.
+	 */
 	if ((pd->flags & (PG_SLAB | PG_LARGE | PG_NOFREE)) == 0)
-		malloc_bad_free(p, "double free: its pages are no longer in use", NULL);
+		malloc_bad_free(p, "not a block's start: inside a large block, or a double free", NULL);
 	malloc_bad_free(p, "not the start of a block", NULL);
 }
 

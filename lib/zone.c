@@ -1078,17 +1078,36 @@ zone_fork_child(void)
 	nk_lock_reinit(&zone_registry);
 }
 
-/* In the child: the other threads are gone, their cached items are not. */
+/*
+ * In the child: the other threads are gone, and fork() may have caught one
+ * of them half-way through a bucket update (the fast paths take no lock),
+ * so their buckets cannot be trusted: their items are leaked, as glibc and
+ * jemalloc do.  Their counts are kept, so the statistics stay whole.
+ */
 void zone_fork_child_caches(void);
 void
 zone_fork_child_caches(void)
 {
 	struct nk_tcache *self = nk_tls_tc;
 	struct nk_tcache *tc = tc_list;
+	tc_list = NULL;
 	while (tc != NULL) {
 		struct nk_tcache *next = tc->next;
-		if (tc != self)
-			tc_destroy(tc);
+		if (tc == self) {
+			tc->prev = NULL;
+			tc->next = tc_list;
+			tc_list = tc;
+		} else {
+			for (int id = 0; id < NK_MAX_ZONES; id++) {
+				struct nk_cache_slot *s = tc_slot(tc, id);
+				if (s == NULL) {
+					id += NK_TC_INLINE - 1;
+					continue;
+				}
+				if (zone_by_id[id] != NULL)
+					tc_flush_counts(tc, zone_by_id[id], s);
+			}
+		}
 		tc = next;
 	}
 	if ((uintptr_t)self > 1)

@@ -2,7 +2,9 @@
  * posix_memalign, aligned_alloc, memalign, valloc, pvalloc; free_sized and
  * free_aligned_sized; malloc_trim, mallinfo2, mallopt.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 
 #include "check.h"

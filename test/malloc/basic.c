@@ -3,7 +3,9 @@
  * this binary) and the nk_ names mixed: contents, malloc_usable_size bounds,
  * writes up to the usable size, alignment, nk_domain_of, free(NULL).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 #include <stdalign.h>
 #include <stddef.h>

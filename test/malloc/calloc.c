@@ -3,7 +3,9 @@
  * realloc and reallocarray report an impossible size with NULL and ENOMEM,
  * and a failed realloc/reallocarray leaves the old block as it was.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 #include <stdint.h>
 

@@ -170,6 +170,8 @@ static inline void nkt_death(void (*fn)(void *), void *arg, struct nkt_death *d)
 	}
 	d->out[len] = '\0';
 	close(fds[0]);
+	if (getenv("NKT_VERBOSE"))      /* show what each child printed */
+		fprintf(stderr, "[child stderr]\n%s[end]\n", d->out);
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;

@@ -5,7 +5,9 @@
  * or "... modified after free") and the process aborts.  An honest workload
  * must not trip it, and calloc must still return zeros.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 
 #include "check.h"

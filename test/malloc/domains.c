@@ -5,7 +5,9 @@
  * nk_malloc_domain(size, d) places its block on d whatever the caller's
  * domain.  Blocks freed from another domain than their own are fine.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 #include <pthread.h>
 

@@ -4,7 +4,9 @@
  * free from several threads of its own, and exit 0.  A child that hangs
  * (a lock held across fork) is killed after 30 s and counted as a failure.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -2,7 +2,9 @@
  * realloc: NULL is malloc; growth and shrinking keep the contents through
  * small -> large -> huge -> small; realloc(p, 0) as glibc does it.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 
 #include "check.h"

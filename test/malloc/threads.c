@@ -7,7 +7,9 @@
  * NUMAKEG_FAKE_DOMAINS the threads are spread over the domains, which makes
  * the cross-thread frees cross-domain frees too.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
