@@ -54,9 +54,8 @@ malloc_fast(size_t n)
 	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY((tc = tc_current()) != NULL)) {
 		unsigned cls = malloc_size_class(n);
 		struct nk_cache_slot *s = &tc->slot[cls];
-		struct nk_bucket *b = s->alloc;
-		if (NK_LIKELY(b != NULL && b->cnt != 0)) {
-			void *p = b->items[--b->cnt];
+		if (NK_LIKELY(s->acnt != 0)) {
+			void *p = s->alloc->items[--s->acnt];
 			if (NK_UNLIKELY(nk_opt.debug))
 				return malloc_debug_alloc(cls, p);
 			*(uint64_t *)p = 0;  /* no longer marked free */
@@ -95,11 +94,10 @@ free_fast(void *p)
 			struct nk_tcache *tc = tc_current();
 			if (NK_LIKELY(tc != NULL)) {
 				struct nk_cache_slot *s = &tc->slot[cls];
-				struct nk_bucket *b = s->free;
-				if (NK_LIKELY(b != NULL && b->cnt < b->cap) &&
+				if (NK_LIKELY(s->fcnt < s->fcap) &&
 				    (nk_topo.ndomains == 1 || nk_malloc_rr ||
 				    (int)(off >> nk_kva_shift) == tc->domain)) {
-					b->items[b->cnt++] = p;
+					s->free->items[s->fcnt++] = p;
 					return;
 				}
 			}

@@ -96,13 +96,17 @@ zone_release_items(struct nk_zone *z, void **items, int n)
 			z->zfini(items[i], z->size);
 	keg_free_items(z->keg, items, n);
 	__atomic_sub_fetch(&z->keg_out, n, __ATOMIC_RELAXED);
-	if (z->flags & NK_ZONE_LIMITED) {
-		nk_lock(&z->lock);
-		z->items -= n;
-		if (z->sleepers)
-			pthread_cond_broadcast(&z->cv);
-		nk_unlock(&z->lock);
-	}
+}
+
+/* A limited zone's item came back from its user: one more may go out. */
+static void
+zone_limit_put(struct nk_zone *z)
+{
+	nk_lock(&z->lock);
+	z->items--;
+	if (z->sleepers)
+		pthread_cond_broadcast(&z->cv);
+	nk_unlock(&z->lock);
 }
 
 /* Items enter the zone from the keg: the secondary zone's init. */
@@ -330,19 +334,19 @@ static void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
 static void
 tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, bool all)
 {
-	struct nk_bucket **bp[2] = { &s->alloc, &s->free };
 	slot_settle(s);
+	struct nk_bucket *b[2] = { slot_take_alloc(s), slot_take_free(s) };
 	for (int i = 0; i < 2; i++) {
-		struct nk_bucket *b = *bp[i];
-		if (b == NULL)
+		if (b[i] == NULL)
 			continue;
-		if (b->cnt > 0) {
-			*bp[i] = NULL;
-			zone_put_bucket(z, tc->domain, b);
-		} else if (all) {
-			*bp[i] = NULL;
-			bucket_free(b);
-		}
+		if (b[i]->cnt > 0)
+			zone_put_bucket(z, tc->domain, b[i]);
+		else if (all)
+			bucket_free(b[i]);
+		else if (i == 0)
+			slot_set_alloc(s, b[i]);  /* an empty bucket may stay */
+		else
+			slot_set_free(s, b[i]);
 	}
 	if (all && s->cross != NULL) {
 		zone_free_cross(z, s->cross);
@@ -432,6 +436,9 @@ zone_free_nocache(struct nk_zone *z, void *item)
 	if (nk_topo.ndomains > 1 && kva_domain_of(item) != d)
 		__atomic_add_fetch(&z->depot[d].xdomain, 1, __ATOMIC_RELAXED);
 	zone_release_items(z, &item, 1);
+	/* Only items users held count against a limit, not cached ones. */
+	if (z->flags & NK_ZONE_LIMITED)
+		zone_limit_put(z);
 }
 
 /* At the limit: NOWAIT fails, WAITOK sleeps until a free wakes it. */
@@ -454,13 +461,8 @@ zone_alloc_limited(struct nk_zone *z, int domain, int flags, bool exact)
 	z->items++;
 	nk_unlock(&z->lock);
 	void *item = zone_alloc_nocache(z, domain, flags, exact);
-	if (item == NULL) {
-		nk_lock(&z->lock);
-		z->items--;
-		if (z->sleepers)
-			pthread_cond_broadcast(&z->cv);
-		nk_unlock(&z->lock);
-	}
+	if (item == NULL)
+		zone_limit_put(z);
 	return item;
 }
 
@@ -469,17 +471,14 @@ static void *
 cache_alloc_refill(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, int flags)
 {
 	slot_settle(s);
-	if (s->free != NULL && s->free->cnt > 0) {
-		struct nk_bucket *t = s->alloc;
-		s->alloc = s->free;
-		s->free = t;
+	if (s->fcnt > 0) {
+		slot_swap(s);
 		slot_rebase(s);
 		return cache_alloc_fast(s);
 	}
 	int d = tc->domain;
 	struct nk_depot *dep = &z->depot[d];
-	struct nk_bucket *empty = s->alloc, *b;
-	s->alloc = NULL;
+	struct nk_bucket *empty = slot_take_alloc(s), *b;
 	slot_rebase(s);
 	if (!nk_trylock(&dep->lock)) {
 		if (z->bucket_cap < z->bucket_max)
@@ -516,7 +515,7 @@ cache_alloc_refill(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot
 		}
 		b->cnt = (uint16_t)n;
 	}
-	s->alloc = b;
+	slot_set_alloc(s, b);
 	slot_rebase(s);
 	zone_maybe_trim(z);
 	return cache_alloc_fast(s);
@@ -602,17 +601,14 @@ zone_free_slow(struct nk_zone *z, void *item)
 	if (cache_free_fast(tc, s, item, true))
 		return;
 	/* The free bucket is full or missing: trade it at the depot. */
-	if (s->free != NULL && (s->alloc == NULL || s->alloc->cnt == 0)) {
-		struct nk_bucket *t = s->alloc;
-		s->alloc = s->free;
-		s->free = t;
+	if (s->free != NULL && s->acnt == 0) {
+		slot_swap(s);
 		slot_rebase(s);
 		if (cache_free_fast(tc, s, item, true))
 			return;
 	}
 	struct nk_depot *dep = &z->depot[tc->domain];
-	struct nk_bucket *full = s->free, *empty = NULL;
-	s->free = NULL;
+	struct nk_bucket *full = slot_take_free(s), *empty = NULL;
 	slot_rebase(s);
 	if (full != NULL)
 		zone_put_bucket(z, tc->domain, full);
@@ -630,7 +626,7 @@ zone_free_slow(struct nk_zone *z, void *item)
 		return;
 	}
 	empty->cnt = 0;
-	s->free = empty;
+	slot_set_free(s, empty);
 	slot_rebase(s);
 	cache_free_fast(tc, s, item, true);
 	zone_maybe_trim(z);
@@ -896,9 +892,15 @@ nk_zone_set_max(nk_zone_t z, int nitems)
 		pthread_cond_broadcast(&z->cv);
 	nk_unlock(&z->lock);
 	if (!was) {
+		/*
+		 * What users hold counts; what caches hold does not, and goes
+		 * back to the keg as the caches are flushed (other threads' on
+		 * their next slow path, migration or exit).
+		 */
 		zone_drain(z);
+		int cur = nk_zone_get_cur(z);
 		nk_lock(&z->lock);
-		z->items = __atomic_load_n(&z->keg_out, __ATOMIC_RELAXED);
+		z->items = cur;
 		nk_unlock(&z->lock);
 	}
 	return nitems;
@@ -924,14 +926,10 @@ zone_domain_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, 
 		if (s == NULL)
 			continue;
 		/* Unsettled fast-path work: the buckets' moves since the last settle. */
-		struct nk_bucket *ab = __atomic_load_n(&s->alloc, __ATOMIC_RELAXED);
-		struct nk_bucket *fb = __atomic_load_n(&s->free, __ATOMIC_RELAXED);
 		a += __atomic_load_n(&s->nalloc, __ATOMIC_RELAXED);
 		f += __atomic_load_n(&s->nfree, __ATOMIC_RELAXED);
-		if (ab != NULL)
-			a += (uint16_t)(s->alloc_base - __atomic_load_n(&ab->cnt, __ATOMIC_RELAXED));
-		if (fb != NULL)
-			f += (uint16_t)(__atomic_load_n(&fb->cnt, __ATOMIC_RELAXED) - s->free_base);
+		a += (uint16_t)(s->alloc_base - __atomic_load_n(&s->acnt, __ATOMIC_RELAXED));
+		f += (uint16_t)(__atomic_load_n(&s->fcnt, __ATOMIC_RELAXED) - s->free_base);
 		x += __atomic_load_n(&s->nxdomain, __ATOMIC_RELAXED);
 	}
 	zone_registry_unlock();

@@ -55,7 +55,7 @@ struct nk_zone {
 	nk_lock_t lock;
 	pthread_cond_t cv;
 	int64_t max_items;
-	int64_t items;              /* items out of the keg, while limited */
+	int64_t items;              /* items users hold, while limited */
 	int sleepers;
 	uint64_t last_trim_ns;
 	int64_t keg_out;            /* items taken from the keg and not returned */
@@ -64,35 +64,86 @@ struct nk_zone {
 };
 
 /*
- * The fast paths count nothing: what they did is how far each bucket's
- * count moved since the slot was last settled (alloc_base, free_base).
+ * A slot holds the live counts of its two buckets (acnt, fcnt): the fast
+ * paths touch the slot's cache line and the items array, nothing else.  A
+ * bucket's own cnt is exact only while it is out of a slot (in a depot, on
+ * a list); slot_set_* and slot_take_* move the count between the two.
+ *
+ * The fast paths count nothing either: what they did is how far acnt and
+ * fcnt moved since the slot was last settled (alloc_base, free_base).
  * Every slow path settles the slot before it changes a bucket and rebases
- * it after, so the counters cost the fast paths no stores.
+ * it after.
  */
 struct nk_cache_slot {
 	struct nk_bucket *alloc;
 	struct nk_bucket *free;
+	uint16_t acnt;              /* items in the alloc bucket */
+	uint16_t fcnt;              /* items in the free bucket */
+	uint16_t fcap;              /* the free bucket's capacity, 0: none */
+	uint16_t alloc_base, free_base;
+	uint16_t pad0[3];
 	struct nk_bucket *cross;    /* items of other domains, on their way home */
 	uint64_t nalloc, nfree, nxdomain;  /* settled counts */
-	uint16_t alloc_base, free_base;
-	uint32_t pad0;
-	uint64_t pad;               /* 64 bytes: a slot is a shift away */
 };
+_Static_assert(sizeof(struct nk_cache_slot) == 64, "a slot is one cache line");
+
+static inline void
+slot_set_alloc(struct nk_cache_slot *s, struct nk_bucket *b)
+{
+	s->alloc = b;
+	s->acnt = b ? b->cnt : 0;
+}
+
+static inline void
+slot_set_free(struct nk_cache_slot *s, struct nk_bucket *b)
+{
+	s->free = b;
+	s->fcnt = b ? b->cnt : 0;
+	s->fcap = b ? b->cap : 0;
+}
+
+static inline struct nk_bucket *
+slot_take_alloc(struct nk_cache_slot *s)
+{
+	struct nk_bucket *b = s->alloc;
+	if (b != NULL)
+		b->cnt = s->acnt;
+	s->alloc = NULL;
+	s->acnt = 0;
+	return b;
+}
+
+static inline struct nk_bucket *
+slot_take_free(struct nk_cache_slot *s)
+{
+	struct nk_bucket *b = s->free;
+	if (b != NULL)
+		b->cnt = s->fcnt;
+	s->free = NULL;
+	s->fcnt = s->fcap = 0;
+	return b;
+}
+
+static inline void
+slot_swap(struct nk_cache_slot *s)
+{
+	struct nk_bucket *a = slot_take_alloc(s), *f = slot_take_free(s);
+	slot_set_alloc(s, f);
+	slot_set_free(s, a);
+}
 
 static inline void
 slot_rebase(struct nk_cache_slot *s)
 {
-	s->alloc_base = s->alloc ? s->alloc->cnt : 0;
-	s->free_base = s->free ? s->free->cnt : 0;
+	s->alloc_base = s->acnt;
+	s->free_base = s->fcnt;
 }
 
 static inline void
 slot_settle(struct nk_cache_slot *s)
 {
-	if (s->alloc)
-		s->nalloc += (uint16_t)(s->alloc_base - s->alloc->cnt);
-	if (s->free)
-		s->nfree += (uint16_t)(s->free->cnt - s->free_base);
+	s->nalloc += (uint16_t)(s->alloc_base - s->acnt);
+	s->nfree += (uint16_t)(s->fcnt - s->free_base);
 	slot_rebase(s);
 }
 
@@ -144,9 +195,8 @@ tc_current(void)
 static inline void *
 cache_alloc_fast(struct nk_cache_slot *s)
 {
-	struct nk_bucket *b = s->alloc;
-	if (NK_LIKELY(b != NULL && b->cnt != 0))
-		return b->items[--b->cnt];
+	if (NK_LIKELY(s->acnt != 0))
+		return s->alloc->items[--s->acnt];
 	return NULL;
 }
 
@@ -156,9 +206,8 @@ cache_free_fast(struct nk_tcache *tc, struct nk_cache_slot *s, void *item, bool 
 {
 	if (nk_topo.ndomains > 1 && !roundrobin && kva_domain_of(item) != tc->domain)
 		return false;  /* a cross-domain free: the slow path sends it home */
-	struct nk_bucket *b = s->free;
-	if (NK_LIKELY(b != NULL && b->cnt < b->cap)) {
-		b->items[b->cnt++] = item;
+	if (NK_LIKELY(s->fcnt < s->fcap)) {
+		s->free->items[s->fcnt++] = item;
 		return true;
 	}
 	return false;
