@@ -270,23 +270,6 @@ malloc_debug_check(struct nk_zone *z, void *p)
 			    p, z->name, i);
 }
 
-void *
-malloc_debug_alloc(unsigned cls, void *p)
-{
-	malloc_debug_check(&nk_malloc_zones[cls], p);
-	*(uint64_t *)p = 0;
-	return p;
-}
-
-/* NUMAKEG_DEBUG: the freed block is filled, to be checked when it comes back. */
-void
-free_debug(unsigned cls, void *p)
-{
-	struct nk_zone *z = &nk_malloc_zones[cls];
-	memset((char *)p + 8, 0x5a, z->size - 8);
-	nk_zfree(z, p);
-}
-
 /* ---- Allocation ---- */
 
 /* The domain a new allocation goes to, by policy. */
@@ -356,9 +339,12 @@ malloc_slow(size_t n)
 	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, false);
 }
 
+/* Everything free_fast did not finish: it starts over, and reports. */
 void
 free_slow(void *p)
 {
+	if (p == NULL)
+		return;
 	if (boot_contains(p))
 		return;  /* boot blocks are never reused */
 	if (!kva_contains(p)) {
@@ -367,6 +353,22 @@ free_slow(void *p)
 		malloc_bad_free(p, "not numakeg memory", NULL);
 	}
 	struct nk_pdesc *pd = page_desc(p);
+	if (pd->flags & PG_SLAB) {
+		struct nk_slab *slab = pd->slab;
+		struct nk_zone *z = slab->keg->owner;
+		if (pd->zid >= NK_NCLASSES)
+			malloc_bad_free(p, "belongs to a zone, not to malloc", z);
+		if (!keg_item_start(slab->keg, slab, p))
+			malloc_bad_free(p, "not the start of a block", z);
+		uint64_t *w = p;
+		if (*w == (nk_free_cookie ^ (uintptr_t)p))
+			malloc_bad_free(p, "double free", z);
+		*w = nk_free_cookie ^ (uintptr_t)p;
+		if (nk_opt.debug)  /* checked when the block comes back */
+			memset((char *)p + 8, 0x5a, z->size - 8);
+		zone_free_slow(z, p);
+		return;
+	}
 	if (pd->flags & PG_LARGE) {
 		int d = kva_domain_of(p);
 		size_t npages = pd->npages;

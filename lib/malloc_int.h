@@ -40,24 +40,24 @@ malloc_size_class(size_t n)
 }
 
 void *malloc_slow(size_t n);
-void *malloc_debug_alloc(unsigned cls, void *p);
 void  free_slow(void *p);
-void  free_debug(unsigned cls, void *p);
 NK_COLD _Noreturn void malloc_bad_free(const void *p, const char *why, const struct nk_zone *z);
 void  malloc_debug_check(struct nk_zone *z, void *p);
 
-/* A cache hit; anything else is malloc_slow's, as a tail call. */
-static inline void *
+/*
+ * The fast paths test everything first and change nothing until every test
+ * has passed; anything else goes to the slow path as a tail call, which
+ * starts over, so the fast paths need no stack frame (jemalloc's shape).
+ */
+static inline __attribute__((always_inline)) void *
 malloc_fast(size_t n)
 {
 	struct nk_tcache *tc;
-	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY((tc = tc_current()) != NULL)) {
-		unsigned cls = malloc_size_class(n);
-		struct nk_cache_slot *s = &tc->slot[cls];
+	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(!nk_opt.debug) &&
+	    NK_LIKELY((tc = tc_fast()) != NULL)) {
+		struct nk_cache_slot *s = &tc->slot[malloc_size_class(n)];
 		if (NK_LIKELY(s->acnt != 0)) {
 			void *p = s->alloc->items[--s->acnt];
-			if (NK_UNLIKELY(nk_opt.debug))
-				return malloc_debug_alloc(cls, p);
 			*(uint64_t *)p = 0;  /* no longer marked free */
 			return p;
 		}
@@ -68,45 +68,36 @@ malloc_fast(size_t n)
 /*
  * The descriptor alone says which class a block is of and where its slab
  * starts, so the checks need no slab header: a pointer must be an item's
- * start, and a block already marked free is a double free.
+ * start, and a block already marked free is a double free (free_slow says
+ * which, by name).
  */
-static inline void
+static inline __attribute__((always_inline)) void
 free_fast(void *p)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
 	if (NK_LIKELY(off < nk_kva_span)) {
 		struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
 		unsigned cls = pd->zid;
-		if (NK_LIKELY((pd->flags & PG_SLAB) && cls < NK_NCLASSES)) {
-			uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
+		struct nk_tcache *tc;
+		if (NK_LIKELY((pd->flags & PG_SLAB) && cls < NK_NCLASSES && !nk_opt.debug &&
+		    (tc = tc_fast()) != NULL)) {
+			uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
+			    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
 			uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
-			if (NK_UNLIKELY(idx * nk_class_size[cls] != ioff || idx >= nk_class_ipers[cls]))
-				malloc_bad_free(p, "not the start of a block", &nk_malloc_zones[cls]);
 			uint64_t *w = p;
 			uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-			if (NK_UNLIKELY(*w == mark))
-				malloc_bad_free(p, "double free", &nk_malloc_zones[cls]);
-			*w = mark;
-			if (NK_UNLIKELY(nk_opt.debug)) {
-				free_debug(cls, p);
-				return;
-			}
-			struct nk_tcache *tc = tc_current();
-			if (NK_LIKELY(tc != NULL)) {
-				struct nk_cache_slot *s = &tc->slot[cls];
-				if (NK_LIKELY(s->fcnt < s->fcap) &&
-				    (nk_topo.ndomains == 1 || nk_malloc_rr ||
-				    (int)(off >> nk_kva_shift) == tc->domain)) {
-					s->free->items[s->fcnt++] = p;
+			struct nk_cache_slot *s = &tc->slot[cls];
+			if (NK_LIKELY(idx * nk_class_size[cls] == ioff && idx < nk_class_ipers[cls] &&
+			    *w != mark && (nk_topo.ndomains == 1 || nk_malloc_rr ||
+			    (int)(off >> nk_kva_shift) == tc->domain))) {
+				*w = mark;
+				if (NK_LIKELY(slot_push(s, p)))
 					return;
-				}
+				*w = 0;  /* free_slow starts over and marks it again */
 			}
-			zone_free_slow(&nk_malloc_zones[cls], p);
-			return;
 		}
 	}
-	if (p != NULL)
-		free_slow(p);
+	free_slow(p);
 }
 
 #endif /* NK_MALLOC_INT_H */

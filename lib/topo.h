@@ -53,6 +53,26 @@ topo_current_domain(void)
 	return cpu < NK_MAX_CPUS ? nk_topo.cpu_domain[cpu] : 0;
 }
 
+/*
+ * The current domain with no call at all, for the fast paths: -1 when only
+ * a system call could tell (no rseq area), and the caller takes its slow
+ * path, which uses topo_current_domain().
+ */
+static inline int
+topo_fast_domain(void)
+{
+	if (nk_topo.bind_domain >= 0)
+		return nk_topo.bind_domain;
+	if (nk_tls_domain_override >= 0)
+		return nk_tls_domain_override;
+	if (__rseq_size == 0)
+		return -1;
+	const struct rseq *rs = (const struct rseq *)
+	    ((const char *)__builtin_thread_pointer() + __rseq_offset);
+	int cpu = (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+	return (unsigned)cpu < NK_MAX_CPUS ? nk_topo.cpu_domain[cpu] : -1;
+}
+
 int topo_set_thread_domain(int domain);
 
 #endif /* NK_TOPO_H */

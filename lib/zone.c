@@ -651,28 +651,50 @@ zone_ctor(struct nk_zone *z, void *item, void *arg, int flags)
 	return item;
 }
 
-NK_EXPORT void *
-nk_zalloc_arg(nk_zone_t z, void *arg, int flags)
+/* Everything but a plain cache hit: limits, flags, ctor, the slow path. */
+static NK_NOINLINE void *
+zone_alloc_full(struct nk_zone *z, void *arg, int flags)
 {
 	void *item = NULL;
-	if (NK_LIKELY(!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) &&
-	    !(flags & (NK_USE_RESERVE | NK_NOVM)))) {
+	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) &&
+	    !(flags & (NK_USE_RESERVE | NK_NOVM))) {
 		struct nk_tcache *tc = tc_current();
 		struct nk_cache_slot *s = tc ? tc_slot(tc, z->id) : NULL;
-		if (NK_LIKELY(s != NULL))
+		if (s != NULL)
 			item = cache_alloc_fast(s);
 	}
 	if (item == NULL && (item = zone_alloc_slow(z, flags)) == NULL)
 		return NULL;
-	if (NK_UNLIKELY((flags & NK_ZERO) || z->ctor != NULL))
+	if ((flags & NK_ZERO) || z->ctor != NULL)
 		return zone_ctor(z, item, arg, flags);
 	return item;
+}
+
+/* A plain cache hit, or the full path; nk_zalloc and nk_zalloc_arg share it. */
+static inline __attribute__((always_inline)) void *
+zone_alloc_fast(nk_zone_t z, void *arg, int flags)
+{
+	struct nk_tcache *tc;
+	int id = z->alloc_slot;
+	if (NK_LIKELY(id >= 0 && !(flags & (NK_USE_RESERVE | NK_NOVM | NK_ZERO)) &&
+	    (tc = tc_fast()) != NULL)) {
+		struct nk_cache_slot *s = &tc->slot[id];
+		if (NK_LIKELY(s->acnt != 0))
+			return s->alloc->items[--s->acnt];
+	}
+	return zone_alloc_full(z, arg, flags);
+}
+
+NK_EXPORT void *
+nk_zalloc_arg(nk_zone_t z, void *arg, int flags)
+{
+	return zone_alloc_fast(z, arg, flags);
 }
 
 NK_EXPORT void *
 nk_zalloc(nk_zone_t z, int flags)
 {
-	return nk_zalloc_arg(z, NULL, flags);
+	return zone_alloc_fast(z, NULL, flags);
 }
 
 NK_EXPORT void *
@@ -690,28 +712,45 @@ nk_zalloc_domain(nk_zone_t z, void *arg, int domain, int flags)
 	return item;
 }
 
-NK_EXPORT void
-nk_zfree_arg(nk_zone_t z, void *item, void *arg)
+static NK_NOINLINE void
+zone_free_full(struct nk_zone *z, void *item, void *arg)
 {
 	if (item == NULL)
 		return;
 	if (z->dtor != NULL)
 		z->dtor(item, z->size, arg);
-	if (NK_LIKELY(!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)))) {
+	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED))) {
 		struct nk_tcache *tc = tc_current();
-		if (NK_LIKELY(tc != NULL)) {
-			struct nk_cache_slot *s = tc_slot(tc, z->id);
-			if (s != NULL && cache_free_fast(tc, s, item, z->flags & NK_ZONE_ROUNDROBIN))
-				return;
-		}
+		struct nk_cache_slot *s = tc ? tc_slot(tc, z->id) : NULL;
+		if (s != NULL && cache_free_fast(tc, s, item, z->flags & NK_ZONE_ROUNDROBIN))
+			return;
 	}
 	zone_free_slow(z, item);
+}
+
+static inline __attribute__((always_inline)) void
+zone_free_fast(nk_zone_t z, void *item, void *arg)
+{
+	struct nk_tcache *tc;
+	int id = z->free_slot;
+	if (NK_LIKELY(id >= 0 && item != NULL && (tc = tc_fast()) != NULL &&
+	    (nk_topo.ndomains == 1 || kva_domain_of(item) == tc->domain))) {
+		if (NK_LIKELY(slot_push(&tc->slot[id], item)))
+			return;
+	}
+	zone_free_full(z, item, arg);
+}
+
+NK_EXPORT void
+nk_zfree_arg(nk_zone_t z, void *item, void *arg)
+{
+	zone_free_fast(z, item, arg);
 }
 
 NK_EXPORT void
 nk_zfree(nk_zone_t z, void *item)
 {
-	nk_zfree_arg(z, item, NULL);
+	zone_free_fast(z, item, NULL);
 }
 
 /* ---- Creation, limits, reclaim ---- */
@@ -762,13 +801,27 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
 	z->bucket_max = (uint16_t)nk_min(nk_max((size_t)65536 / z->size, 8), NK_BUCKET_MAX);
 	z->bucket_cap = (uint16_t)nk_min(z->bucket_max, 32);
 	z->last_trim_ns = nk_now_ns();
+	z->alloc_slot = z->free_slot = -1;  /* until registered */
 	nk_lock_init(&z->lock, NK_RANK_ZONE);
 	pthread_cond_init(&z->cv, NULL);
 	for (int d = 0; d < nk_topo.ndomains; d++) {
 		memset(&z->depot[d], 0, sizeof(z->depot[d]));
 		nk_lock_init(&z->depot[d].lock, NK_RANK_DEPOT);
 	}
-	return zone_register(z);
+	int err = zone_register(z);
+	if (err == 0)
+		zone_set_fast_slots(z);
+	return err;
+}
+
+void
+zone_set_fast_slots(struct nk_zone *z)
+{
+	bool cached = !(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) && z->id < NK_TC_INLINE;
+	/* Round-robin zones go the full way on free: their items may be remote. */
+	z->alloc_slot = (int16_t)(cached && z->ctor == NULL ? z->id : -1);
+	z->free_slot = (int16_t)(cached && z->dtor == NULL &&
+	    !(z->flags & NK_ZONE_ROUNDROBIN) ? z->id : -1);
 }
 
 NK_EXPORT nk_zone_t
@@ -876,6 +929,7 @@ nk_zone_set_max(nk_zone_t z, int nitems)
 	if (nitems <= 0) {
 		nk_lock(&z->lock);
 		z->flags &= ~NK_ZONE_LIMITED;
+		zone_set_fast_slots(z);
 		z->max_items = 0;
 		pthread_cond_broadcast(&z->cv);
 		nk_unlock(&z->lock);
@@ -887,6 +941,7 @@ nk_zone_set_max(nk_zone_t z, int nitems)
 	if (!was) {
 		/* From now on no cache holds this zone's items: a limit stays a limit. */
 		z->flags |= NK_ZONE_LIMITED;
+		zone_set_fast_slots(z);
 	}
 	if (z->sleepers)
 		pthread_cond_broadcast(&z->cv);
@@ -926,10 +981,9 @@ zone_domain_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, 
 		if (s == NULL)
 			continue;
 		/* Unsettled fast-path work: the buckets' moves since the last settle. */
-		a += __atomic_load_n(&s->nalloc, __ATOMIC_RELAXED);
-		f += __atomic_load_n(&s->nfree, __ATOMIC_RELAXED);
-		a += (uint16_t)(s->alloc_base - __atomic_load_n(&s->acnt, __ATOMIC_RELAXED));
-		f += (uint16_t)(__atomic_load_n(&s->fcnt, __ATOMIC_RELAXED) - s->free_base);
+		a += __atomic_load_n(&s->nalloc, __ATOMIC_RELAXED) + slot_live_allocs(s);
+		f += __atomic_load_n(&s->nfree, __ATOMIC_RELAXED) +
+		    __atomic_load_n(&s->live_frees, __ATOMIC_RELAXED);
 		x += __atomic_load_n(&s->nxdomain, __ATOMIC_RELAXED);
 	}
 	zone_registry_unlock();

@@ -49,6 +49,8 @@ struct nk_zone {
 	nk_init_t zinit;            /* secondary zones: run on import/release */
 	nk_fini_t zfini;
 	struct nk_keg *keg;
+	/* The cache slot the fast paths may use, or -1 (ctor, dtor, no cache, limit). */
+	int16_t alloc_slot, free_slot;
 	uint16_t bucket_cap;        /* current bucket size */
 	uint16_t bucket_max;
 	/* Limits (nk_zone_set_max). */
@@ -69,19 +71,21 @@ struct nk_zone {
  * bucket's own cnt is exact only while it is out of a slot (in a depot, on
  * a list); slot_set_* and slot_take_* move the count between the two.
  *
- * The fast paths count nothing either: what they did is how far acnt and
- * fcnt moved since the slot was last settled (alloc_base, free_base).
- * Every slow path settles the slot before it changes a bucket and rebases
- * it after.
+ * A free goes into the alloc bucket while it has room, for LIFO reuse of
+ * cache-hot items (as UMA's cache_free does), and spills into the free
+ * bucket.  The fast paths count only frees (live_frees): allocations are
+ * the frees minus the growth of the slot's items since the last settle
+ * (base).  Every slow path settles the slot before it changes a bucket and
+ * rebases it after.
  */
 struct nk_cache_slot {
 	struct nk_bucket *alloc;
 	struct nk_bucket *free;
-	uint16_t acnt;              /* items in the alloc bucket */
-	uint16_t fcnt;              /* items in the free bucket */
-	uint16_t fcap;              /* the free bucket's capacity, 0: none */
-	uint16_t alloc_base, free_base;
-	uint16_t pad0[3];
+	uint16_t acnt, acap;        /* the alloc bucket's items and capacity */
+	uint16_t fcnt, fcap;        /* the free bucket's; cap 0: no bucket */
+	uint32_t live_frees;        /* frees since the last settle */
+	uint16_t base;              /* acnt + fcnt at the last settle */
+	uint16_t pad0;
 	struct nk_bucket *cross;    /* items of other domains, on their way home */
 	uint64_t nalloc, nfree, nxdomain;  /* settled counts */
 };
@@ -92,6 +96,7 @@ slot_set_alloc(struct nk_cache_slot *s, struct nk_bucket *b)
 {
 	s->alloc = b;
 	s->acnt = b ? b->cnt : 0;
+	s->acap = b ? b->cap : 0;
 }
 
 static inline void
@@ -109,7 +114,7 @@ slot_take_alloc(struct nk_cache_slot *s)
 	if (b != NULL)
 		b->cnt = s->acnt;
 	s->alloc = NULL;
-	s->acnt = 0;
+	s->acnt = s->acap = 0;
 	return b;
 }
 
@@ -135,16 +140,37 @@ slot_swap(struct nk_cache_slot *s)
 static inline void
 slot_rebase(struct nk_cache_slot *s)
 {
-	s->alloc_base = s->acnt;
-	s->free_base = s->fcnt;
+	s->base = (uint16_t)(s->acnt + s->fcnt);
+}
+
+/* Allocations the fast paths made since the last settle. */
+static inline uint64_t
+slot_live_allocs(const struct nk_cache_slot *s)
+{
+	return (uint64_t)((int64_t)s->live_frees + s->base - (s->acnt + s->fcnt));
 }
 
 static inline void
 slot_settle(struct nk_cache_slot *s)
 {
-	s->nalloc += (uint16_t)(s->alloc_base - s->acnt);
-	s->nfree += (uint16_t)(s->fcnt - s->free_base);
+	s->nalloc += slot_live_allocs(s);
+	s->nfree += s->live_frees;
+	s->live_frees = 0;
 	slot_rebase(s);
+}
+
+/* A free into the cache, the alloc bucket first; false if both are full. */
+static inline bool
+slot_push(struct nk_cache_slot *s, void *item)
+{
+	if (NK_LIKELY(s->acnt < s->acap))
+		s->alloc->items[s->acnt++] = item;
+	else if (NK_LIKELY(s->fcnt < s->fcap))
+		s->free->items[s->fcnt++] = item;
+	else
+		return false;
+	s->live_frees++;
+	return true;
 }
 
 struct nk_tcache {
@@ -206,14 +232,28 @@ cache_free_fast(struct nk_tcache *tc, struct nk_cache_slot *s, void *item, bool 
 {
 	if (nk_topo.ndomains > 1 && !roundrobin && kva_domain_of(item) != tc->domain)
 		return false;  /* a cross-domain free: the slow path sends it home */
-	if (NK_LIKELY(s->fcnt < s->fcap)) {
-		s->free->items[s->fcnt++] = item;
-		return true;
-	}
-	return false;
+	return slot_push(s, item);
+}
+
+/*
+ * The cache, if the fast paths may use it now: no call, so they need no
+ * stack frame.  A thread that moved domains gets NULL and the slow path,
+ * which sends its buckets home (tc_current) before going on.
+ */
+static inline struct nk_tcache *
+tc_fast(void)
+{
+	struct nk_tcache *tc = nk_tls_tc;
+	if (NK_UNLIKELY((uintptr_t)tc <= 1))
+		return NULL;
+	if (NK_UNLIKELY(nk_topo.ndomains > 1) && topo_fast_domain() != tc->domain)
+		return NULL;
+	return tc;
 }
 
 void *zone_alloc_slow(struct nk_zone *z, int flags);
+/* Recomputes alloc_slot and free_slot after the zone's flags changed. */
+void zone_set_fast_slots(struct nk_zone *z);
 void  zone_free_slow(struct nk_zone *z, void *item);
 /* Internal zones live in static storage with their keg. */
 int zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
