@@ -1,8 +1,9 @@
 /*
  * cache_fork: 4 threads allocate and free continuously (several zones,
  * cross-domain frees between them through a shared exchange, items stamped
- * and checked) while the main thread forks, several times.  Each child at
- * once allocates from its main thread and from 4 new threads (on every
+ * and checked) while the main thread forks, several times (the last two
+ * forks come from a second thread with a warm cache of its own).  Each child
+ * at once allocates from its only thread and from 4 new threads (on every
  * domain), checks the stamps and the domains, frees, checks that the
  * counters balance for what it did, and exits 0.  The parent checks each
  * child's exit status and carries on; at the end the busy threads stop and
@@ -165,8 +166,9 @@ static void child(int round)
 	int cur0[NZONES];
 	for (int zi = 0; zi < NZONES; zi++)
 		cur0[zi] = nk_zone_get_cur(zones[zi]);
-	/* From the main thread, at once. */
-	fails += child_work(0, -1);
+	/* From the thread that forked, at once (bound: an unbound thread's fake
+	 * domain follows the cpu it happens to run on). */
+	fails += child_work(0, round % NDOM);
 	/* From 4 new threads, one per domain. */
 	pthread_t th[NDOM];
 	struct cjob jobs[NDOM];
@@ -206,6 +208,73 @@ static void child(int round)
 	exit(fails ? 1 : 0);
 }
 
+/* Forks once from the calling thread, waits for the child, checks it. */
+static void do_fork(int f, const char *from)
+{
+	char phase[64];
+	snprintf(phase, sizeof(phase), "parent: fork %d from %s", f, from);
+	ct_phase = phase;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0)
+		child(f);
+	snprintf(phase, sizeof(phase), "parent: waiting for child %d", f);
+	ct_phase = phase;
+	/* The child may hang before its own watchdog is set (in the
+	 * library's atfork child handler): wait at most 30 s, then kill it. */
+	int st = 0;
+	double t0 = ct_now();
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			FAIL("waitpid: %s", strerror(errno));
+		if (ct_now() - t0 > 30) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			FAIL("child of fork %d (pid %d) did not finish in 30 s: a deadlock in the "
+			    "child (fork() itself, the atfork child handler, or the child's first "
+			    "allocations); killed it", f, (int)pid);
+		}
+		ct_sleep_ms(2);
+	}
+	if (WIFEXITED(st))
+		CHECK(WEXITSTATUS(st) == 0, "child of fork %d exited with status %d", f,
+		    WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		CHECK(0, "child of fork %d killed by signal %d (%s)", f, WTERMSIG(st),
+		    strsignal(WTERMSIG(st)));
+	else
+		CHECK(0, "child of fork %d: wait status %#x", f, st);
+	/* The parent carries on: its own allocations still work. */
+	void *p = nk_zalloc(zones[f % NZONES], NK_NOWAIT);
+	CHECK(p != NULL, "parent: allocation after fork %d failed", f);
+	nk_zfree(zones[f % NZONES], p);
+}
+
+/* The last forks come from a thread that is not the main one, its cache warm. */
+static void *forker_main(void *arg)
+{
+	int f = (int)(intptr_t)arg;
+	if (nk_thread_set_domain(3) != 0)
+		FAIL("forker: nk_thread_set_domain(3) failed");
+	void *tmp[100];
+	for (int zi = 0; zi < NZONES; zi++) {
+		for (int i = 0; i < 100; i++)
+			if ((tmp[i] = nk_zalloc(zones[zi], NK_NOWAIT)) == NULL)
+				FAIL("forker: allocation failed");
+		for (int i = 0; i < 100; i++)
+			nk_zfree(zones[zi], tmp[i]);
+	}
+	do_fork(f, "a second thread");
+	return NULL;
+}
+
 int main(void)
 {
 	ct_start("cache_fork", 100);
@@ -225,35 +294,14 @@ int main(void)
 	}
 	for (int f = 0; f < NFORKS; f++) {
 		ct_sleep_ms(20 + 10 * f);
-		char phase[64];
-		snprintf(phase, sizeof(phase), "parent: fork %d", f);
-		ct_phase = phase;
-		fflush(stdout);
-		fflush(stderr);
-		pid_t pid = fork();
-		if (pid < 0)
-			FAIL("fork: %s", strerror(errno));
-		if (pid == 0)
-			child(f);
-		snprintf(phase, sizeof(phase), "parent: waiting for child %d", f);
-		ct_phase = phase;
-		int st;
-		while (waitpid(pid, &st, 0) < 0) {
-			if (errno != EINTR)
-				FAIL("waitpid: %s", strerror(errno));
+		if (f < NFORKS - 2) {
+			do_fork(f, "the main thread");
+			continue;
 		}
-		if (WIFEXITED(st))
-			CHECK(WEXITSTATUS(st) == 0, "child of fork %d exited with status %d", f,
-			    WEXITSTATUS(st));
-		else if (WIFSIGNALED(st))
-			CHECK(0, "child of fork %d killed by signal %d (%s)", f, WTERMSIG(st),
-			    strsignal(WTERMSIG(st)));
-		else
-			CHECK(0, "child of fork %d: wait status %#x", f, st);
-		/* The parent carries on: its own allocations still work. */
-		void *p = nk_zalloc(zones[f % NZONES], NK_NOWAIT);
-		CHECK(p != NULL, "parent: allocation after fork %d failed", f);
-		nk_zfree(zones[f % NZONES], p);
+		pthread_t ft;
+		if (pthread_create(&ft, NULL, forker_main, (void *)(intptr_t)f) != 0)
+			FAIL("pthread_create failed");
+		pthread_join(ft, NULL);
 	}
 	ct_phase = "stopping the busy threads";
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);

@@ -227,9 +227,9 @@ int main(int argc, char **argv)
 		FAIL("want an even thread count 2..%d, got %s", MAXT, argc > 1 ? argv[1] : "");
 	snprintf(name, sizeof(name), "cache_stress_%d", nthreads);
 	ct_start(name, 110);
-	/* nk_zalloc + nk_zfree calls in all: 1.5M with 2 threads, 2M with 4, 4M with 16
+	/* nk_zalloc + nk_zfree calls in all: 2M with 2 threads, 4M with 4, 6M with 16
 	 * (an iteration makes about 1.7 calls); argv[2] overrides. */
-	long target = nthreads == 2 ? 1500000 : nthreads == 4 ? 2000000 : 4000000;
+	long target = nthreads == 2 ? 2000000 : nthreads == 4 ? 4000000 : 6000000;
 	if (argc > 2)
 		target = atol(argv[2]);
 	long per_thread = (long)((double)target / (1.7 * nthreads));

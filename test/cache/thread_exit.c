@@ -4,7 +4,11 @@
  * one whose slot is out of line), check and free them (into their caches)
  * and return.  Half of them move to the next domain before freeing, so
  * their frees are cross-domain and they exit with items in their cross
- * buckets too.  Run twice: 64 threads at once, then 64 one after another.
+ * buckets too.  Run twice: 64 threads at once, then 64 one after another;
+ * a quarter of them also allocate and free from a TLS destructor that runs
+ * after numakeg's (the cacheless path of a thread whose cache is gone).
+ * Then a third round: 64 threads that only free, items the main thread
+ * allocated on domain 0.
  *
  * Checked after the joins: nk_zone_get_cur() == 0; the counters equal what
  * the threads did; the thread caches themselves were freed (the internal
@@ -28,6 +32,33 @@ struct targ {
 	int id;
 	int round;
 };
+
+/*
+ * A TLS destructor of the test's own, created after numakeg's: it runs once
+ * the thread's cache is gone, allocates and frees one item (the cacheless
+ * path), and counts it.
+ */
+static pthread_key_t late_key;
+static int late_runs;   /* atomic */
+static int late_after_cache;   /* atomic: runs that found the cache already gone */
+
+static void late_destructor(void *arg)
+{
+	int d = (int)(intptr_t)arg - 1;
+	if (nk_tls_tc == NK_TC_DEAD)
+		__atomic_add_fetch(&late_after_cache, 1, __ATOMIC_RELAXED);
+	void *p = nk_zalloc(zA, NK_NOWAIT);
+	if (p == NULL)
+		FAIL("TLS destructor: nk_zalloc after the thread cache went returned NULL, errno %d",
+		    errno);
+	CHECK(nk_domain_of(p) == d, "TLS destructor on domain %d: item of domain %d", d,
+	    nk_domain_of(p));
+	memset(p, 0x5A, 64);
+	nk_zfree(zA, p);
+	__atomic_add_fetch(&exp_a[0][d], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&exp_f[0][d], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&late_runs, 1, __ATOMIC_RELAXED);
+}
 
 static void *thread_main(void *arg)
 {
@@ -71,7 +102,38 @@ static void *thread_main(void *arg)
 	}
 	__atomic_add_fetch(&exp_f[0][fd], NITEMS / 2, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&exp_f[1][fd], NITEMS / 2, __ATOMIC_RELAXED);
+	if (t->id % 4 == 0)
+		pthread_setspecific(late_key, (void *)(intptr_t)(fd + 1));
 	return NULL;  /* the caches still hold items: the exit hook gives them back */
+}
+
+/* Round 3: threads that only free (items the main thread allocated). */
+struct farg {
+	int id;
+	void **items;
+	int n;
+};
+
+static void *freer_main(void *arg)
+{
+	struct farg *f = arg;
+	int d = f->id % NDOM;
+	if (nk_thread_set_domain(d) != 0)
+		FAIL("freer %d: nk_thread_set_domain(%d) failed", f->id, d);
+	nk_zone_t zs[2] = { zA, zB };
+	for (int i = 0; i < f->n; i++) {
+		int zi = i & 1;
+		uint64_t st = *(uint64_t *)f->items[i];
+		size_t sz = nk_zone_size(zs[zi]) & ~(size_t)7;
+		size_t bad = ct_check(f->items[i], sz, st);
+		CHECK(bad == 0 && (st >> 56) == (uint64_t)zi, "freer %d: item %p corrupted", f->id,
+		    f->items[i]);
+		if (nk_domain_of(f->items[i]) != d)
+			__atomic_add_fetch(&exp_x[zi][d], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&exp_f[zi][d], 1, __ATOMIC_RELAXED);
+		nk_zfree(zs[zi], f->items[i]);
+	}
+	return NULL;
 }
 
 static nk_zone_t internal_zone(const char *name)
@@ -128,13 +190,16 @@ static void check_round(int round, const char *how)
 	}
 	/* Buckets: every cache is gone and the depots are empty, so none is in use. */
 	nk_reclaim();
+	int nbucketzones = 0;
 	for (struct nk_zone *z = nk_zone_list; z != NULL; z = z->next) {
 		if (strncmp(z->name, "bucket-", 7) != 0)
 			continue;
+		nbucketzones++;
 		int cur = nk_zone_get_cur(z);
 		CHECK(cur == 0, "%s: %d buckets of zone %s still allocated after the threads exited and "
 		    "every depot was drained", how, cur, z->name);
 	}
+	CHECK(nbucketzones > 0, "no internal zone named bucket-*: the bucket leak check saw nothing");
 	(void)round;
 }
 
@@ -154,6 +219,8 @@ int main(void)
 	CHECK(zA->id < NK_TC_INLINE && zB->id >= NK_TC_INLINE, "slot ids %d and %d: the test wants "
 	    "one inline and one out-of-line slot", zA->id, zB->id);
 
+	if (pthread_key_create(&late_key, late_destructor) != 0)
+		FAIL("pthread_key_create failed");
 	static struct targ args[NTHREADS];
 	pthread_t th[NTHREADS];
 
@@ -177,5 +244,39 @@ int main(void)
 		pthread_join(th[i], NULL);
 	}
 	check_round(1, "64 threads one after another");
+	CHECK(__atomic_load_n(&late_runs, __ATOMIC_RELAXED) == 2 * NTHREADS / 4,
+	    "the late TLS destructor ran %d times, want %d", late_runs, 2 * NTHREADS / 4);
+	CHECK(late_after_cache > 0, "the late TLS destructor never ran after numakeg's (%d runs): "
+	    "the test did not reach the cacheless path", late_runs);
+
+	/* Round 3: the main thread (domain 0) allocates, 64 threads only free. */
+	ct_phase = "round 3: threads that only free";
+	if (nk_thread_set_domain(0) != 0)
+		FAIL("nk_thread_set_domain(0) failed");
+	enum { PER = 500 };
+	static void *pool[NTHREADS][PER];
+	static struct farg fargs[NTHREADS];
+	nk_zone_t zs[2] = { zA, zB };
+	for (int t = 0; t < NTHREADS; t++) {
+		for (int i = 0; i < PER; i++) {
+			int zi = i & 1;
+			void *p = nk_zalloc(zs[zi], NK_WAITOK);
+			if (p == NULL)
+				FAIL("main: NK_WAITOK returned NULL");
+			CHECK(nk_domain_of(p) == 0, "main on domain 0: item of domain %d", nk_domain_of(p));
+			ct_fill(p, nk_zone_size(zs[zi]) & ~(size_t)7, ct_stamp((unsigned)zi, 255,
+			    (uint64_t)t * PER + (uint64_t)i));
+			pool[t][i] = p;
+		}
+		exp_a[0][0] += PER / 2;
+		exp_a[1][0] += PER / 2;
+		fargs[t] = (struct farg){ t, pool[t], PER };
+	}
+	for (int t = 0; t < NTHREADS; t++)
+		if (pthread_create(&th[t], NULL, freer_main, &fargs[t]) != 0)
+			FAIL("pthread_create %d failed", t);
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	check_round(2, "64 threads that only free");
 	return ct_done();
 }
