@@ -70,10 +70,24 @@ nk_panic(const char *fmt, ...)
 	abort();
 }
 
+/*
+ * Adaptive mutexes spin a while before sleeping: numakeg's critical sections
+ * are a few list operations, and a futex sleep costs more than the wait.
+ */
+static void
+nk_mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(m, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
 void
 nk_lock_init(nk_lock_t *lk, enum nk_lock_rank rank)
 {
-	pthread_mutex_init(&lk->mtx, NULL);
+	nk_mutex_init(&lk->mtx);
 	lk->rank = (uint8_t)rank;
 	lk->owner = 0;
 }
@@ -81,7 +95,7 @@ nk_lock_init(nk_lock_t *lk, enum nk_lock_rank rank)
 void
 nk_lock_reinit(nk_lock_t *lk)
 {
-	pthread_mutex_init(&lk->mtx, NULL);
+	nk_mutex_init(&lk->mtx);
 	lk->owner = 0;
 }
 

@@ -27,8 +27,6 @@ uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 uint64_t nk_free_cookie;
 bool nk_malloc_rr;
 
-/* Large allocations are counted here, per domain. */
-static uint64_t large_allocs[NK_MAX_DOMAINS], large_frees[NK_MAX_DOMAINS];
 
 enum { POLICY_FIRSTTOUCH, POLICY_ROUNDROBIN, POLICY_INTERLEAVE, POLICY_BIND };
 static int malloc_policy = POLICY_FIRSTTOUCH;
@@ -282,6 +280,55 @@ malloc_pick_domain(void)
 	return topo_current_domain();
 }
 
+/* The thread's cache, made now if this is its first call that needs one. */
+static struct nk_tcache *
+malloc_tc(void)
+{
+	struct nk_tcache *tc = tc_current();
+	return tc != NULL ? tc : tc_get_slow();
+}
+
+/* A run the thread freed before, of exactly npages, on its domain. */
+static void *
+large_cache_get(int domain, size_t npages)
+{
+	struct nk_tcache *tc = malloc_tc();
+	if (tc == NULL || tc->domain != domain)
+		return NULL;
+	struct nk_large_cache *lc = &tc->large;
+	for (uint32_t i = 0; i < lc->n; i++) {
+		if (lc->npages[i] != npages)
+			continue;
+		void *run = lc->run[i];
+		lc->n--;
+		lc->run[i] = lc->run[lc->n];
+		lc->npages[i] = lc->npages[lc->n];
+		lc->bytes -= npages << NK_PAGE_SHIFT;
+		lc->allocs++;
+		page_desc(run)->flags = PG_LARGE;
+		return run;
+	}
+	return NULL;
+}
+
+static bool
+large_cache_put(void *run, size_t npages)
+{
+	struct nk_tcache *tc = malloc_tc();
+	if (tc == NULL || npages > NK_TC_LARGE_MAX_PAGES || malloc_policy == POLICY_INTERLEAVE ||
+	    kva_domain_of(run) != tc->domain)
+		return false;
+	struct nk_large_cache *lc = &tc->large;
+	if (lc->n == NK_TC_LARGE || lc->bytes + (npages << NK_PAGE_SHIFT) > NK_TC_LARGE_BYTES)
+		return false;
+	lc->run[lc->n] = run;
+	lc->npages[lc->n++] = (uint32_t)npages;
+	lc->bytes += npages << NK_PAGE_SHIFT;
+	lc->frees++;
+	page_desc(run)->flags = PG_LARGE | PG_TCACHED;
+	return true;
+}
+
 static void *
 malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
 {
@@ -290,6 +337,14 @@ malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
 		return NULL;
 	}
 	size_t npages = nk_howmany(n, NK_PAGE_SIZE);
+	if (align <= NK_PAGE_SIZE && npages <= NK_TC_LARGE_MAX_PAGES) {
+		void *run = large_cache_get(domain, npages);
+		if (run != NULL) {
+			if (zero)
+				memset(run, 0, n);
+			return run;
+		}
+	}
 	int tries = (exact || malloc_policy == POLICY_BIND) ? 1 : nk_topo.ndomains;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		for (int i = 0; i < tries; i++) {
@@ -299,7 +354,7 @@ malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
 			if (p == NULL)
 				continue;
 			page_set_large(p, npages, d);
-			__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&nk_large_allocs[d], 1, __ATOMIC_RELAXED);
 			if (zero && !zeroed)
 				memset(p, 0, n);
 			return p;
@@ -370,9 +425,12 @@ free_slow(void *p)
 		return;
 	}
 	if (pd->flags & PG_LARGE) {
-		int d = kva_domain_of(p);
+		if (pd->flags & PG_TCACHED)
+			malloc_bad_free(p, "double free of a large block", NULL);
 		size_t npages = pd->npages;
-		__atomic_add_fetch(&large_frees[d], 1, __ATOMIC_RELAXED);
+		if (large_cache_put(p, npages))
+			return;
+		__atomic_add_fetch(&nk_large_frees[topo_current_domain()], 1, __ATOMIC_RELAXED);
 		page_free(p, npages);
 		return;
 	}
@@ -640,8 +698,7 @@ void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
 void
 malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
 {
-	*allocs = __atomic_load_n(&large_allocs[domain], __ATOMIC_RELAXED);
-	*frees = __atomic_load_n(&large_frees[domain], __ATOMIC_RELAXED);
+	tc_large_counts(domain, allocs, frees);
 }
 
 /* glibc's mallinfo2, from the page layer's counts. */

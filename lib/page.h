@@ -26,6 +26,7 @@ struct nk_pdesc {
 #define PG_NOFREE      0x04  /* never goes back to the OS */
 #define PG_NOFREE_LIST 0x08  /* first page of a run on the NOFREE list */
 #define PG_DIRTY       0x10  /* first page of a freed run kept for reuse */
+#define PG_TCACHED     0x20  /* with PG_LARGE: a freed run in a thread's cache */
 
 extern struct nk_pdesc *nk_pdesc;
 
