@@ -220,6 +220,27 @@ keg_free_slab(struct nk_keg *k, struct nk_slab *s)
 	keg_release_mem(k, mem, (size_t)k->pages << NK_PAGE_SHIFT);
 }
 
+/* Unlinks an empty slab onto a release list; the domain lock is held. */
+static void
+keg_detach_empty(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s,
+    struct nk_slab **release)
+{
+	NK_ASSERT(s->nfree == k->ipers, "detaching a slab with items in use");
+	slab_unlink(kd, s);
+	kd->nslabs--;
+	kd->free_items -= k->ipers;
+	__atomic_sub_fetch(&k->free_total, k->ipers, __ATOMIC_RELAXED);
+	s->next = *release;
+	*release = s;
+}
+
+/* Whether the reserve can spare one more empty slab. */
+static bool
+keg_can_spare_slab(struct nk_keg *k)
+{
+	return __atomic_load_n(&k->free_total, __ATOMIC_RELAXED) - (int64_t)k->ipers >= k->reserve;
+}
+
 /* Takes up to max items out of one slab; the domain lock is held. */
 static int
 slab_take(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s, void **items, int max)
@@ -385,15 +406,8 @@ keg_free_items(struct nk_keg *k, void **items, int n)
 		uint32_t empties = 0;
 		for (struct nk_slab *e = kd->lists[SLAB_FREE]; e && empties <= k->keep_free_slabs; e = e->next)
 			empties++;
-		if (empties > k->keep_free_slabs &&
-		    __atomic_load_n(&k->free_total, __ATOMIC_RELAXED) - (int64_t)k->ipers >= k->reserve) {
-			slab_unlink(kd, s);
-			kd->nslabs--;
-			kd->free_items -= k->ipers;
-			__atomic_sub_fetch(&k->free_total, k->ipers, __ATOMIC_RELAXED);
-			s->next = release;
-			release = s;
-		}
+		if (empties > k->keep_free_slabs && keg_can_spare_slab(k))
+			keg_detach_empty(k, kd, s, &release);
 	}
 	if (locked >= 0)
 		nk_unlock(&k->dom[locked].lock);
@@ -447,15 +461,8 @@ keg_drain(struct nk_keg *k)
 		struct nk_slab *release = NULL;
 		nk_lock(&kd->lock);
 		struct nk_slab *s;
-		while ((s = kd->lists[SLAB_FREE]) != NULL &&
-		    __atomic_load_n(&k->free_total, __ATOMIC_RELAXED) - (int64_t)k->ipers >= k->reserve) {
-			slab_unlink(kd, s);
-			kd->nslabs--;
-			kd->free_items -= k->ipers;
-			__atomic_sub_fetch(&k->free_total, k->ipers, __ATOMIC_RELAXED);
-			s->next = release;
-			release = s;
-		}
+		while ((s = kd->lists[SLAB_FREE]) != NULL && keg_can_spare_slab(k))
+			keg_detach_empty(k, kd, s, &release);
 		nk_unlock(&kd->lock);
 		while (release != NULL) {
 			s = release;

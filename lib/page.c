@@ -177,6 +177,17 @@ page_make_room(struct page_domain *pd, size_t bytes, struct page_purge *pp)
 	return true;
 }
 
+/* The domain is at its limit: counted, unlocked, ENOMEM. */
+static void *
+page_refuse(struct page_domain *pd, struct page_purge *pp)
+{
+	pd->fallbacks++;
+	nk_unlock(&pd->lock);
+	page_purge_flush(pp);
+	errno = ENOMEM;
+	return NULL;
+}
+
 void *
 page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 {
@@ -194,13 +205,8 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 		*zeroed = false;
 		return (void *)a;
 	}
-	if (!page_make_room(pd, bytes, &pp)) {
-		pd->fallbacks++;
-		nk_unlock(&pd->lock);
-		page_purge_flush(&pp);
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (!page_make_room(pd, bytes, &pp))
+		return page_refuse(pd, &pp);
 	pd->active += bytes;    /* charged now, so two threads cannot both pass the limit */
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
@@ -287,13 +293,8 @@ page_alloc_nofree(int domain, size_t npages)
 		nk_unlock(&pd->lock);
 		return (void *)r;
 	}
-	if (!page_make_room(pd, bytes, &pp)) {
-		pd->fallbacks++;
-		nk_unlock(&pd->lock);
-		page_purge_flush(&pp);
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (!page_make_room(pd, bytes, &pp))
+		return page_refuse(pd, &pp);
 	pd->nofree += bytes;
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);

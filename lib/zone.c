@@ -236,6 +236,28 @@ zone_maybe_trim(struct nk_zone *z)
 
 static void tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, bool all);
 
+/* Calls fn for every cache slot of the thread that exists, with its zone. */
+static void
+tc_each_slot(struct nk_tcache *tc,
+    void (*fn)(struct nk_tcache *, struct nk_zone *, struct nk_cache_slot *))
+{
+	for (int id = 0; id < NK_MAX_ZONES; id++) {
+		struct nk_cache_slot *s = tc_slot(tc, id);
+		if (s == NULL) {
+			id += NK_TC_INLINE - 1;  /* a chunk that was never made */
+			continue;
+		}
+		if (zone_by_id[id] != NULL)
+			fn(tc, zone_by_id[id], s);
+	}
+}
+
+static void
+tc_flush_slot_all(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s)
+{
+	tc_flush_slot(tc, z, s, true);
+}
+
 /* Counts into the domain's totals; the runs stay (the caller decides). */
 static void
 tc_large_flush_counts(struct nk_tcache *tc)
@@ -288,16 +310,7 @@ tc_destroy(struct nk_tcache *tc)
 		tc->next->prev = tc->prev;
 	zone_registry_unlock();
 	tc_large_flush(tc);
-	for (int id = 0; id < NK_MAX_ZONES; id++) {
-		struct nk_cache_slot *s = tc_slot(tc, id);
-		if (s == NULL) {
-			id += NK_TC_INLINE - 1;
-			continue;
-		}
-		struct nk_zone *z = zone_by_id[id];
-		if (z != NULL)
-			tc_flush_slot(tc, z, s, true);
-	}
+	tc_each_slot(tc, tc_flush_slot_all);
 	for (int i = 1; i < NK_MAX_ZONES / NK_TC_INLINE; i++)
 		if (tc->ext[i])
 			nk_zfree(&tc_ext_zone, tc->ext[i]);
@@ -408,24 +421,23 @@ tc_check_domain(struct nk_tcache *tc)
 	return tc;
 }
 
+/* A migrating thread's slot: buckets of the old domain go to its depot. */
+static void
+tc_migrate_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s)
+{
+	if (s->alloc == NULL && s->free == NULL && s->nalloc == 0 && s->nfree == 0)
+		return;
+	if (z->flags & NK_ZONE_ROUNDROBIN)
+		tc_flush_counts(tc, z, s);  /* items of any domain may stay */
+	else
+		tc_flush_slot(tc, z, s, false);
+}
+
 void
 tc_migrate(struct nk_tcache *tc, int domain)
 {
 	tc_large_flush(tc);  /* runs of the old domain; their counts too */
-	for (int id = 0; id < NK_MAX_ZONES; id++) {
-		struct nk_cache_slot *s = tc_slot(tc, id);
-		if (s == NULL) {
-			id += NK_TC_INLINE - 1;
-			continue;
-		}
-		struct nk_zone *z = zone_by_id[id];
-		if (z == NULL || (s->alloc == NULL && s->free == NULL && s->nalloc == 0 && s->nfree == 0))
-			continue;
-		if (z->flags & NK_ZONE_ROUNDROBIN)
-			tc_flush_counts(tc, z, s);  /* items of any domain may stay */
-		else
-			tc_flush_slot(tc, z, s, false);
-	}
+	tc_each_slot(tc, tc_migrate_slot);
 	tc->domain = domain;
 }
 
@@ -1195,15 +1207,7 @@ zone_fork_child_caches(void)
 			tc->next = tc_list;
 			tc_list = tc;
 		} else {
-			for (int id = 0; id < NK_MAX_ZONES; id++) {
-				struct nk_cache_slot *s = tc_slot(tc, id);
-				if (s == NULL) {
-					id += NK_TC_INLINE - 1;
-					continue;
-				}
-				if (zone_by_id[id] != NULL)
-					tc_flush_counts(tc, zone_by_id[id], s);
-			}
+			tc_each_slot(tc, tc_flush_counts);
 			tc_large_flush_counts(tc);  /* its runs are leaked with it */
 		}
 		tc = next;
