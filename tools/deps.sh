@@ -10,7 +10,10 @@
 
 NK_BUILD_PKGS=(cmake gcc g++ make pkg-config libnuma-dev libhwloc-dev
 	libjemalloc-dev libjemalloc2 libbenchmark-dev)
-NK_TEST_PKGS=(python3 sqlite3 perl git redis-server redis-tools coreutils bash procps)
+# The NUMA VM test (tools/numa-vm.sh) boots Debian's cloud kernel under QEMU from a
+# busybox initramfs.
+NK_TEST_PKGS=(python3 sqlite3 perl git redis-server redis-tools coreutils bash procps
+	qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file)
 
 # Prints the packages of "$@" that dpkg does not list as installed.
 nk_deps_missing() {

@@ -1,0 +1,171 @@
+/*
+ * Real placement, on a kernel that sees several NUMA nodes (run inside the
+ * QEMU guest that tools/numa-vm.sh boots).  numakeg is this program's malloc
+ * (linked static); for every domain a thread is moved there with
+ * nk_thread_set_domain(), allocates small blocks, large blocks and zone
+ * items, touches them, and asks the kernel (move_pages with no target) on
+ * which node each page really is.  Then a block of domain 0 freed by a
+ * thread on domain 1 must go home, not into domain 1's allocations.
+ */
+#include <errno.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "numakeg.h"
+
+static int failures;
+
+#define CHECK(cond, ...) do {                                             \
+	if (!(cond)) {                                                    \
+		printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
+		printf(__VA_ARGS__);                                       \
+		printf("\n");                                              \
+		failures++;                                                \
+	}                                                                 \
+} while (0)
+
+/* The node the kernel placed the page of p on, or -errno. */
+static int
+node_of(void *p)
+{
+	void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+	int status = -1;
+	if (move_pages(0, 1, &page, NULL, &status, 0) != 0)
+		return -errno;
+	return status;
+}
+
+enum { NSMALL = 256, NLARGE = 8, NZONE = 256 };
+
+struct placed {
+	int domain;
+	int small_ok, large_ok, zone_ok, small_total, large_total, zone_total;
+	int cpu;
+	void *keep[16];   /* handed to the other domain's thread to free */
+};
+
+static nk_zone_t zone;
+
+static void *
+place(void *arg)
+{
+	struct placed *r = arg;
+	int err = nk_thread_set_domain(r->domain);
+	CHECK(err == 0, "nk_thread_set_domain(%d): %s", r->domain, strerror(err));
+	r->cpu = sched_getcpu();
+	CHECK(nk_current_domain() == r->domain, "running on domain %d, want %d",
+	    nk_current_domain(), r->domain);
+	static __thread void *small[NSMALL], *large[NLARGE], *items[NZONE];
+	for (int i = 0; i < NSMALL; i++) {
+		small[i] = malloc(64 + (i % 8) * 32);
+		memset(small[i], 1, 64);
+		r->small_ok += node_of(small[i]) == r->domain;
+		r->small_total++;
+	}
+	for (int i = 0; i < NLARGE; i++) {
+		large[i] = malloc(256 << 10);
+		memset(large[i], 2, 256 << 10);
+		r->large_ok += node_of(large[i]) == r->domain &&
+		    node_of((char *)large[i] + (255 << 10)) == r->domain;
+		r->large_total++;
+	}
+	for (int i = 0; i < NZONE; i++) {
+		items[i] = nk_zalloc(zone, NK_WAITOK);
+		memset(items[i], 3, 200);
+		r->zone_ok += node_of(items[i]) == r->domain;
+		r->zone_total++;
+	}
+	for (int i = 0; i < 16; i++)
+		r->keep[i] = malloc(128);
+	for (int i = 0; i < NSMALL; i++)
+		free(small[i]);
+	for (int i = 0; i < NLARGE; i++)
+		free(large[i]);
+	for (int i = 0; i < NZONE; i++)
+		nk_zfree(zone, items[i]);
+	return NULL;
+}
+
+/* Frees another domain's blocks, then allocates: its own domain's memory. */
+static void *
+cross(void *arg)
+{
+	struct placed *r = arg;
+	nk_thread_set_domain(r->domain);
+	for (int i = 0; i < 16; i++)
+		free(r->keep[i]);  /* r->keep came from the other domain */
+	int ok = 0;
+	for (int i = 0; i < 64; i++) {
+		char *p = malloc(128);
+		memset(p, 4, 128);
+		ok += node_of(p) == r->domain && nk_domain_of(p) == r->domain;
+		free(p);
+	}
+	CHECK(ok == 64, "domain %d: %d of 64 blocks after cross frees are local", r->domain, ok);
+	return NULL;
+}
+
+int
+main(void)
+{
+	int nd = nk_ndomains();
+	printf("numa-vm: numakeg sees %d domains\n", nd);
+	CHECK(nd >= 2, "want at least 2 domains from hwloc, got %d", nd);
+	if (nd < 2)
+		return 1;
+	zone = nk_zcreate("placement", 200, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	struct placed r[8];
+	memset(r, 0, sizeof(r));
+	for (int d = 0; d < nd && d < 8; d++) {
+		pthread_t t;
+		r[d].domain = d;
+		pthread_create(&t, NULL, place, &r[d]);
+		pthread_join(t, NULL);
+		printf("numa-vm: domain %d (cpu %d): small %d/%d, large %d/%d, zone %d/%d on node %d\n",
+		    d, r[d].cpu, r[d].small_ok, r[d].small_total, r[d].large_ok, r[d].large_total,
+		    r[d].zone_ok, r[d].zone_total, d);
+		CHECK(r[d].small_ok == r[d].small_total, "small blocks off their node");
+		CHECK(r[d].large_ok == r[d].large_total, "large blocks off their node");
+		CHECK(r[d].zone_ok == r[d].zone_total, "zone items off their node");
+	}
+	/* Domain 0's blocks freed on domain 1, and the other way round. */
+	struct placed x0 = r[1], x1 = r[0];  /* the blocks, and the other domain */
+	x0.domain = 0;
+	x1.domain = 1;
+	pthread_t t0, t1;
+	pthread_create(&t0, NULL, cross, &x1);
+	pthread_join(t0, NULL);
+	pthread_create(&t1, NULL, cross, &x0);
+	pthread_join(t1, NULL);
+	/*
+	 * The window's binding, not the toucher, decides: memory of domain d
+	 * first touched by a thread on another domain still lands on d.
+	 */
+	for (int d = 0; d < nd; d++) {
+		int other = (d + 1) % nd;
+		nk_thread_set_domain(other);
+		char *big = nk_malloc_domain(1 << 20, d);
+		char *small = nk_malloc_domain(64, d);
+		memset(big, 5, 1 << 20);
+		memset(small, 5, 64);
+		CHECK(nk_domain_of(big) == d && node_of(big) == d &&
+		    node_of(big + (1 << 20) - 1) == d,
+		    "1 MiB for domain %d touched from domain %d is on node %d", d, other, node_of(big));
+		CHECK(node_of(small) == d, "64 B for domain %d touched from domain %d is on node %d",
+		    d, other, node_of(small));
+		printf("numa-vm: domain %d's memory touched from domain %d: node %d (big), %d (small)\n",
+		    d, other, node_of(big), node_of(small));
+		nk_free(big);
+		nk_free(small);
+	}
+	nk_thread_set_domain(-1);
+	nk_stats_print(stdout, 0);
+	printf("numa-vm: %s (%d failures)\n", failures ? "FAIL" : "PASS", failures);
+	return failures ? 1 : 0;
+}

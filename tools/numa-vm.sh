@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs a program in a QEMU guest whose kernel sees two NUMA nodes: Debian's
+# cloud kernel, a busybox initramfs holding the program and the shared
+# libraries it needs, software emulation (TCG), serial console on stdout.
+# Exit: the program's status; 77 when QEMU, the kernel or busybox is missing
+# (the test is then reported as skipped, with the reason).
+#   tools/numa-vm.sh PROGRAM [ARGS...]
+set -euo pipefail
+
+prog=${1:?usage: numa-vm.sh PROGRAM [ARGS...]}
+shift
+qemu=$(command -v qemu-system-x86_64 || true)
+kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+busybox=$(command -v busybox || true)
+[ -x /bin/busybox ] && busybox=/bin/busybox
+if [ -z "$qemu" ] || [ -z "$kernel" ] || [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep -q static; then
+	echo "SKIPPED: needs qemu-system-x86, linux-image-cloud-amd64 and busybox-static (tools/deps.sh installs them)"
+	exit 77
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+mkdir -p "$root"/{bin,proc,sys,dev,tmp}
+cp "$busybox" "$root/bin/busybox"
+for t in sh mount poweroff cat echo sleep; do ln -s busybox "$root/bin/$t"; done
+cp "$prog" "$root/bin/test"
+# The program's shared libraries, at the paths the loader looks for them.
+ldd "$prog" | awk '/=>/ { print $3 } /^[ \t]*\// { print $1 }' | while read -r lib; do
+	[ -n "$lib" ] && [ -e "$lib" ] || continue
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+args=""
+for a in "$@"; do args="$args '$a'"; done
+cat >"$root/init" <<INIT
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+/bin/test$args
+echo "NUMA_VM_EXIT=\$?"
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd"
+
+# Two nodes of two cpus and 512 MiB each; TCG: /dev/kvm cannot run it here.
+out=$work/console
+timeout 300 "$qemu" -accel tcg -machine q35 -cpu max -smp 4 -m 1024 \
+	-object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M \
+	-numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1 \
+	-kernel "$kernel" -initrd "$work/initrd" \
+	-append "console=ttyS0 quiet panic=-1 rdinit=/init" \
+	-nographic -no-reboot -monitor none -serial stdio </dev/null >"$out" 2>&1 || true
+tr -d '\r' <"$out" | grep -v '^\[' || true
+status=$(tr -d '\r' <"$out" | sed -n 's/^NUMA_VM_EXIT=\([0-9]*\)$/\1/p' | tail -n 1)
+if [ -z "$status" ]; then
+	echo "numa-vm: the guest did not report an exit status (boot failure or timeout); console:" >&2
+	tail -n 30 "$out" >&2
+	exit 1
+fi
+exit "$status"
