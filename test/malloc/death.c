@@ -1,6 +1,6 @@
 /*
  * Death tests: a double free and an invalid free print a "numakeg: ..."
- * line on stderr and abort (CONTRACT.md, "Errors").  Each bad action runs
+ * line on stderr and abort (README, "Using it").  Each bad action runs
  * in a forked child whose stderr the parent reads through a pipe.
  */
 #ifndef _GNU_SOURCE
