@@ -255,6 +255,7 @@ slab_take(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s, void **
 			s->nfree--;
 		}
 	}
+	NK_ASSERT(kd->free_items >= (uint64_t)n, "domain free count below the items taken");
 	kd->free_items -= (uint64_t)n;
 	__atomic_sub_fetch(&k->free_total, n, __ATOMIC_RELAXED);
 	slab_relist(k, kd, s);
@@ -397,6 +398,7 @@ keg_free_items(struct nk_keg *k, void **items, int n)
 		}
 		s->freemap[idx / 64] |= bit;
 		s->nfree++;
+		NK_ASSERT(s->nfree <= k->ipers, "more free items than the slab holds");
 		kd->free_items++;
 		__atomic_add_fetch(&k->free_total, 1, __ATOMIC_RELAXED);
 		slab_relist(k, kd, s);

@@ -149,11 +149,15 @@ zone_depot_max(const struct nk_zone *z)
 	return nk_max((uint64_t)z->bucket_max * 4, ((uint64_t)4 << 20) / z->size);
 }
 
+static void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
+
 /* Puts a bucket with items into a domain's depot (or the keg, if full). */
 static void
 zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 {
 	struct nk_depot *dep = &z->depot[d];
+	NK_ASSERT(b->cnt > 0 && b->cnt <= b->cap, "a bucket with a bad count");
+	NK_ASSERT(d >= 0 && d < nk_topo.ndomains, "bad domain");
 	if (z->flags & NK_ZONE_LIMITED) {
 		zone_release_bucket(z, b);
 		return;
@@ -163,6 +167,19 @@ zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 		if (z->bucket_cap < z->bucket_max)
 			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
 		nk_lock(&dep->lock);
+	}
+	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN)) {
+		/*
+		 * A first-touch depot holds its own domain's items only.  A
+		 * bucket filled by a fallback (this domain was full) holds
+		 * another's: its items go home instead.
+		 */
+		for (int i = 0; i < b->cnt; i++)
+			if (kva_domain_of(b->items[i]) != d) {
+				zone_free_cross(z, b);
+				bucket_free(b);
+				return;
+			}
 	}
 	if (dep->nitems + b->cnt > zone_depot_max(z)) {
 		nk_unlock(&dep->lock);
@@ -383,8 +400,6 @@ tc_flush_counts(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s
 	__atomic_store_n(&s->nxdomain, 0, __ATOMIC_RELAXED);
 }
 
-static void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
-
 /* A slot's buckets home; all: also the cross bucket and the empties. */
 static void
 tc_flush_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s, bool all)
@@ -436,6 +451,7 @@ tc_migrate_slot(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s
 void
 tc_migrate(struct nk_tcache *tc, int domain)
 {
+	NK_ASSERT(domain >= 0 && domain < nk_topo.ndomains, "migration to a bad domain");
 	tc_large_flush(tc);  /* runs of the old domain; their counts too */
 	tc_each_slot(tc, tc_migrate_slot);
 	tc->domain = domain;

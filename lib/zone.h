@@ -140,6 +140,7 @@ slot_swap(struct nk_cache_slot *s)
 static inline void
 slot_rebase(struct nk_cache_slot *s)
 {
+	NK_ASSERT(s->acnt <= s->acap && s->fcnt <= s->fcap, "slot counts past capacity");
 	s->base = (uint16_t)(s->acnt + s->fcnt);
 }
 
