@@ -107,7 +107,7 @@ stats_emit(struct sink *s, int json)
 {
 	uint64_t tot_a = 0, tot_f = 0;
 	int nd = nk_topo.ndomains;
-	const char *src = nk_topo.fake ? "fake" : "hwloc";
+	const char *src = nk_topo.source;
 	if (json)
 		sink_printf(s, "{\"version\":\"%s\",\"pid\":%d,\"ndomains\":%d,\"topology\":\"%s\","
 		    "\"policy\":\"%s\",\"zones\":[", NUMAKEG_VERSION, (int)getpid(), nd, src,

@@ -10,6 +10,7 @@
 struct nk_topo {
 	int ndomains;
 	bool fake;                                   /* NUMAKEG_FAKE_DOMAINS */
+	const char *source;                          /* where the topology came from */
 	int ncpus;                                   /* cpu ids are < ncpus */
 	int bind_domain;                             /* -1, or every thread's domain */
 	int os_node[NK_MAX_DOMAINS];                 /* the kernel's node id */
