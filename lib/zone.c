@@ -162,12 +162,6 @@ zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 		zone_release_bucket(z, b);
 		return;
 	}
-	if (!nk_trylock(&dep->lock)) {
-		/* Contention: bigger buckets mean fewer trips here. */
-		if (z->bucket_cap < z->bucket_max)
-			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
-		nk_lock(&dep->lock);
-	}
 	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN)) {
 		/*
 		 * A first-touch depot holds its own domain's items only.  A
@@ -180,6 +174,12 @@ zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 				bucket_free(b);
 				return;
 			}
+	}
+	if (!nk_trylock(&dep->lock)) {
+		/* Contention: bigger buckets mean fewer trips here. */
+		if (z->bucket_cap < z->bucket_max)
+			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
+		nk_lock(&dep->lock);
 	}
 	if (dep->nitems + b->cnt > zone_depot_max(z)) {
 		nk_unlock(&dep->lock);

@@ -118,8 +118,19 @@ test_fallback(void)
 	CHECK(ps0.active_bytes + ps0.dirty_bytes <= ps0.limit_bytes, "domain 0 over its cap: %lu",
 	    ps0.active_bytes);
 	CHECK(ps0.fallbacks > 0, "page layer counted no refusal");
+	/*
+	 * The thread's alloc bucket now holds domain 1's items (the fallback).
+	 * A migration flushes it: those items must go home to domain 1, not
+	 * into domain 0's depot (and the depot lock must be left free).
+	 */
+	void *more = nk_zalloc(z, NK_NOWAIT);
+	bind_or_die(2);
+	bind_or_die(0);
+	nk_zfree(z, more);
 	for (int i = 0; i < N; i++)
 		nk_zfree(z, items[i]);
+	nk_zone_reclaim(z, NK_RECLAIM_DRAIN);
+	CHECK(nk_zone_get_cur(z) == 0, "cur %d", nk_zone_get_cur(z));
 	nk_thread_set_domain(-1);
 	nk_zdestroy(z);
 }
