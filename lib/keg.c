@@ -423,18 +423,20 @@ keg_free_items(struct nk_keg *k, void **items, int n)
 int
 keg_prealloc_domain(struct nk_keg *k, int domain, int nitems)
 {
+	struct nk_keg_domain *kd = &k->dom[domain];
 	for (;;) {
-		nk_lock(&k->dom[domain].lock);
-		bool enough = k->dom[domain].free_items >= (uint64_t)nitems;
-		nk_unlock(&k->dom[domain].lock);
+		nk_lock(&kd->lock);
+		uint64_t slabs = kd->nslabs;
+		bool enough = kd->free_items >= (uint64_t)nitems;
+		nk_unlock(&kd->lock);
 		if (enough)
 			return 0;
 		keg_take_new(k, domain, NK_NOWAIT, NULL, 0);
-		nk_lock(&k->dom[domain].lock);
-		bool grew = k->dom[domain].free_items > 0;
-		nk_unlock(&k->dom[domain].lock);
+		nk_lock(&kd->lock);
+		bool grew = kd->nslabs > slabs;
+		nk_unlock(&kd->lock);
 		if (!grew)
-			return ENOMEM;
+			return ENOMEM;  /* the domain is full: no new slab came */
 	}
 }
 

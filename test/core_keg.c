@@ -131,6 +131,23 @@ test_fallback(void)
 		nk_zfree(z, items[i]);
 	nk_zone_reclaim(z, NK_RECLAIM_DRAIN);
 	CHECK(nk_zone_get_cur(z) == 0, "cur %d", nk_zone_get_cur(z));
+
+	/* Preallocation on a full domain fails with ENOMEM, and returns. */
+	void *hold[N];
+	int held = 0;
+	while (held < N && (hold[held] = nk_zalloc_domain(z, NULL, 0, NK_NOWAIT)) != NULL &&
+	    nk_domain_of(hold[held]) == 0)
+		held++;
+	if (held < N && hold[held] != NULL)
+		held++;  /* the first block from elsewhere: domain 0 is full */
+	/* A few free items on domain 0, far fewer than asked for. */
+	for (int i = 0; i < 10 && held > 0; i++)
+		nk_zfree(z, hold[--held]);
+	nk_zone_reclaim(z, NK_RECLAIM_DRAIN);
+	int err = nk_prealloc(z, 4 * 64 * 1024);
+	CHECK(err == ENOMEM, "prealloc past domain 0's limit returned %d", err);
+	for (int i = 0; i < held; i++)
+		nk_zfree(z, hold[i]);
 	nk_thread_set_domain(-1);
 	nk_zdestroy(z);
 }
