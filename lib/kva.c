@@ -16,6 +16,7 @@
 #include <numaif.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kva.h"
@@ -31,6 +32,7 @@
 #define KVA_COMMIT_STEP  ((size_t)32 << 20)  /* the accessible frontier grows by this */
 #define KVA_REPLENISH    0x1u
 #define KVA_ENTRY_RESERVE 32                 /* free tags kept for locked insertions */
+#define KVA_MIN_SHIFT    24                  /* the smallest window: 16 MiB */
 
 struct kva_bt {
 	uintptr_t start;
@@ -51,6 +53,7 @@ struct kva_map {
 uintptr_t nk_kva_base;
 uintptr_t nk_kva_span;
 unsigned nk_kva_shift;
+uint64_t nk_kva_window;
 
 static struct kva_map kva_maps[NK_MAX_DOMAINS];
 static struct kva_bt **kva_tags;              /* per page of the whole span */
@@ -396,47 +399,65 @@ kva_init(void)
 	const char *s = getenv("NUMAKEG_KVA_WINDOW");
 	if (s != NULL) {
 		uint64_t w = nk_parse_size(s, NULL);
-		if (w != UINT64_MAX && w >= ((uint64_t)1 << 30))
+		if (w != UINT64_MAX && w >= ((uint64_t)1 << KVA_MIN_SHIFT))
 			shift = 63 - (unsigned)__builtin_clzll(w);
 	}
 	while (shift > 32 && ((uint64_t)nd << shift) > ((uint64_t)1 << 45))
 		shift--;
+	/*
+	 * Under an address-space limit (ulimit -v) numakeg takes at most half
+	 * of it, so the program keeps room for its own mappings.
+	 */
+	/*
+	 * Windows are 2^shift bytes, so a domain is (p - base) >> shift; with one
+	 * domain any size works (every offset below the span is domain 0).
+	 * Under an address-space limit (ulimit -v) numakeg takes at most half
+	 * of it, so the program keeps room for its own mappings.
+	 */
+	uint64_t window = (uint64_t)1 << shift;
+	const uint64_t min_window = (uint64_t)1 << KVA_MIN_SHIFT;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		uint64_t share = (uint64_t)rl.rlim_cur / 2 / (uint64_t)nd;
+		if (nd == 1)
+			window = nk_max(nk_min(window, share & ~(min_window - 1)), min_window);
+		while (nd > 1 && window > min_window && window > share)
+			window >>= 1;
+	}
 	void *base = MAP_FAILED;
-	/* Address-space limits (ulimit -v) may refuse a large window: halve it. */
-	for (; shift >= 30; shift--) {
-		size_t span = (size_t)nd << shift;
-		/* Over-reserve by a window so the base can be window-aligned. */
-		base = mmap(NULL, span + ((size_t)1 << shift), PROT_NONE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (base == MAP_FAILED)
-			continue;
-		uintptr_t b = (uintptr_t)base;
-		uintptr_t aligned = nk_roundup(b, (uintptr_t)1 << shift);
-		size_t total = span + ((size_t)1 << shift);
-		if (aligned > b)
-			munmap(base, aligned - b);
-		if (aligned + span < b + total)
-			munmap((void *)(aligned + span), b + total - (aligned + span));
-		base = (void *)aligned;
-		size_t npages = span >> NK_PAGE_SHIFT;
-		kva_tags = kva_reserve_meta(npages * sizeof(*kva_tags));
-		if (kva_tags != NULL)
+	for (;;) {
+		size_t span = (size_t)nd * window;
+		base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (base != MAP_FAILED) {
+			kva_tags = kva_reserve_meta((span >> NK_PAGE_SHIFT) * sizeof(*kva_tags));
+			if (kva_tags != NULL)
+				break;
+			munmap(base, span);
+			base = MAP_FAILED;
+		}
+		if (window <= min_window)
 			break;
-		munmap(base, span);
-		base = MAP_FAILED;
+		/* Refused: a smaller window (by quarters with one domain). */
+		window = nd == 1 ? nk_max((window - window / 4) & ~(min_window - 1), min_window)
+		                 : window / 2;
 	}
 	if (base == MAP_FAILED)
-		nk_panic("cannot reserve address space for %d domain windows", nd);
+		nk_panic("cannot reserve address space for %d domain windows of %u MiB",
+		    nd, 1u << (KVA_MIN_SHIFT - 20));
+	shift = 63 - (unsigned)__builtin_clzll(window);
+	if (((uint64_t)1 << shift) < window)
+		shift++;  /* one domain: the window may be no power of two */
+	nk_kva_window = window;
 	nk_kva_base = (uintptr_t)base;
 	nk_kva_shift = shift;
-	nk_kva_span = (uintptr_t)nd << shift;
+	nk_kva_span = (uintptr_t)nd * window;
 
 	for (int d = 0; d < nd; d++) {
 		struct kva_map *m = &kva_maps[d];
 		nk_lock_init(&m->lock, NK_RANK_KVA);
 		m->domain = d;
 		m->base = nk_kva_base + ((uintptr_t)d << shift);
-		m->end = m->base + ((uintptr_t)1 << shift);
+		m->end = m->base + window;
 		m->committed = m->base;
 		if (!nk_topo.fake && nd > 1) {
 			/* Pages of this window land on its node wherever they are touched. */

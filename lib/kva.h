@@ -12,7 +12,8 @@
 
 extern uintptr_t nk_kva_base;     /* start of domain 0's window */
 extern uintptr_t nk_kva_span;     /* ndomains windows */
-extern unsigned  nk_kva_shift;    /* log2 of a window's size */
+extern unsigned  nk_kva_shift;    /* a domain is (p - base) >> this */
+extern uint64_t  nk_kva_window;   /* a window's size: 2^shift, or less with one domain */
 
 static inline bool
 kva_contains(const void *p)

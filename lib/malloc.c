@@ -332,7 +332,7 @@ large_cache_put(void *run, size_t npages)
 static void *
 malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
 {
-	if (n > ((size_t)1 << nk_kva_shift) || n > PTRDIFF_MAX) {
+	if (n > nk_kva_window || n > PTRDIFF_MAX) {
 		errno = ENOMEM;
 		return NULL;
 	}
