@@ -2,9 +2,10 @@
  * The page layer.  Every page of the KVA has a descriptor, found from the
  * address by one subtraction and shift (vtoslab).  Freed runs are not given
  * back to the OS at once: page faults cost about 2.3 us a page on these
- * machines, so a domain keeps up to NUMAKEG_DIRTY_MAX of freed runs for reuse
- * and gives back those older than NUMAKEG_DECAY_MS, inline, on its own
- * alloc/free paths (there is no background thread).  Runs of 32 MiB and more
+ * machines, so a domain keeps freed runs for reuse, up to as many bytes as
+ * it has in use (at least NUMAKEG_DIRTY_MAX), and gives back those older than
+ * NUMAKEG_DECAY_MS, inline, on its own alloc/free paths (there is no
+ * background thread).  Runs of 32 MiB and more
  * go back at once.
  *
  * NOFREE pages (seed 002) never go back to the OS.  Freed ones go on a
@@ -37,6 +38,7 @@ struct page_domain {
 	uint64_t active, dirty, nofree, nofree_free, limit, purged, fallbacks;
 	uint64_t meta;                       /* atomic: map entries, taken under the map lock */
 	uint64_t last_decay_ns;
+	uint64_t active_peak;                /* the most in use lately; halves each decay tick */
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
@@ -129,6 +131,7 @@ page_decay(struct page_domain *pd, struct page_purge *pp, uint64_t now)
 	if (now - pd->last_decay_ns < decay / 4)
 		return;
 	pd->last_decay_ns = now;
+	pd->active_peak = nk_max(pd->active, pd->active_peak / 2);
 	while (pd->oldest != NULL && now - pd->oldest->freed_ns >= decay)
 		if (!page_dirty_evict_oldest(pd, pp))
 			break;
@@ -200,6 +203,7 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 	page_decay(pd, &pp, nk_now_ns());
 	if (align <= NK_PAGE_SIZE && (a = page_dirty_take(pd, npages)) != 0) {
 		pd->active += bytes;
+		pd->active_peak = nk_max(pd->active_peak, pd->active);
 		nk_unlock(&pd->lock);
 		page_purge_flush(&pp);
 		*zeroed = false;
@@ -208,6 +212,7 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 	if (!page_make_room(pd, bytes, &pp))
 		return page_refuse(pd, &pp);
 	pd->active += bytes;    /* charged now, so two threads cannot both pass the limit */
+	pd->active_peak = nk_max(pd->active_peak, pd->active);
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
 
@@ -240,7 +245,14 @@ page_release(struct page_domain *pd, uintptr_t addr, size_t npages)
 	} else {
 		uint64_t now = nk_now_ns();
 		page_dirty_link(pd, addr, npages, now);
-		while (pd->dirty > nk_opt.dirty_max && page_dirty_evict_oldest(pd, &pp))
+		/*
+		 * A domain keeps as many freed bytes as it had in use lately (at
+		 * least NUMAKEG_DIRTY_MAX): a program that frees and reallocates a
+		 * large working set in rounds then faults nothing in again.  The
+		 * decay gives them back once they stay unused.
+		 */
+		uint64_t keep = nk_max(nk_opt.dirty_max, pd->active_peak);
+		while (pd->dirty > keep && page_dirty_evict_oldest(pd, &pp))
 			;
 		page_decay(pd, &pp, now);
 	}

@@ -143,10 +143,16 @@ zone_release_bucket(struct nk_zone *z, struct nk_bucket *b)
 	bucket_free(b);
 }
 
+/*
+ * A depot holds at most a few buckets' worth (512 KiB of items): beyond it
+ * items go back to their slabs, which hand them out again in address order.
+ * Bigger depots cost locality: items come back in the order they were
+ * freed, scattered over many pages.
+ */
 static uint64_t
 zone_depot_max(const struct nk_zone *z)
 {
-	return nk_max((uint64_t)z->bucket_max * 4, ((uint64_t)4 << 20) / z->size);
+	return nk_max((uint64_t)z->bucket_max * 2, ((uint64_t)512 << 10) / z->size);
 }
 
 static void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
