@@ -42,6 +42,7 @@ static int nk_state;          /* 0: not started, 1: starting, 2: ready */
 static pid_t nk_starter;
 /* The loader's own mappings: blocks from before numakeg took over. */
 static uintptr_t loader_lo, loader_hi;
+static bool loader_known;
 
 static bool
 boot_contains(const void *p)
@@ -79,6 +80,7 @@ record_loader_range(void)
 	char buf[8192];
 	size_t have = 0;
 	ssize_t r;
+	uintptr_t lo_all = 0, hi_all = 0;  /* published whole, at the end */
 	while ((r = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
 		have += (size_t)r;
 		buf[have] = '\0';
@@ -89,10 +91,10 @@ record_loader_range(void)
 				uintptr_t lo = strtoul(line, NULL, 16);
 				char *dash = strchr(line, '-');
 				uintptr_t hi = dash ? strtoul(dash + 1, NULL, 16) : lo;
-				if (loader_lo == 0 || lo < loader_lo)
-					loader_lo = lo;
-				if (hi > loader_hi)
-					loader_hi = hi;
+				if (lo_all == 0 || lo < lo_all)
+					lo_all = lo;
+				if (hi > hi_all)
+					hi_all = hi;
 			}
 			line = nl + 1;
 		}
@@ -102,6 +104,8 @@ record_loader_range(void)
 			have = 0;
 	}
 	close(fd);
+	loader_lo = lo_all;
+	loader_hi = hi_all;
 }
 
 static void
@@ -204,7 +208,6 @@ nk_init_slow(void)
 		    sizeof(nk_free_cookie))
 			nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&expected;
 		nk_free_cookie |= 1;  /* never zero, so a zeroed block is never "free" */
-		record_loader_range();
 		topo_init();          /* hwloc: its mallocs come from the boot arena */
 		malloc_parse_policy();
 		kva_init();
@@ -280,19 +283,11 @@ malloc_pick_domain(void)
 	return topo_current_domain();
 }
 
-/* The thread's cache, made now if this is its first call that needs one. */
-static struct nk_tcache *
-malloc_tc(void)
-{
-	struct nk_tcache *tc = tc_current();
-	return tc != NULL ? tc : tc_get_slow();
-}
-
 /* A run the thread freed before, of exactly npages, on its domain. */
 static void *
 large_cache_get(int domain, size_t npages)
 {
-	struct nk_tcache *tc = malloc_tc();
+	struct nk_tcache *tc = tc_get();
 	if (tc == NULL || tc->domain != domain)
 		return NULL;
 	struct nk_large_cache *lc = &tc->large;
@@ -314,7 +309,7 @@ large_cache_get(int domain, size_t npages)
 static bool
 large_cache_put(void *run, size_t npages)
 {
-	struct nk_tcache *tc = malloc_tc();
+	struct nk_tcache *tc = tc_get();
 	if (tc == NULL || npages > NK_TC_LARGE_MAX_PAGES || malloc_policy == POLICY_INTERLEAVE ||
 	    kva_domain_of(run) != tc->domain)
 		return false;
@@ -394,6 +389,25 @@ malloc_slow(size_t n)
 	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, false);
 }
 
+/*
+ * The malloc class of a small block that free() or realloc() was given, after
+ * the checks that name a bad pointer: a zone's item, not a block's start, or
+ * a block already marked free.
+ */
+static struct nk_zone *
+malloc_block_zone(void *p, struct nk_pdesc *pd)
+{
+	struct nk_slab *slab = pd->slab;
+	struct nk_zone *z = slab->keg->owner;
+	if (pd->zid >= NK_NCLASSES)
+		malloc_bad_free(p, "belongs to a zone, not to malloc", z);
+	if (!keg_item_start(slab->keg, slab, p))
+		malloc_bad_free(p, "not the start of a block", z);
+	if (*(uint64_t *)p == (nk_free_cookie ^ (uintptr_t)p))
+		malloc_bad_free(p, "double free", z);
+	return z;
+}
+
 /* Everything free_fast did not finish: it starts over, and reports. */
 void
 free_slow(void *p)
@@ -403,22 +417,19 @@ free_slow(void *p)
 	if (boot_contains(p))
 		return;  /* boot blocks are never reused */
 	if (!kva_contains(p)) {
+		/* Read only when needed: most processes never free a foreign pointer. */
+		if (!__atomic_load_n(&loader_known, __ATOMIC_ACQUIRE)) {
+			record_loader_range();
+			__atomic_store_n(&loader_known, true, __ATOMIC_RELEASE);
+		}
 		if ((uintptr_t)p >= loader_lo && (uintptr_t)p < loader_hi)
 			return;  /* allocated by the loader before numakeg took over */
 		malloc_bad_free(p, "not numakeg memory", NULL);
 	}
 	struct nk_pdesc *pd = page_desc(p);
 	if (pd->flags & PG_SLAB) {
-		struct nk_slab *slab = pd->slab;
-		struct nk_zone *z = slab->keg->owner;
-		if (pd->zid >= NK_NCLASSES)
-			malloc_bad_free(p, "belongs to a zone, not to malloc", z);
-		if (!keg_item_start(slab->keg, slab, p))
-			malloc_bad_free(p, "not the start of a block", z);
-		uint64_t *w = p;
-		if (*w == (nk_free_cookie ^ (uintptr_t)p))
-			malloc_bad_free(p, "double free", z);
-		*w = nk_free_cookie ^ (uintptr_t)p;
+		struct nk_zone *z = malloc_block_zone(p, pd);
+		*(uint64_t *)p = nk_free_cookie ^ (uintptr_t)p;
 		if (nk_opt.debug)  /* checked when the block comes back */
 			memset((char *)p + 8, 0x5a, z->size - 8);
 		zone_free_slow(z, p);
@@ -614,12 +625,7 @@ nk_realloc(void *p, size_t n)
 	}
 	struct nk_pdesc *pd = page_desc(p);
 	if (pd->flags & PG_SLAB) {
-		struct nk_slab *slab = pd->slab;
-		struct nk_zone *z = slab->keg->owner;
-		if (!(z->flags & NK_ZONE_MALLOC) || !keg_item_start(slab->keg, slab, p))
-			malloc_bad_free(p, "realloc of a pointer that is not a block's start", z);
-		if (*(uint64_t *)p == (nk_free_cookie ^ (uintptr_t)p))
-			malloc_bad_free(p, "double free", z);
+		struct nk_zone *z = malloc_block_zone(p, pd);
 		/* The same class: nothing moves (n below 32 KiB maps to one class). */
 		if (n <= NK_SMALL_MAX && malloc_size_class(n) == (unsigned)z->id)
 			return p;

@@ -389,6 +389,22 @@ tc_slot_make(struct nk_tcache *tc, int id)
 	return &chunk[id % NK_TC_INLINE];
 }
 
+struct nk_tcache *
+tc_get(void)
+{
+	struct nk_tcache *tc = tc_current();
+	return tc != NULL ? tc : tc_get_slow();
+}
+
+/* The caller's slot for z, made if need be; NULL: no cache (use the keg). */
+static struct nk_cache_slot *
+zone_cache_slot(struct nk_zone *z, struct nk_tcache **tcp)
+{
+	struct nk_tcache *tc = tc_get();
+	*tcp = tc;
+	return tc != NULL ? tc_slot_make(tc, z->id) : NULL;
+}
+
 /* Counters of a slot into the depot of the domain they belong to. */
 static void
 tc_flush_counts(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot *s)
@@ -616,10 +632,8 @@ zone_alloc_once(struct nk_zone *z, int domain, int flags, bool exact)
 		return zone_alloc_limited(z, domain, flags, exact);
 	if (exact || (z->flags & NK_ZONE_NOBUCKET) || (flags & (NK_USE_RESERVE | NK_NOVM)))
 		return zone_alloc_nocache(z, domain, flags, exact);
-	struct nk_tcache *tc = tc_current();
-	if (tc == NULL)
-		tc = tc_get_slow();
-	struct nk_cache_slot *s = tc ? tc_slot_make(tc, z->id) : NULL;
+	struct nk_tcache *tc;
+	struct nk_cache_slot *s = zone_cache_slot(z, &tc);
 	if (s == NULL)
 		return zone_alloc_nocache(z, domain, flags, false);
 	void *item = cache_alloc_fast(s);
@@ -652,10 +666,8 @@ zone_free_slow(struct nk_zone *z, void *item)
 		zone_free_nocache(z, item);
 		return;
 	}
-	struct nk_tcache *tc = tc_current();
-	if (tc == NULL)
-		tc = tc_get_slow();
-	struct nk_cache_slot *s = tc ? tc_slot_make(tc, z->id) : NULL;
+	struct nk_tcache *tc;
+	struct nk_cache_slot *s = zone_cache_slot(z, &tc);
 	if (s == NULL) {
 		zone_free_nocache(z, item);
 		return;
@@ -675,13 +687,13 @@ zone_free_slow(struct nk_zone *z, void *item)
 			zone_free_cross(z, s->cross);
 		return;
 	}
-	if (cache_free_fast(tc, s, item, true))
+	if (slot_push(s, item))
 		return;
 	/* The free bucket is full or missing: trade it at the depot. */
 	if (s->free != NULL && s->acnt == 0) {
 		slot_swap(s);
 		slot_rebase(s);
-		if (cache_free_fast(tc, s, item, true))
+		if (slot_push(s, item))
 			return;
 	}
 	struct nk_depot *dep = &z->depot[tc->domain];
@@ -705,7 +717,7 @@ zone_free_slow(struct nk_zone *z, void *item)
 	empty->cnt = 0;
 	slot_set_free(s, empty);
 	slot_rebase(s);
-	cache_free_fast(tc, s, item, true);
+	slot_push(s, item);
 	zone_maybe_trim(z);
 }
 
@@ -799,7 +811,9 @@ zone_free_full(struct nk_zone *z, void *item, void *arg)
 	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED))) {
 		struct nk_tcache *tc = tc_current();
 		struct nk_cache_slot *s = tc ? tc_slot(tc, z->id) : NULL;
-		if (s != NULL && cache_free_fast(tc, s, item, z->flags & NK_ZONE_ROUNDROBIN))
+		/* An item of another domain goes home through zone_free_slow. */
+		if (s != NULL && (nk_topo.ndomains == 1 || (z->flags & NK_ZONE_ROUNDROBIN) ||
+		    kva_domain_of(item) == tc->domain) && slot_push(s, item))
 			return;
 	}
 	zone_free_slow(z, item);

@@ -216,6 +216,8 @@ tc_slot(struct nk_tcache *tc, int id)
 
 /* Makes the calling thread's cache; NULL while that cannot be done. */
 struct nk_tcache *tc_get_slow(void);
+/* The caller's cache, made on its first use; NULL while none can be had. */
+struct nk_tcache *tc_get(void);
 /* The thread moved to another domain: its buckets go home first. */
 void tc_migrate(struct nk_tcache *tc, int domain);
 /* Several domains: the thread may have moved since its last call. */
@@ -245,14 +247,6 @@ cache_alloc_fast(struct nk_cache_slot *s)
 	return NULL;
 }
 
-/* True if the item went into the cache. */
-static inline bool
-cache_free_fast(struct nk_tcache *tc, struct nk_cache_slot *s, void *item, bool roundrobin)
-{
-	if (nk_topo.ndomains > 1 && !roundrobin && kva_domain_of(item) != tc->domain)
-		return false;  /* a cross-domain free: the slow path sends it home */
-	return slot_push(s, item);
-}
 
 /*
  * The cache, if the fast paths may use it now: no call, so they need no
