@@ -1,6 +1,6 @@
 /*
- * The KVA arena.  One mmap(PROT_NONE, MAP_NORESERVE) reservation holds a
- * window per domain.  Each window is a map of free segments described by
+ * The KVA arena.  One reservation of address space (sys_reserve) holds a
+ * window per domain, committed from its start as it is used.  Each window is a map of free segments described by
  * boundary tags: free lists by size class (vmem's instant fit) and a tag
  * table indexed by page that names the tag at each free segment's first and
  * last page, so that a freed range finds its free neighbours in O(1).
@@ -13,23 +13,24 @@
  * the reserve before it drops the lock, and that refill's slab is carved out
  * of the very map it holds (the allocf sees the lock is its own).
  */
-#include <numaif.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "kva.h"
 #include "page.h"
+#include "sys.h"
 #include "topo.h"
 #include "zone.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
 #define KVA_NLISTS       48
-#define KVA_COMMIT_STEP  ((size_t)32 << 20)  /* the accessible frontier grows by this */
+/*
+ * The committed frontier grows by a quarter of what is committed, between
+ * these bounds: few system calls for a growing heap, little committed and
+ * unused for a small program (RLIMIT_DATA, strict overcommit).
+ */
+#define KVA_COMMIT_MIN   ((size_t)1 << 20)
+#define KVA_COMMIT_MAX   ((size_t)64 << 20)
 #define KVA_REPLENISH    0x1u
 #define KVA_ENTRY_RESERVE 32                 /* free tags kept for locked insertions */
 #define KVA_MIN_SHIFT    24                  /* the smallest window: 16 MiB */
@@ -75,12 +76,46 @@ kva_list_of(size_t size)
 	return nk_min(63 - __builtin_clzl(np), KVA_NLISTS - 1);
 }
 
+/*
+ * Arrays with an entry per page of the span (the tag table, the page
+ * descriptors): reserved readable, so that a lookup of any numakeg address
+ * reads zeros rather than faulting, and made writable a slice at a time as
+ * the windows are committed.  Only what is committed counts against
+ * RLIMIT_DATA.
+ */
+#define KVA_MAX_META 4
+static struct { char *base; size_t entry; } kva_meta[KVA_MAX_META];
+static int kva_nmeta;
+static bool kva_committed_any;
+
 void *
-kva_reserve_meta(size_t bytes)
+kva_meta_array(size_t entry_size)
 {
-	void *p = mmap(NULL, nk_roundup(bytes, NK_PAGE_SIZE), PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	NK_ASSERT(!kva_committed_any, "a metadata array registered after the first commit");
+	NK_ASSERT(kva_nmeta < KVA_MAX_META, "too many metadata arrays");
+	size_t bytes = nk_roundup((nk_kva_span >> NK_PAGE_SHIFT) * entry_size, NK_PAGE_SIZE);
+	char *p = sys_reserve(bytes, true);
+	if (p == NULL)
+		return NULL;
+	kva_meta[kva_nmeta].base = p;
+	kva_meta[kva_nmeta].entry = entry_size;
+	kva_nmeta++;
+	return p;
+}
+
+/* Makes the metadata of the span's pages [from, to) writable. */
+static int
+kva_commit_meta(uintptr_t from, uintptr_t to)
+{
+	for (int i = 0; i < kva_nmeta; i++) {
+		uintptr_t lo = (uintptr_t)kva_meta[i].base + kva_page_index(from) * kva_meta[i].entry;
+		uintptr_t hi = (uintptr_t)kva_meta[i].base + kva_page_index(to) * kva_meta[i].entry;
+		lo &= ~(uintptr_t)NK_PAGE_MASK;
+		hi = nk_roundup(hi, NK_PAGE_SIZE);
+		if (sys_commit_meta((void *)lo, hi - lo) != 0)
+			return ENOMEM;
+	}
+	return 0;
 }
 
 /* ---- Tags on lists and in the tag table ---- */
@@ -159,15 +194,52 @@ kva_map_unlock(struct kva_map *m)
 	nk_unlock(&m->lock);
 }
 
-/* Makes [base, upto) accessible; the window grows in large steps. */
+/* The node a window's pages are bound to, or -1 when placement is the OS's. */
+static int
+kva_node_of(const struct kva_map *m)
+{
+	return (!nk_topo.fake && nk_topo.ndomains > 1) ? nk_topo.os_node[m->domain] : -1;
+}
+
+/* One line, once, when the OS refuses to commit under a data limit. */
+static void
+kva_report_commit_failure(size_t len)
+{
+	static bool said;
+	struct rlimit rl;
+	if (__atomic_load_n(&said, __ATOMIC_RELAXED))
+		return;
+	/* A request larger than the limit itself is the program's business. */
+	if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && len < rl.rlim_cur)
+		nk_msg("the OS refused to commit %zu KiB more under RLIMIT_DATA (ulimit -d) of "
+		    "%llu KiB: allocations fail with ENOMEM", len >> 10,
+		    (unsigned long long)rl.rlim_cur >> 10);
+	else
+		return;
+	__atomic_store_n(&said, true, __ATOMIC_RELAXED);
+}
+
+/*
+ * Makes [base, upto) accessible: its metadata first, then the pages, which
+ * the kernel charges now (sys_commit), so an allocation it will not back
+ * fails here rather than at a later page fault.
+ */
 static int
 kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 {
 	if (upto <= m->committed)
 		return 0;
-	uintptr_t target = nk_min(nk_roundup(upto, KVA_COMMIT_STEP), m->end);
-	if (mprotect((void *)m->committed, target - m->committed, PROT_READ | PROT_WRITE) != 0)
+	size_t step = nk_min(nk_max((m->committed - m->base) / 4, KVA_COMMIT_MIN), KVA_COMMIT_MAX);
+	uintptr_t target = nk_min(nk_roundup(upto, step), m->end);
+	if (upto - m->committed > KVA_COMMIT_MAX)
+		target = nk_roundup(upto, NK_PAGE_SIZE);  /* a large request: no more than it */
+	kva_committed_any = true;
+	/* The page after the frontier too: a free segment may start there. */
+	if (kva_commit_meta(m->committed, target + NK_PAGE_SIZE) != 0 ||
+	    sys_commit((void *)m->committed, target - m->committed, kva_node_of(m)) != 0) {
+		kva_report_commit_failure(target - m->committed);
 		return ENOMEM;
+	}
 	m->committed = target;
 	return 0;
 }
@@ -317,26 +389,13 @@ kva_extend(uintptr_t addr, size_t oldsize, size_t newsize)
 void
 kva_purge(uintptr_t addr, size_t size)
 {
-	/* Private anonymous memory reads back as zero after MADV_DONTNEED. */
-	(void)madvise((void *)addr, size, MADV_DONTNEED);
+	sys_purge((void *)addr, size, kva_node_of(&kva_maps[kva_domain_of((void *)addr)]));
 }
 
 int
 kva_populate(uintptr_t addr, size_t size)
 {
-	if (nk_inject_commit_failure_after >= 0) {
-		if (nk_inject_commit_failure_after == 0)
-			return ENOMEM;
-		nk_inject_commit_failure_after--;
-	}
-	if (madvise((void *)addr, size, MADV_POPULATE_WRITE) == 0)
-		return 0;
-	if (errno != EINVAL)
-		return ENOMEM;
-	/* Kernels before 5.14: touch each page. */
-	for (uintptr_t p = addr; p < addr + size; p += NK_PAGE_SIZE)
-		*(volatile char *)p = 0;
-	return 0;
+	return sys_populate((void *)addr, size);
 }
 
 /* ---- The entry zone's slabs: straight from the map ---- */
@@ -405,10 +464,6 @@ kva_init(void)
 	while (shift > 32 && ((uint64_t)nd << shift) > ((uint64_t)1 << 45))
 		shift--;
 	/*
-	 * Under an address-space limit (ulimit -v) numakeg takes at most half
-	 * of it, so the program keeps room for its own mappings.
-	 */
-	/*
 	 * Windows are 2^shift bytes, so a domain is (p - base) >> shift; with one
 	 * domain any size works (every offset below the span is domain 0).
 	 * Under an address-space limit (ulimit -v) numakeg takes at most half
@@ -424,16 +479,19 @@ kva_init(void)
 		while (nd > 1 && window > min_window && window > share)
 			window >>= 1;
 	}
-	void *base = MAP_FAILED;
+	void *base = NULL;
 	for (;;) {
 		size_t span = (size_t)nd * window;
-		base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (base != MAP_FAILED) {
-			kva_tags = kva_reserve_meta((span >> NK_PAGE_SHIFT) * sizeof(*kva_tags));
+		base = sys_reserve(span, false);
+		if (base != NULL) {
+			nk_kva_base = (uintptr_t)base;
+			nk_kva_span = span;
+			kva_nmeta = 0;
+			kva_tags = kva_meta_array(sizeof(*kva_tags));
 			if (kva_tags != NULL)
 				break;
-			munmap(base, span);
-			base = MAP_FAILED;
+			sys_unreserve(base, span);
+			base = NULL;
 		}
 		if (window <= min_window)
 			break;
@@ -441,7 +499,7 @@ kva_init(void)
 		window = nd == 1 ? nk_max((window - window / 4) & ~(min_window - 1), min_window)
 		                 : window / 2;
 	}
-	if (base == MAP_FAILED)
+	if (base == NULL)
 		nk_panic("cannot reserve address space for %d domain windows of %u MiB",
 		    nd, 1u << (KVA_MIN_SHIFT - 20));
 	shift = 63 - (unsigned)__builtin_clzll(window);
@@ -459,16 +517,15 @@ kva_init(void)
 		m->base = nk_kva_base + ((uintptr_t)d << shift);
 		m->end = m->base + window;
 		m->committed = m->base;
-		if (!nk_topo.fake && nd > 1) {
-			/* Pages of this window land on its node wherever they are touched. */
-			unsigned long mask[NK_MAX_DOMAINS / 64 + 16] = { 0 };
-			int node = nk_topo.os_node[d];
-			mask[node / 64] |= 1ul << (node % 64);
-			if (mbind((void *)m->base, m->end - m->base, MPOL_PREFERRED, mask,
-			    sizeof(mask) * 8, 0) != 0)
-				nk_msg("mbind of domain %d's window to node %d failed: %s",
-				    d, node, strerror(errno));
-		}
+		/* Pages of this window land on its node wherever they are touched. */
+		int node = kva_node_of(m);
+		if (node >= 0 && sys_bind_node((void *)m->base, m->end - m->base, node) != 0)
+			nk_msg("mbind of domain %d's window to node %d failed: %s",
+			    d, node, strerror(errno));
+		/* The tags of the window's first and last page name its free segment. */
+		if (kva_commit_meta(m->base, m->base + NK_PAGE_SIZE) != 0 ||
+		    kva_commit_meta(m->end - NK_PAGE_SIZE, m->end) != 0)
+			nk_panic("cannot commit the KVA map's first tags");
 		struct kva_bt *bt = &kva_boot_bt[d];
 		bt->start = m->base;
 		bt->size = m->end - m->base;

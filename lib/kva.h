@@ -39,12 +39,17 @@ void kva_free(uintptr_t addr, size_t size);
 /* Grows [addr, addr+oldsize) to newsize in place if the space after it is free. */
 bool kva_extend(uintptr_t addr, size_t oldsize, size_t newsize);
 
-/* Gives the pages of a range back to the OS; the range stays mapped (zero). */
+/* Gives the pages of a range back to the OS; the range stays mapped and reads zero. */
 void kva_purge(uintptr_t addr, size_t size);
 /* Faults a range in now; ENOMEM when the OS refuses (or a test says so). */
 int kva_populate(uintptr_t addr, size_t size);
-/* Address space for metadata arrays, committed only where touched. */
-void *kva_reserve_meta(size_t bytes);
+/*
+ * An array of entry_size bytes per page of the span, indexed by
+ * (addr - nk_kva_base) >> NK_PAGE_SHIFT: it reads as zeros everywhere and is
+ * writable where the windows are committed.  Registered before the first
+ * allocation; NULL when the address space cannot be had.
+ */
+void *kva_meta_array(size_t entry_size);
 
 struct kva_map_stats {
 	uint64_t free_bytes;      /* free address space in the window */

@@ -1,0 +1,183 @@
+/*
+ * The system-call layer (sys.h).  Owns: how numakeg reserves, commits,
+ * purges and binds memory, and the fault injection of NUMAKEG_FAULT.
+ * Calls: the kernel, nk_msg.  Nothing above it.
+ */
+#include <numaif.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "sys.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+enum sys_call { SYS_MMAP, SYS_MPROTECT, SYS_MADVISE, SYS_NCALLS };
+static const char *const sys_call_names[SYS_NCALLS] = { "mmap", "mprotect", "madvise" };
+
+/* Failure odds per call kind, as a 32-bit threshold: fail when rand < it. */
+static uint32_t sys_fault_odds[SYS_NCALLS];
+static bool sys_fault_armed;
+static uint64_t sys_fault_state = 0x9e3779b97f4a7c15ull;
+static uint64_t sys_fault_failed;
+
+static bool
+sys_fault(enum sys_call call)
+{
+	if (NK_LIKELY(!sys_fault_armed) || sys_fault_odds[call] == 0)
+		return false;
+	/* xorshift64*, shared by all threads: races only reshuffle the draws. */
+	uint64_t x = __atomic_load_n(&sys_fault_state, __ATOMIC_RELAXED);
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	__atomic_store_n(&sys_fault_state, x, __ATOMIC_RELAXED);
+	uint32_t r = (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+	if (r >= sys_fault_odds[call])
+		return false;
+	__atomic_add_fetch(&sys_fault_failed, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+void
+sys_fault_init(void)
+{
+	const char *spec = getenv("NUMAKEG_FAULT");
+	if (spec == NULL || *spec == '\0')
+		return;
+	const char *seed = getenv("NUMAKEG_FAULT_SEED");
+	if (seed != NULL && *seed != '\0')
+		sys_fault_state = strtoull(seed, NULL, 0) | 1;
+	const char *p = spec;
+	while (*p != '\0') {
+		size_t namelen = strcspn(p, ":");
+		char *end;
+		unsigned long a = 0, b = 0;
+		int which = -1;
+		bool all = namelen == 3 && strncmp(p, "all", 3) == 0;
+		for (int c = 0; c < SYS_NCALLS; c++)
+			if (strlen(sys_call_names[c]) == namelen && strncmp(p, sys_call_names[c], namelen) == 0)
+				which = c;
+		if (p[namelen] == ':') {
+			a = strtoul(p + namelen + 1, &end, 10);
+			if (*end == '/')
+				b = strtoul(end + 1, &end, 10);
+		}
+		if ((which < 0 && !all) || p[namelen] != ':' || b == 0 || a > b ||
+		    (*end != ',' && *end != '\0')) {
+			nk_msg("ignoring NUMAKEG_FAULT=%s at \"%s\": want CALL:A/B[,...] with CALL "
+			    "mmap, mprotect, madvise or all, and A <= B", spec, p);
+			memset(sys_fault_odds, 0, sizeof(sys_fault_odds));
+			return;
+		}
+		uint32_t odds = (uint32_t)nk_min((uint64_t)a * ((uint64_t)1 << 32) / b, (uint64_t)UINT32_MAX);
+		for (int c = 0; c < SYS_NCALLS; c++)
+			if (all || c == which)
+				sys_fault_odds[c] = odds;
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
+void
+sys_fault_arm(void)
+{
+	__atomic_store_n(&sys_fault_armed, true, __ATOMIC_RELEASE);
+}
+
+uint64_t
+sys_fault_count(void)
+{
+	return __atomic_load_n(&sys_fault_failed, __ATOMIC_RELAXED);
+}
+
+void *
+sys_reserve(size_t len, bool readable)
+{
+	void *p = mmap(NULL, len, readable ? PROT_READ : PROT_NONE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void
+sys_unreserve(void *addr, size_t len)
+{
+	(void)munmap(addr, len);
+}
+
+int
+sys_commit(void *addr, size_t len, int node)
+{
+	if (sys_fault(SYS_MMAP))
+		return ENOMEM;
+	/*
+	 * A fresh private writable mapping without MAP_NORESERVE is what the
+	 * kernel charges: under the heuristic policy a request larger than
+	 * memory and swap fails here, under the strict one anything past the
+	 * commit limit, and RLIMIT_DATA counts it.  mprotect on the reserved
+	 * range would not charge it (the range was mapped MAP_NORESERVE).
+	 */
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED)
+		return errno == EPERM ? EPERM : ENOMEM;
+	NK_ASSERT(p == addr, "MAP_FIXED moved the mapping");
+	/* The new mapping has the default policy: the window's is restated. */
+	if (node >= 0 && sys_bind_node(addr, len, node) != 0)
+		nk_msg("mbind of [%p, +%zu) to node %d failed: %s", addr, len, node, strerror(errno));
+	return 0;
+}
+
+int
+sys_commit_meta(void *addr, size_t len)
+{
+	if (sys_fault(SYS_MPROTECT))
+		return ENOMEM;
+	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
+}
+
+void
+sys_purge(void *addr, size_t len, int node)
+{
+	if (!sys_fault(SYS_MADVISE) && madvise(addr, len, MADV_DONTNEED) == 0)
+		return;
+	/*
+	 * madvise refuses locked pages (mlock, mlockall): replace the range by
+	 * fresh zero pages, which also gives the old ones back.  If even that
+	 * is refused, the pages stay, cleared by hand: a caller is told they
+	 * are zero, so they must be.
+	 */
+	if (sys_commit(addr, len, node) == 0)
+		return;
+	memset(addr, 0, len);
+}
+
+int
+sys_populate(void *addr, size_t len)
+{
+	if (nk_inject_commit_failure_after >= 0) {
+		if (nk_inject_commit_failure_after == 0)
+			return ENOMEM;
+		nk_inject_commit_failure_after--;
+	}
+	if (sys_fault(SYS_MADVISE))
+		return ENOMEM;
+	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return ENOMEM;
+	/* Kernels before 5.14: touch each page. */
+	for (char *p = addr; p < (char *)addr + len; p += NK_PAGE_SIZE)
+		*(volatile char *)p = 0;
+	return 0;
+}
+
+int
+sys_bind_node(void *addr, size_t len, int node)
+{
+	unsigned long mask[NK_MAX_DOMAINS / 64 + 16] = { 0 };
+	if (node < 0 || (size_t)node >= sizeof(mask) * 8)
+		return EINVAL;
+	mask[node / 64] |= 1ul << (node % 64);
+	return mbind(addr, len, MPOL_PREFERRED, mask, sizeof(mask) * 8, 0) == 0 ? 0 : errno;
+}

@@ -1,0 +1,55 @@
+/*
+ * The system-call layer: every change numakeg makes to the process's memory
+ * map (mmap, mprotect, madvise, mbind) goes through here, so that the
+ * semantics the layers above rely on are written once and every call can be
+ * made to fail on purpose (NUMAKEG_FAULT) to test the paths that handle it.
+ * Below everything but nk_base.h; calls nothing of numakeg's.
+ */
+#ifndef NK_SYS_H
+#define NK_SYS_H
+
+#include "nk_base.h"
+
+/*
+ * Address space only: PROT_NONE, MAP_NORESERVE.  It counts against
+ * RLIMIT_AS but not against RLIMIT_DATA or the overcommit limit.  NULL on
+ * failure.  readable: PROT_READ instead, for metadata arrays that may be
+ * read (as zeros) before they are committed.
+ */
+void *sys_reserve(size_t len, bool readable);
+void  sys_unreserve(void *addr, size_t len);
+
+/*
+ * Makes reserved pages read-write and charged: the kernel's overcommit
+ * policy and RLIMIT_DATA apply, so a request the kernel would refuse to
+ * malloc fails here with ENOMEM instead of being killed later.  The pages
+ * read as zero and, with node >= 0, are bound to that node.  0 or an errno.
+ */
+int sys_commit(void *addr, size_t len, int node);
+/* Metadata: read-write (counted in RLIMIT_DATA) but not charged. */
+int sys_commit_meta(void *addr, size_t len);
+
+/*
+ * Gives committed pages back to the OS; they stay committed and always
+ * read as zero afterwards.  madvise can fail (EINVAL on mlock()ed pages):
+ * then the range is replaced by fresh pages, or cleared by hand when even
+ * that is refused.  node: as for sys_commit.
+ */
+void sys_purge(void *addr, size_t len, int node);
+/* Faults committed pages in now; 0 or ENOMEM. */
+int sys_populate(void *addr, size_t len);
+/* Binds a range's future pages to a node (MPOL_PREFERRED); 0 or an errno. */
+int sys_bind_node(void *addr, size_t len, int node);
+
+/*
+ * Fault injection (NUMAKEG_FAULT=CALL:A/B[,CALL:A/B...], CALL one of mmap,
+ * mprotect, madvise, or all): each such call fails with probability A/B,
+ * from a fixed-seed generator (NUMAKEG_FAULT_SEED changes it), once armed.
+ * Start-up arms it when it is done, so start-up itself never fails.
+ */
+void sys_fault_init(void);
+void sys_fault_arm(void);
+/* Calls that failed on purpose so far, all kinds together. */
+uint64_t sys_fault_count(void);
+
+#endif /* NK_SYS_H */
