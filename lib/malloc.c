@@ -16,7 +16,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "large.h"
 #include "malloc_int.h"
+#include "sys.h"
 
 struct nk_zone nk_malloc_zones[NK_NCLASSES];
 static struct nk_keg malloc_kegs[NK_NCLASSES];
@@ -204,6 +206,7 @@ nk_init_slow(void)
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		nk_starter = nk_gettid();
 		nk_options_init();
+		sys_fault_init();
 		if (getrandom(&nk_free_cookie, sizeof(nk_free_cookie), GRND_NONBLOCK) !=
 		    sizeof(nk_free_cookie))
 			nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&expected;
@@ -214,9 +217,11 @@ nk_init_slow(void)
 		page_init();
 		zone_bootstrap();
 		malloc_init_classes();
+		large_init(malloc_policy != POLICY_INTERLEAVE);
 		stats_init();
 		__atomic_store_n(&nk_state, 2, __ATOMIC_RELEASE);
 		pthread_atfork(malloc_fork_prepare, malloc_fork_parent, malloc_fork_child);
+		sys_fault_arm();
 		return;
 	}
 	if (expected == 1 && nk_starter == nk_gettid())
@@ -249,13 +254,19 @@ nk_constructor(void)
 /* ---- Reports ---- */
 
 void
-malloc_bad_free(const void *p, const char *why, const struct nk_zone *z)
+malloc_bad_pointer(const char *fn, const void *p, const char *why, const struct nk_zone *z)
 {
 	if (strcmp(why, "double free") == 0)
-		nk_panic("double free of %p in zone %s", p, z ? z->name : "?");
+		nk_panic("%s(): double free of %p in zone %s", fn, p, z ? z->name : "?");
 	if (z != NULL)
-		nk_panic("free(): invalid pointer %p (%s, zone %s)", p, why, z->name);
-	nk_panic("free(): invalid pointer %p (%s)", p, why);
+		nk_panic("%s(): invalid pointer %p (%s, zone %s)", fn, p, why, z->name);
+	nk_panic("%s(): invalid pointer %p (%s)", fn, p, why);
+}
+
+void
+malloc_bad_free(const void *p, const char *why, const struct nk_zone *z)
+{
+	malloc_bad_pointer("free", p, why, z);
 }
 
 void
@@ -283,82 +294,12 @@ malloc_pick_domain(void)
 	return topo_current_domain();
 }
 
-/* A run the thread freed before, of exactly npages, on its domain. */
-static void *
-large_cache_get(int domain, size_t npages)
-{
-	struct nk_tcache *tc = tc_get();
-	if (tc == NULL || tc->domain != domain)
-		return NULL;
-	struct nk_large_cache *lc = &tc->large;
-	for (uint32_t i = 0; i < lc->n; i++) {
-		if (lc->npages[i] != npages)
-			continue;
-		void *run = lc->run[i];
-		lc->n--;
-		lc->run[i] = lc->run[lc->n];
-		lc->npages[i] = lc->npages[lc->n];
-		lc->bytes -= npages << NK_PAGE_SHIFT;
-		lc->allocs++;
-		page_desc(run)->flags = PG_LARGE;
-		return run;
-	}
-	return NULL;
-}
-
-static bool
-large_cache_put(void *run, size_t npages)
-{
-	struct nk_tcache *tc = tc_get();
-	if (tc == NULL || npages > NK_TC_LARGE_MAX_PAGES || malloc_policy == POLICY_INTERLEAVE ||
-	    kva_domain_of(run) != tc->domain)
-		return false;
-	struct nk_large_cache *lc = &tc->large;
-	if (lc->n == NK_TC_LARGE || lc->bytes + (npages << NK_PAGE_SHIFT) > NK_TC_LARGE_BYTES)
-		return false;
-	lc->run[lc->n] = run;
-	lc->npages[lc->n++] = (uint32_t)npages;
-	lc->bytes += npages << NK_PAGE_SHIFT;
-	lc->frees++;
-	page_desc(run)->flags = PG_LARGE | PG_TCACHED;
-	return true;
-}
-
+/* A large block by the placement policy: bind never falls back. */
 static void *
 malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
 {
-	if (n > nk_kva_window || n > PTRDIFF_MAX) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	size_t npages = nk_howmany(n, NK_PAGE_SIZE);
-	if (align <= NK_PAGE_SIZE && npages <= NK_TC_LARGE_MAX_PAGES) {
-		void *run = large_cache_get(domain, npages);
-		if (run != NULL) {
-			if (zero)
-				memset(run, 0, n);
-			return run;
-		}
-	}
-	int tries = (exact || malloc_policy == POLICY_BIND) ? 1 : nk_topo.ndomains;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		for (int i = 0; i < tries; i++) {
-			int d = nk_topo.fallback[domain][i];
-			bool zeroed;
-			void *p = page_alloc(d, npages, align, &zeroed);
-			if (p == NULL)
-				continue;
-			page_set_large(p, npages, d);
-			__atomic_add_fetch(&nk_large_allocs[d], 1, __ATOMIC_RELAXED);
-			if (zero && !zeroed)
-				memset(p, 0, n);
-			return p;
-		}
-		/* Out of memory: what the caches hold may be enough. */
-		nk_reclaim();
-	}
-	errno = ENOMEM;
-	return NULL;
+	return large_alloc(n, nk_max(align, NK_PAGE_SIZE), domain,
+	    exact || malloc_policy == POLICY_BIND, zero);
 }
 
 static void *
@@ -395,64 +336,79 @@ malloc_slow(size_t n)
  * a block already marked free.
  */
 static struct nk_zone *
-malloc_block_zone(void *p, struct nk_pdesc *pd)
+malloc_block_zone(const char *fn, void *p, struct nk_pdesc *pd)
 {
 	struct nk_slab *slab = pd->slab;
 	struct nk_zone *z = slab->keg->owner;
 	if (pd->zid >= NK_NCLASSES)
-		malloc_bad_free(p, "belongs to a zone, not to malloc", z);
+		malloc_bad_pointer(fn, p, "belongs to a zone, not to malloc", z);
 	if (!keg_item_start(slab->keg, slab, p))
-		malloc_bad_free(p, "not the start of a block", z);
+		malloc_bad_pointer(fn, p, "not the start of a block", z);
 	if (*(uint64_t *)p == (nk_free_cookie ^ (uintptr_t)p))
-		malloc_bad_free(p, "double free", z);
+		malloc_bad_pointer(fn, p, "double free", z);
 	return z;
+}
+
+/* A pointer numakeg did not give out: the loader's, or a bad one. */
+static void
+malloc_foreign_free(void *p, const char *fn)
+{
+	/* Read only when needed: most processes never free a foreign pointer. */
+	if (!__atomic_load_n(&loader_known, __ATOMIC_ACQUIRE)) {
+		record_loader_range();
+		__atomic_store_n(&loader_known, true, __ATOMIC_RELEASE);
+	}
+	if ((uintptr_t)p >= loader_lo && (uintptr_t)p < loader_hi)
+		return;  /* allocated by the loader before numakeg took over */
+	malloc_bad_pointer(fn, p, "not numakeg memory", NULL);
+}
+
+/* The reports for what page_lookup() found that is no block in use. */
+static NK_COLD _Noreturn void
+malloc_bad_kind(const char *fn, void *p, enum nk_block_kind kind)
+{
+	switch (kind) {
+	case NK_BLOCK_LARGE_FREED:
+		malloc_bad_pointer(fn, p, "double free of a large block", NULL);
+	case NK_BLOCK_LARGE_INSIDE:
+		malloc_bad_pointer(fn, p, "inside a large block, not its start", NULL);
+	default:
+		/*
+		 * No block starts on this page: a pointer into a large block, or a
+		 * block freed before whose pages went back (a double free).
+		 * Telling the two apart would mean a search; the report names both.
+		 */
+		malloc_bad_pointer(fn, p,
+		    "not a block's start: inside a large block, or a double free", NULL);
+	}
 }
 
 /* Everything free_fast did not finish: it starts over, and reports. */
 void
 free_slow(void *p)
 {
-	if (p == NULL)
-		return;
-	if (boot_contains(p))
+	if (p == NULL || boot_contains(p))
 		return;  /* boot blocks are never reused */
-	if (!kva_contains(p)) {
-		/* Read only when needed: most processes never free a foreign pointer. */
-		if (!__atomic_load_n(&loader_known, __ATOMIC_ACQUIRE)) {
-			record_loader_range();
-			__atomic_store_n(&loader_known, true, __ATOMIC_RELEASE);
-		}
-		if ((uintptr_t)p >= loader_lo && (uintptr_t)p < loader_hi)
-			return;  /* allocated by the loader before numakeg took over */
-		malloc_bad_free(p, "not numakeg memory", NULL);
-	}
-	struct nk_pdesc *pd = page_desc(p);
-	if (pd->flags & PG_SLAB) {
-		struct nk_zone *z = malloc_block_zone(p, pd);
+	struct nk_pdesc *pd;
+	enum nk_block_kind kind = page_lookup(p, &pd);
+	switch (kind) {
+	case NK_BLOCK_SLAB: {
+		struct nk_zone *z = malloc_block_zone("free", p, pd);
 		*(uint64_t *)p = nk_free_cookie ^ (uintptr_t)p;
 		if (nk_opt.debug)  /* checked when the block comes back */
 			memset((char *)p + 8, 0x5a, z->size - 8);
 		zone_free_slow(z, p);
 		return;
 	}
-	if (pd->flags & PG_LARGE) {
-		if (pd->flags & PG_TCACHED)
-			malloc_bad_free(p, "double free of a large block", NULL);
-		size_t npages = pd->npages;
-		if (large_cache_put(p, npages))
-			return;
-		__atomic_add_fetch(&nk_large_frees[topo_current_domain()], 1, __ATOMIC_RELAXED);
-		page_free(p, npages);
+	case NK_BLOCK_LARGE:
+		large_free(p);
 		return;
+	case NK_BLOCK_FOREIGN:
+		malloc_foreign_free(p, "free");
+		return;
+	default:
+		malloc_bad_kind("free", p, kind);
 	}
-	/*
-	 * No block starts on this page: a pointer into a large block, or a
-	 * block freed before whose pages went back (a double free).  Telling
-	 * the two apart would mean a search; the report names both.
-	 */
-	if ((pd->flags & (PG_SLAB | PG_LARGE | PG_NOFREE)) == 0)
-		malloc_bad_free(p, "not a block's start: inside a large block, or a double free", NULL);
-	malloc_bad_free(p, "not the start of a block", NULL);
 }
 
 NK_EXPORT void *
@@ -489,14 +445,18 @@ nk_malloc_usable_size(const void *p)
 		return 0;
 	if (boot_contains(p))
 		return boot_size(p);
-	if (!kva_contains(p))
-		return 0;
-	struct nk_pdesc *pd = page_desc(p);
-	if (pd->flags & PG_SLAB)
-		return ((struct nk_slab *)pd->slab)->keg->size;
-	if (pd->flags & PG_LARGE)
-		return (size_t)pd->npages << NK_PAGE_SHIFT;
-	return 0;
+	struct nk_pdesc *pd;
+	enum nk_block_kind kind = page_lookup(p, &pd);
+	switch (kind) {
+	case NK_BLOCK_SLAB:
+		return malloc_block_zone("malloc_usable_size", (void *)p, pd)->size;
+	case NK_BLOCK_LARGE:
+		return large_usable(p);
+	case NK_BLOCK_FOREIGN:
+		return 0;   /* the loader's blocks: their size is not ours to know */
+	default:
+		malloc_bad_kind("malloc_usable_size", (void *)p, kind);
+	}
 }
 
 NK_EXPORT void *
@@ -618,38 +578,27 @@ nk_realloc(void *p, size_t n)
 		free_fast(p);
 		return NULL;
 	}
-	if (!kva_contains(p)) {
-		if (boot_contains(p))
-			return realloc_move(p, boot_size(p), n);
-		malloc_bad_free(p, "realloc of memory numakeg did not give out", NULL);
-	}
-	struct nk_pdesc *pd = page_desc(p);
-	if (pd->flags & PG_SLAB) {
-		struct nk_zone *z = malloc_block_zone(p, pd);
+	if (boot_contains(p))
+		return realloc_move(p, boot_size(p), n);
+	struct nk_pdesc *pd;
+	enum nk_block_kind kind = page_lookup(p, &pd);
+	switch (kind) {
+	case NK_BLOCK_SLAB: {
+		struct nk_zone *z = malloc_block_zone("realloc", p, pd);
 		/* The same class: nothing moves (n below 32 KiB maps to one class). */
 		if (n <= NK_SMALL_MAX && malloc_size_class(n) == (unsigned)z->id)
 			return p;
 		return realloc_move(p, z->size, n);
 	}
-	if (!(pd->flags & PG_LARGE))
-		malloc_bad_free(p, "realloc of a pointer that is not a block's start", NULL);
-	size_t oldpages = pd->npages, old = oldpages << NK_PAGE_SHIFT;
-	if (n <= NK_SMALL_MAX)
-		return realloc_move(p, old, n);
-	if (n > PTRDIFF_MAX) {
-		errno = ENOMEM;
-		return NULL;
+	case NK_BLOCK_LARGE:
+		if (n > NK_SMALL_MAX && large_resize(p, n))
+			return p;
+		return realloc_move(p, large_usable(p), n);
+	case NK_BLOCK_FOREIGN:
+		malloc_bad_pointer("realloc", p, "not numakeg memory", NULL);
+	default:
+		malloc_bad_kind("realloc", p, kind);
 	}
-	size_t newpages = nk_howmany(n, NK_PAGE_SIZE);
-	if (newpages == oldpages)
-		return p;
-	if (newpages < oldpages) {
-		page_shrink(p, oldpages, newpages);
-		return p;
-	}
-	if (page_grow(p, oldpages, newpages))
-		return p;
-	return realloc_move(p, old, n);
 }
 
 NK_EXPORT void *
@@ -704,7 +653,7 @@ void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
 void
 malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
 {
-	tc_large_counts(domain, allocs, frees);
+	large_counts(domain, allocs, frees);
 }
 
 /* glibc's mallinfo2, from the page layer's counts. */
@@ -766,6 +715,7 @@ void zone_fork_child_caches(void);
 static void
 malloc_fork_prepare(void)
 {
+	large_fork_prepare();
 	zone_fork_prepare();
 	page_fork_prepare();
 	kva_fork_prepare();
@@ -777,6 +727,7 @@ malloc_fork_parent(void)
 	kva_fork_parent();
 	page_fork_parent();
 	zone_fork_parent();
+	large_fork_parent();
 }
 
 static void
@@ -787,4 +738,5 @@ malloc_fork_child(void)
 	page_fork_child();
 	zone_fork_child();
 	zone_fork_child_caches();
+	large_fork_child();
 }

@@ -42,6 +42,9 @@ malloc_size_class(size_t n)
 void *malloc_slow(size_t n);
 void  free_slow(void *p);
 NK_COLD _Noreturn void malloc_bad_free(const void *p, const char *why, const struct nk_zone *z);
+/* Reports a bad pointer given to fn ("free", "realloc", ...) by name, and stops. */
+NK_COLD _Noreturn void malloc_bad_pointer(const char *fn, const void *p, const char *why,
+                                          const struct nk_zone *z);
 void  malloc_debug_check(struct nk_zone *z, void *p);
 
 /*

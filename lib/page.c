@@ -1,12 +1,16 @@
 /*
- * The page layer.  Every page of the KVA has a descriptor, found from the
- * address by one subtraction and shift (vtoslab).  Freed runs are not given
- * back to the OS at once: page faults cost about 2.3 us a page on these
- * machines, so a domain keeps freed runs for reuse, up to as many bytes as
- * it has in use (at least NUMAKEG_DIRTY_MAX), and gives back those older than
- * NUMAKEG_DECAY_MS, inline, on its own alloc/free paths (there is no
- * background thread).  Runs of 32 MiB and more
- * go back at once.
+ * The page layer.  Owns: the page descriptors (one per page of the KVA,
+ * found from the address by one subtraction and shift, as vtoslab), each
+ * domain's page accounting and limit, its cache of freed runs (page_cache.c)
+ * and its NOFREE list.  Calls: kva, page_cache.  Called by: keg, large.
+ *
+ * Freed runs are not given back to the OS at once: page faults cost about
+ * 2.3 us a page on these machines, so a domain keeps freed runs, merged with
+ * their free neighbours, up to as many bytes as it had in use lately (at
+ * least NUMAKEG_DIRTY_MAX), and gives back those unused for NUMAKEG_DECAY_MS,
+ * inline, on its own alloc and free paths (there is no background thread).
+ * Runs of 32 MiB and more go back at once.  The system calls that give pages
+ * back run after the domain lock is dropped.
  *
  * NOFREE pages (seed 002) never go back to the OS.  Freed ones go on a
  * per-domain list of runs, the run length in the run's first descriptor; only
@@ -14,42 +18,25 @@
  * bug that stops the process.
  */
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "page.h"
+#include "page_cache.h"
 #include "topo.h"
 
-#define PAGE_DIRTY_EXACT   64                   /* size lists for 1..64 pages */
 #define PAGE_RETURN_AT_ONCE ((size_t)32 << 20)  /* runs this big skip the cache */
-
-/* Lives in the first bytes of a dirty run: the run's memory is ours. */
-struct page_dirty {
-	struct page_dirty *next, *prev;     /* size list */
-	struct page_dirty *anext, *aprev;   /* age list, oldest first */
-	size_t npages;
-	uint64_t freed_ns;
-};
 
 struct page_domain {
 	nk_lock_t lock;
-	struct page_dirty *bysize[PAGE_DIRTY_EXACT + 1];  /* [0]: longer runs */
-	struct page_dirty *oldest, *newest;
+	struct page_cache cache;             /* freed runs kept for reuse */
 	uintptr_t nofree_list;               /* first run; next in its descriptor */
-	uint64_t active, dirty, nofree, nofree_free, limit, purged, fallbacks;
-	uint64_t meta;                       /* atomic: map entries, taken under the map lock */
+	uint64_t active, nofree, nofree_free, limit, purged, fallbacks;
+	uint64_t meta;                       /* atomic: metadata, taken under other locks */
 	uint64_t last_decay_ns;
 	uint64_t active_peak;                /* the most in use lately; halves each decay tick */
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
 static struct page_domain page_domains[NK_MAX_DOMAINS];
-
-/* A list of runs to give back once the domain lock is dropped. */
-struct page_purge {
-	uintptr_t addr[16];
-	size_t npages[16];
-	int n;
-};
 
 static void
 page_purge_flush(struct page_purge *pp)
@@ -63,67 +50,15 @@ page_purge_flush(struct page_purge *pp)
 }
 
 static void
-page_dirty_link(struct page_domain *pd, uintptr_t addr, size_t npages, uint64_t now)
+page_count_purged(struct page_domain *pd, uint64_t bytes)
 {
-	struct page_dirty *r = (struct page_dirty *)addr;
-	int l = npages <= PAGE_DIRTY_EXACT ? (int)npages : 0;
-	r->npages = npages;
-	r->freed_ns = now;
-	r->prev = NULL;
-	r->next = pd->bysize[l];
-	if (r->next)
-		r->next->prev = r;
-	pd->bysize[l] = r;
-	r->anext = NULL;
-	r->aprev = pd->newest;
-	if (pd->newest)
-		pd->newest->anext = r;
-	else
-		pd->oldest = r;
-	pd->newest = r;
-	pd->dirty += npages << NK_PAGE_SHIFT;
-	struct nk_pdesc *d = page_desc(r);
-	d->flags = PG_DIRTY;
-	d->npages = (uint32_t)npages;
+	pd->purged += bytes;
 }
 
-static void
-page_dirty_unlink(struct page_domain *pd, struct page_dirty *r)
-{
-	int l = r->npages <= PAGE_DIRTY_EXACT ? (int)r->npages : 0;
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		pd->bysize[l] = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	if (r->aprev)
-		r->aprev->anext = r->anext;
-	else
-		pd->oldest = r->anext;
-	if (r->anext)
-		r->anext->aprev = r->aprev;
-	else
-		pd->newest = r->aprev;
-	pd->dirty -= r->npages << NK_PAGE_SHIFT;
-	page_desc(r)->flags = 0;
-}
-
-/* Moves the oldest dirty run to the purge list; false when full or none. */
-static bool
-page_dirty_evict_oldest(struct page_domain *pd, struct page_purge *pp)
-{
-	struct page_dirty *r = pd->oldest;
-	if (r == NULL || pp->n == (int)(sizeof(pp->addr) / sizeof(pp->addr[0])))
-		return false;
-	page_dirty_unlink(pd, r);
-	pp->addr[pp->n] = (uintptr_t)r;
-	pp->npages[pp->n++] = r->npages;
-	pd->purged += r->npages << NK_PAGE_SHIFT;
-	return true;
-}
-
-/* The decay: runs freed longer ago than NUMAKEG_DECAY_MS go back. */
+/*
+ * The decay, every quarter of NUMAKEG_DECAY_MS: runs unused that long go
+ * back, and the recent peak in use (what the cache may keep) halves.
+ */
 static void
 page_decay(struct page_domain *pd, struct page_purge *pp, uint64_t now)
 {
@@ -132,51 +67,28 @@ page_decay(struct page_domain *pd, struct page_purge *pp, uint64_t now)
 		return;
 	pd->last_decay_ns = now;
 	pd->active_peak = nk_max(pd->active, pd->active_peak / 2);
-	while (pd->oldest != NULL && now - pd->oldest->freed_ns >= decay)
-		if (!page_dirty_evict_oldest(pd, pp))
-			break;
-}
-
-/* A cached run of exactly npages, or a longer one split. */
-static uintptr_t
-page_dirty_take(struct page_domain *pd, size_t npages)
-{
-	struct page_dirty *r = NULL;
-	if (npages <= PAGE_DIRTY_EXACT)
-		r = pd->bysize[npages];
-	for (size_t l = npages + 1; r == NULL && l <= PAGE_DIRTY_EXACT; l++)
-		r = pd->bysize[l];
-	if (r == NULL)
-		for (struct page_dirty *c = pd->bysize[0]; c != NULL; c = c->next)
-			if (c->npages >= npages) {
-				r = c;
-				break;
-			}
-	if (r == NULL)
-		return 0;
-	size_t have = r->npages;
-	uint64_t when = r->freed_ns;
-	page_dirty_unlink(pd, r);
-	if (have > npages)
-		page_dirty_link(pd, (uintptr_t)r + (npages << NK_PAGE_SHIFT), have - npages, when);
-	return (uintptr_t)r;
+	if (now >= decay)
+		page_count_purged(pd, pcache_evict_older(&pd->cache, now - decay, pp));
 }
 
 static inline uint64_t
 page_charged(const struct page_domain *pd)
 {
-	return pd->active + pd->dirty + pd->nofree + __atomic_load_n(&pd->meta, __ATOMIC_RELAXED);
+	return pd->active + pd->cache.bytes + pd->nofree + __atomic_load_n(&pd->meta, __ATOMIC_RELAXED);
 }
 
-/* Room for bytes more under the domain's limit, purging cached runs for it. */
+/* Room for bytes more under the domain's limit, giving cached runs back for it. */
 static bool
 page_make_room(struct page_domain *pd, size_t bytes, struct page_purge *pp)
 {
 	if (pd->limit == 0)
 		return true;
-	while (page_charged(pd) + bytes > pd->limit)
-		if (!page_dirty_evict_oldest(pd, pp))
-			return false;
+	while (page_charged(pd) + bytes > pd->limit) {
+		uint64_t moved = pcache_evict(&pd->cache, page_charged(pd) + bytes - pd->limit, pp);
+		page_count_purged(pd, moved);
+		if (moved == 0 || pp->n == PAGE_PURGE_MAX)
+			return page_charged(pd) + bytes <= pd->limit;
+	}
 	return true;
 }
 
@@ -191,19 +103,26 @@ page_refuse(struct page_domain *pd, struct page_purge *pp)
 	return NULL;
 }
 
+static void
+page_note_active(struct page_domain *pd, uint64_t bytes)
+{
+	pd->active += bytes;
+	pd->active_peak = nk_max(pd->active_peak, pd->active);
+}
+
 void *
 page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 {
 	struct page_domain *pd = &page_domains[domain];
 	size_t bytes = npages << NK_PAGE_SHIFT;
 	struct page_purge pp = { .n = 0 };
-	uintptr_t a = 0;
+	uintptr_t a;
 
 	nk_lock(&pd->lock);
 	page_decay(pd, &pp, nk_now_ns());
-	if (align <= NK_PAGE_SIZE && (a = page_dirty_take(pd, npages)) != 0) {
-		pd->active += bytes;
-		pd->active_peak = nk_max(pd->active_peak, pd->active);
+	a = pcache_take(&pd->cache, npages, nk_max(align, NK_PAGE_SIZE) >> NK_PAGE_SHIFT);
+	if (a != 0) {
+		page_note_active(pd, bytes);
 		nk_unlock(&pd->lock);
 		page_purge_flush(&pp);
 		*zeroed = false;
@@ -211,8 +130,7 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 	}
 	if (!page_make_room(pd, bytes, &pp))
 		return page_refuse(pd, &pp);
-	pd->active += bytes;    /* charged now, so two threads cannot both pass the limit */
-	pd->active_peak = nk_max(pd->active_peak, pd->active);
+	page_note_active(pd, bytes);  /* charged now, so two threads cannot both pass the limit */
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
 
@@ -235,16 +153,16 @@ page_release(struct page_domain *pd, uintptr_t addr, size_t npages)
 {
 	size_t bytes = npages << NK_PAGE_SHIFT;
 	struct page_purge pp = { .n = 0 };
+	uint64_t now = nk_now_ns();
 	nk_lock(&pd->lock);
 	pd->active -= bytes;
-	if (bytes >= PAGE_RETURN_AT_ONCE || nk_opt.dirty_max == 0) {
-		pd->purged += bytes;
+	if (bytes >= PAGE_RETURN_AT_ONCE || nk_opt.dirty_max == 0 ||
+	    !pcache_put(&pd->cache, addr, npages, now)) {
+		page_count_purged(pd, bytes);
 		pp.addr[0] = addr;
 		pp.npages[0] = npages;
 		pp.n = 1;
 	} else {
-		uint64_t now = nk_now_ns();
-		page_dirty_link(pd, addr, npages, now);
 		/*
 		 * A domain keeps as many freed bytes as it had in use lately (at
 		 * least NUMAKEG_DIRTY_MAX): a program that frees and reallocates a
@@ -252,10 +170,11 @@ page_release(struct page_domain *pd, uintptr_t addr, size_t npages)
 		 * decay gives them back once they stay unused.
 		 */
 		uint64_t keep = nk_max(nk_opt.dirty_max, pd->active_peak);
-		while (pd->dirty > keep && page_dirty_evict_oldest(pd, &pp))
-			;
-		page_decay(pd, &pp, now);
+		if (pd->cache.bytes > keep)
+			page_count_purged(pd, pcache_evict(&pd->cache, pd->cache.bytes - keep, &pp));
 	}
+	page_decay(pd, &pp, now);
+	pcache_check(&pd->cache);
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
 }
@@ -369,23 +288,30 @@ bool
 page_grow(void *addr, size_t oldpages, size_t newpages)
 {
 	struct page_domain *pd = &page_domains[kva_domain_of(addr)];
-	size_t more = (newpages - oldpages) << NK_PAGE_SHIFT;
+	uintptr_t at = (uintptr_t)addr + (oldpages << NK_PAGE_SHIFT);
+	size_t morepages = newpages - oldpages, more = morepages << NK_PAGE_SHIFT;
 	struct page_purge pp = { .n = 0 };
 	nk_lock(&pd->lock);
+	/* A freed run right after the block: its pages are taken as they are. */
+	if (pcache_take_at(&pd->cache, at, morepages)) {
+		page_note_active(pd, more);
+		nk_unlock(&pd->lock);
+		return true;
+	}
 	bool room = page_make_room(pd, more, &pp);
 	if (room)
-		pd->active += more;
+		page_note_active(pd, more);
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
 	if (!room)
 		return false;
-	if (!kva_extend((uintptr_t)addr, oldpages << NK_PAGE_SHIFT, newpages << NK_PAGE_SHIFT)) {
+	if (!kva_extend(at - (oldpages << NK_PAGE_SHIFT), oldpages << NK_PAGE_SHIFT,
+	    newpages << NK_PAGE_SHIFT)) {
 		nk_lock(&pd->lock);
 		pd->active -= more;
 		nk_unlock(&pd->lock);
 		return false;
 	}
-	page_desc(addr)->npages = (uint32_t)newpages;
 	return true;
 }
 
@@ -393,7 +319,6 @@ void
 page_shrink(void *addr, size_t oldpages, size_t newpages)
 {
 	NK_ASSERT(newpages > 0 && newpages < oldpages, "page_shrink that does not shrink");
-	page_desc(addr)->npages = (uint32_t)newpages;
 	page_release(&page_domains[kva_domain_of(addr)],
 	    (uintptr_t)addr + (newpages << NK_PAGE_SHIFT), oldpages - newpages);
 }
@@ -412,13 +337,14 @@ page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, u
 }
 
 void
-page_set_large(void *addr, size_t npages, int domain)
+page_set_large(void *addr, size_t npages, int domain, uint16_t flags)
 {
 	struct nk_pdesc *d = page_desc(addr);
+	NK_ASSERT(npages <= UINT32_MAX, "a run too long for its descriptor");
 	d->slab = NULL;
 	d->npages = (uint32_t)npages;
 	d->domain = (uint16_t)domain;
-	d->flags = PG_LARGE;
+	d->flags = flags;
 }
 
 void
@@ -446,8 +372,7 @@ page_purge_all(void)
 		for (;;) {
 			struct page_purge pp = { .n = 0 };
 			nk_lock(&pd->lock);
-			while (page_dirty_evict_oldest(pd, &pp))
-				;
+			page_count_purged(pd, pcache_evict(&pd->cache, UINT64_MAX, &pp));
 			nk_unlock(&pd->lock);
 			if (pp.n == 0)
 				break;
@@ -464,7 +389,7 @@ nk_page_stats(int domain, struct nk_page_stats *out)
 	struct page_domain *pd = &page_domains[domain];
 	nk_lock(&pd->lock);
 	out->active_bytes = pd->active + __atomic_load_n(&pd->meta, __ATOMIC_RELAXED);
-	out->dirty_bytes = pd->dirty;
+	out->dirty_bytes = pd->cache.bytes;
 	out->nofree_bytes = pd->nofree;
 	out->limit_bytes = pd->limit;
 	out->purged_bytes = pd->purged;
@@ -510,12 +435,14 @@ page_parse_limits(const char *s)
 void
 page_init(void)
 {
-	size_t npages = nk_kva_span >> NK_PAGE_SHIFT;
-	nk_pdesc = kva_reserve_meta(npages * sizeof(struct nk_pdesc));
+	nk_pdesc = kva_meta_array(sizeof(struct nk_pdesc));
 	if (nk_pdesc == NULL)
-		nk_panic("cannot reserve the page descriptor array");
-	for (int d = 0; d < nk_topo.ndomains; d++)
+		nk_panic("cannot reserve %zu MiB of address space for the page descriptors "
+		    "(ulimit -v?)", (nk_kva_span >> NK_PAGE_SHIFT) * sizeof(struct nk_pdesc) >> 20);
+	for (int d = 0; d < nk_topo.ndomains; d++) {
 		nk_lock_init(&page_domains[d].lock, NK_RANK_PAGE);
+		pcache_init(&page_domains[d].cache, d);
+	}
 	page_parse_limits(nk_opt.domain_limit);
 }
 

@@ -1,8 +1,8 @@
 /*
  * Pages: committing address space on a domain and giving it back, one
  * descriptor per page found from the address in O(1) (vm_page, vtoslab), the
- * per-domain cache of freed runs (hysteresis before madvise) and the NOFREE
- * page list (D49480).
+ * per-domain cache of freed runs, coalescing, with decay (page_cache.h), and
+ * the NOFREE page list (D49480).
  */
 #ifndef NK_PAGE_H
 #define NK_PAGE_H
@@ -25,7 +25,7 @@ struct nk_pdesc {
 #define PG_LARGE       0x02  /* first page of a large allocation */
 #define PG_NOFREE      0x04  /* never goes back to the OS */
 #define PG_NOFREE_LIST 0x08  /* first page of a run on the NOFREE list */
-#define PG_DIRTY       0x10  /* first page of a freed run kept for reuse */
+#define PG_DIRTY       0x10  /* first or last page of a freed run in the page cache */
 #define PG_TCACHED     0x20  /* with PG_LARGE: a freed run in a thread's cache */
 
 extern struct nk_pdesc *nk_pdesc;
@@ -34,6 +34,35 @@ static inline struct nk_pdesc *
 page_desc(const void *p)
 {
 	return &nk_pdesc[((uintptr_t)p - nk_kva_base) >> NK_PAGE_SHIFT];
+}
+
+/*
+ * What a pointer given to free(), realloc() or malloc_usable_size() is, by
+ * its page's descriptor: the one lookup those calls share.
+ */
+enum nk_block_kind {
+	NK_BLOCK_FOREIGN,      /* not in numakeg's address space */
+	NK_BLOCK_SLAB,         /* on a slab's page: the keg says which item */
+	NK_BLOCK_LARGE,        /* the start of a large block in use */
+	NK_BLOCK_LARGE_FREED,  /* the start of a freed large block, in a thread's cache */
+	NK_BLOCK_LARGE_INSIDE, /* inside a large block's first page, not its start */
+	NK_BLOCK_NONE,         /* no block starts on this page */
+};
+
+static inline enum nk_block_kind
+page_lookup(const void *p, struct nk_pdesc **pdp)
+{
+	if (!kva_contains(p))
+		return NK_BLOCK_FOREIGN;
+	struct nk_pdesc *pd = page_desc(p);
+	*pdp = pd;
+	if (pd->flags & PG_SLAB)
+		return NK_BLOCK_SLAB;
+	if (!(pd->flags & PG_LARGE))
+		return NK_BLOCK_NONE;
+	if ((uintptr_t)p & NK_PAGE_MASK)
+		return NK_BLOCK_LARGE_INSIDE;
+	return (pd->flags & PG_TCACHED) ? NK_BLOCK_LARGE_FREED : NK_BLOCK_LARGE;
 }
 
 void page_init(void);
@@ -50,13 +79,16 @@ void page_free(void *addr, size_t npages);
 void *page_alloc_nofree(int domain, size_t npages);
 /* Puts NOFREE pages back on the NOFREE list (and nowhere else). */
 void page_free_nofree(void *addr, size_t npages);
-/* Grows or shrinks a run in place; false if the pages after it are taken. */
+/*
+ * Grows or shrinks a run in place; false if the pages after it are taken.
+ * The run's descriptor is the caller's to update.
+ */
 bool page_grow(void *addr, size_t oldpages, size_t newpages);
 void page_shrink(void *addr, size_t oldpages, size_t newpages);
 
 /* Descriptors: a slab marks all its pages, a large run its first page. */
 void page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, uint16_t extra);
-void page_set_large(void *addr, size_t npages, int domain);
+void page_set_large(void *addr, size_t npages, int domain, uint16_t flags);
 void page_clear(void *addr, size_t npages);
 
 /* Gives every cached freed run back to the OS. */

@@ -27,7 +27,6 @@
 #include "zone.h"
 
 __thread struct nk_tcache *nk_tls_tc;
-uint64_t nk_large_allocs[NK_MAX_DOMAINS], nk_large_frees[NK_MAX_DOMAINS];
 struct nk_zone *nk_zone_list;
 
 static nk_lock_t zone_registry;
@@ -281,45 +280,8 @@ tc_flush_slot_all(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot 
 	tc_flush_slot(tc, z, s, true);
 }
 
-/* Counts into the domain's totals; the runs stay (the caller decides). */
-static void
-tc_large_flush_counts(struct nk_tcache *tc)
-{
-	struct nk_large_cache *lc = &tc->large;
-	__atomic_add_fetch(&nk_large_allocs[tc->domain], lc->allocs, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&nk_large_frees[tc->domain], lc->frees, __ATOMIC_RELAXED);
-	lc->allocs = lc->frees = 0;
-}
 
-void
-tc_large_flush(struct nk_tcache *tc)
-{
-	struct nk_large_cache *lc = &tc->large;
-	tc_large_flush_counts(tc);
-	while (lc->n > 0) {
-		lc->n--;
-		void *run = lc->run[lc->n];
-		page_desc(run)->flags = PG_LARGE;  /* page_free takes a plain run */
-		page_free(run, lc->npages[lc->n]);
-	}
-	lc->bytes = 0;
-}
 
-void
-tc_large_counts(int d, uint64_t *allocs, uint64_t *frees)
-{
-	uint64_t a = __atomic_load_n(&nk_large_allocs[d], __ATOMIC_RELAXED);
-	uint64_t f = __atomic_load_n(&nk_large_frees[d], __ATOMIC_RELAXED);
-	zone_registry_lock();
-	for (struct nk_tcache *tc = tc_list; tc != NULL; tc = tc->next)
-		if (__atomic_load_n(&tc->domain, __ATOMIC_RELAXED) == d) {
-			a += __atomic_load_n(&tc->large.allocs, __ATOMIC_RELAXED);
-			f += __atomic_load_n(&tc->large.frees, __ATOMIC_RELAXED);
-		}
-	zone_registry_unlock();
-	*allocs = a;
-	*frees = f;
-}
 
 static void
 tc_destroy(struct nk_tcache *tc)
@@ -332,7 +294,6 @@ tc_destroy(struct nk_tcache *tc)
 	if (tc->next)
 		tc->next->prev = tc->prev;
 	zone_registry_unlock();
-	tc_large_flush(tc);
 	tc_each_slot(tc, tc_flush_slot_all);
 	for (int i = 1; i < NK_MAX_ZONES / NK_TC_INLINE; i++)
 		if (tc->ext[i])
@@ -474,7 +435,6 @@ void
 tc_migrate(struct nk_tcache *tc, int domain)
 {
 	NK_ASSERT(domain >= 0 && domain < nk_topo.ndomains, "migration to a bad domain");
-	tc_large_flush(tc);  /* runs of the old domain; their counts too */
 	tc_each_slot(tc, tc_migrate_slot);
 	tc->domain = domain;
 }
@@ -1124,6 +1084,14 @@ nk_zone_reclaim(nk_zone_t z, int how)
 	keg_drain(z->keg);
 }
 
+static void (*zone_reclaim_hook)(void);
+
+void
+zone_set_reclaim_hook(void (*hook)(void))
+{
+	zone_reclaim_hook = hook;
+}
+
 NK_EXPORT void
 nk_reclaim(void)
 {
@@ -1133,8 +1101,8 @@ nk_reclaim(void)
 	/* Zones are only added at the head, so this walk is stable. */
 	for (struct nk_zone *z = zones; z != NULL; z = z->next)
 		zone_drain(z);
-	if ((uintptr_t)nk_tls_tc > 1)
-		tc_large_flush(nk_tls_tc);
+	if (zone_reclaim_hook != NULL)
+		zone_reclaim_hook();
 	page_purge_all();
 }
 
@@ -1244,7 +1212,6 @@ zone_fork_child_caches(void)
 			tc_list = tc;
 		} else {
 			tc_each_slot(tc, tc_flush_counts);
-			tc_large_flush_counts(tc);  /* its runs are leaked with it */
 		}
 		tc = next;
 	}

@@ -174,29 +174,11 @@ slot_push(struct nk_cache_slot *s, void *item)
 	return true;
 }
 
-/*
- * Freed large runs the thread keeps for itself (up to NK_TC_LARGE runs of
- * at most NK_TC_LARGE_MAX_PAGES, NK_TC_LARGE_BYTES in all): a thread that
- * churns large blocks does not queue on its domain's page lock.
- */
-#define NK_TC_LARGE            8
-#define NK_TC_LARGE_MAX_PAGES  256
-#define NK_TC_LARGE_BYTES      ((uint64_t)4 << 20)
-struct nk_large_cache {
-	void *run[NK_TC_LARGE];
-	uint32_t npages[NK_TC_LARGE];
-	uint32_t n;
-	uint64_t bytes;
-	uint64_t allocs, frees;     /* large blocks, counted for the stats */
-};
-extern uint64_t nk_large_allocs[NK_MAX_DOMAINS], nk_large_frees[NK_MAX_DOMAINS];
-
 struct nk_tcache {
 	int domain;                 /* the domain the alloc and free buckets hold */
 	pid_t tid;
 	struct nk_tcache *next, *prev;
 	struct nk_cache_slot *ext[NK_MAX_ZONES / NK_TC_INLINE];
-	struct nk_large_cache large;
 	struct nk_cache_slot slot[NK_TC_INLINE];
 };
 
@@ -278,10 +260,11 @@ void zone_fork_prepare(void);
 void zone_fork_parent(void);
 void zone_fork_child(void);
 
-/* The thread's cached large runs go back to the page layer. */
-void tc_large_flush(struct nk_tcache *tc);
-/* Large blocks allocated and freed on a domain, live caches included. */
-void tc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+/*
+ * Called by nk_reclaim() for the calling thread, after the zones are
+ * drained: a layer above gives back what it caches itself (large.c's runs).
+ */
+void zone_set_reclaim_hook(void (*hook)(void));
 
 /* Per-domain counters: what the stats layer prints. */
 void zone_domain_counts(struct nk_zone *z, int domain, uint64_t *allocs,

@@ -1,0 +1,339 @@
+/*
+ * Large blocks (large.h).  Owns: the large size classes, PG_LARGE and
+ * PG_TCACHED in the descriptors, the per-thread cache of freed runs, resize
+ * in place, and the counts.  Calls: page, zone (nk_reclaim and its hook),
+ * topo.  Called by: malloc.
+ *
+ * A thread keeps a few freed runs of its domain (LARGE_TC_RUNS of at most
+ * LARGE_TC_MAX_BYTES, LARGE_TC_BYTES in all) and hands them out again for
+ * a request of the same class: a thread that churns large blocks then does
+ * not queue on its domain's page lock.  Everything else goes to the page
+ * layer, whose cache merges and reuses freed runs.
+ */
+#include <stdlib.h>
+
+#include "large.h"
+#include "topo.h"
+#include "zone.h"
+
+/*
+ * The thread cache's bounds: these cover the common 64 KiB - 2 MiB buffers
+ * (I/O, hash tables, images) and hold at most 8 MiB a thread, half of it
+ * in one run at most.
+ */
+#define LARGE_TC_RUNS       8
+#define LARGE_TC_MAX_BYTES  ((size_t)2 << 20)
+#define LARGE_TC_BYTES      ((uint64_t)8 << 20)
+/* Above this a block is page-rounded, not classed: the waste would be real memory. */
+#define LARGE_CLASSED_MAX   ((size_t)32 << 20)
+
+struct large_tcache {
+	void *run[LARGE_TC_RUNS];
+	uint32_t npages[LARGE_TC_RUNS];
+	uint32_t n;
+	int domain;                 /* of every run it holds and of its counts */
+	uint64_t bytes;
+	uint64_t allocs, frees;     /* served by this cache, not yet in the totals */
+	bool registered, dead;
+	struct large_tcache *next, *prev;
+};
+
+static __thread struct large_tcache large_tc;
+static bool large_tc_enabled;
+static pthread_key_t large_tc_key;
+static nk_lock_t large_registry_lock;
+static struct large_tcache *large_tc_list;
+/* Allocations and frees by domain that did not go through a thread cache. */
+static uint64_t large_allocs[NK_MAX_DOMAINS], large_frees[NK_MAX_DOMAINS];
+
+size_t
+large_size(size_t n)
+{
+	if (n > PTRDIFF_MAX || n > nk_kva_window)
+		return 0;
+	if (n > LARGE_CLASSED_MAX || n <= NK_LARGE_MIN_EXCL)
+		return nk_roundup(nk_max(n, (size_t)1), NK_PAGE_SIZE);  /* aligned small ones too */
+	/* n in (2^k, 2^(k+1)]: four steps of 2^(k-2), each a whole number of pages. */
+	unsigned k = 63u - (unsigned)__builtin_clzl(n - 1);
+	size_t step = nk_max((size_t)1 << (k - 2), NK_PAGE_SIZE);
+	return nk_roundup(n, step);
+}
+
+/* ---- The thread cache ---- */
+
+/* Its counts join the totals (under the registry lock). */
+static void
+large_tc_fold_counts(struct large_tcache *tc)
+{
+	__atomic_add_fetch(&large_allocs[tc->domain], tc->allocs, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&large_frees[tc->domain], tc->frees, __ATOMIC_RELAXED);
+	__atomic_store_n(&tc->allocs, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&tc->frees, 0, __ATOMIC_RELAXED);
+}
+
+static void
+large_tc_unregister(struct large_tcache *tc)
+{
+	nk_lock(&large_registry_lock);
+	large_tc_fold_counts(tc);
+	if (tc->prev != NULL)
+		tc->prev->next = tc->next;
+	else
+		large_tc_list = tc->next;
+	if (tc->next != NULL)
+		tc->next->prev = tc->prev;
+	tc->registered = false;
+	nk_unlock(&large_registry_lock);
+}
+
+/* Runs go back to the page layer; counts stay with the cache. */
+static void
+large_tc_drain(struct large_tcache *tc)
+{
+	while (tc->n > 0) {
+		tc->n--;
+		void *run = tc->run[tc->n];
+		page_set_large(run, tc->npages[tc->n], tc->domain, PG_LARGE);
+		page_free(run, tc->npages[tc->n]);
+	}
+	tc->bytes = 0;
+}
+
+static void
+large_tc_thread_exit(void *arg)
+{
+	struct large_tcache *tc = arg;
+	large_tc_drain(tc);
+	large_tc_unregister(tc);
+	tc->dead = true;  /* a free after this (another key's destructor) skips the cache */
+}
+
+/* The calling thread's cache, registered on first use; NULL if it cannot be. */
+static struct large_tcache *
+large_tc_get(void)
+{
+	struct large_tcache *tc = &large_tc;
+	if (NK_LIKELY(tc->registered))
+		return tc;
+	if (tc->dead || !large_tc_enabled)
+		return NULL;
+	if (pthread_setspecific(large_tc_key, tc) != 0)
+		return NULL;
+	tc->domain = topo_current_domain();
+	nk_lock(&large_registry_lock);
+	tc->prev = NULL;
+	tc->next = large_tc_list;
+	if (tc->next != NULL)
+		tc->next->prev = tc;
+	large_tc_list = tc;
+	tc->registered = true;
+	nk_unlock(&large_registry_lock);
+	return tc;
+}
+
+/* The thread's domain changed: the old domain's runs and counts go. */
+static void
+large_tc_rehome(struct large_tcache *tc, int domain)
+{
+	large_tc_drain(tc);
+	nk_lock(&large_registry_lock);
+	large_tc_fold_counts(tc);
+	tc->domain = domain;
+	nk_unlock(&large_registry_lock);
+}
+
+static void *
+large_tc_take(int domain, size_t npages)
+{
+	struct large_tcache *tc = large_tc_get();
+	if (tc == NULL || tc->domain != domain)
+		return NULL;
+	for (uint32_t i = 0; i < tc->n; i++) {
+		if (tc->npages[i] != npages)
+			continue;
+		void *run = tc->run[i];
+		tc->n--;
+		tc->run[i] = tc->run[tc->n];
+		tc->npages[i] = tc->npages[tc->n];
+		tc->bytes -= npages << NK_PAGE_SHIFT;
+		__atomic_store_n(&tc->allocs, tc->allocs + 1, __ATOMIC_RELAXED);
+		page_desc(run)->flags = PG_LARGE;
+		return run;
+	}
+	return NULL;
+}
+
+static bool
+large_tc_put(void *run, size_t npages)
+{
+	size_t bytes = npages << NK_PAGE_SHIFT;
+	if (bytes > LARGE_TC_MAX_BYTES)
+		return false;
+	struct large_tcache *tc = large_tc_get();
+	if (tc == NULL)
+		return false;
+	int domain = kva_domain_of(run);
+	if (domain != tc->domain) {
+		int here = topo_current_domain();
+		if (domain != here)
+			return false;   /* another domain's run goes home through the page layer */
+		large_tc_rehome(tc, here);
+	}
+	if (tc->n == LARGE_TC_RUNS || tc->bytes + bytes > LARGE_TC_BYTES)
+		return false;
+	tc->run[tc->n] = run;
+	tc->npages[tc->n++] = (uint32_t)npages;
+	tc->bytes += bytes;
+	__atomic_store_n(&tc->frees, tc->frees + 1, __ATOMIC_RELAXED);
+	page_desc(run)->flags = PG_LARGE | PG_TCACHED;
+	return true;
+}
+
+void
+large_cache_flush(void)
+{
+	struct large_tcache *tc = &large_tc;
+	if (tc->registered)
+		large_tc_drain(tc);
+}
+
+void
+large_counts(int domain, uint64_t *allocs, uint64_t *frees)
+{
+	nk_lock(&large_registry_lock);
+	uint64_t a = __atomic_load_n(&large_allocs[domain], __ATOMIC_RELAXED);
+	uint64_t f = __atomic_load_n(&large_frees[domain], __ATOMIC_RELAXED);
+	for (struct large_tcache *tc = large_tc_list; tc != NULL; tc = tc->next)
+		if (__atomic_load_n(&tc->domain, __ATOMIC_RELAXED) == domain) {
+			a += __atomic_load_n(&tc->allocs, __ATOMIC_RELAXED);
+			f += __atomic_load_n(&tc->frees, __ATOMIC_RELAXED);
+		}
+	nk_unlock(&large_registry_lock);
+	*allocs = a;
+	*frees = f;
+}
+
+/* ---- Blocks ---- */
+
+void *
+large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
+{
+	size_t size = large_size(n);
+	if (size == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t npages = size >> NK_PAGE_SHIFT;
+	NK_ASSERT(align >= NK_PAGE_SIZE && (align & (align - 1)) == 0, "bad large alignment");
+	if (align == NK_PAGE_SIZE) {
+		void *run = large_tc_take(domain, npages);
+		if (run != NULL) {
+			if (zero)
+				memset(run, 0, n);
+			return run;
+		}
+	}
+	int tries = exact ? 1 : nk_topo.ndomains;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		for (int i = 0; i < tries; i++) {
+			int d = nk_topo.fallback[domain][i];
+			bool zeroed;
+			void *p = page_alloc(d, npages, align, &zeroed);
+			if (p == NULL)
+				continue;
+			page_set_large(p, npages, d, PG_LARGE);
+			__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+			if (zero && !zeroed)
+				memset(p, 0, n);
+			return p;
+		}
+		/* Out of memory: what the caches hold may be enough. */
+		large_cache_flush();
+		nk_reclaim();
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+large_free(void *p)
+{
+	struct nk_pdesc *pd = page_desc(p);
+	NK_ASSERT((pd->flags & (PG_LARGE | PG_TCACHED)) == PG_LARGE && ((uintptr_t)p & NK_PAGE_MASK) == 0,
+	    "large_free of something else");
+	size_t npages = pd->npages;
+	if (large_tc_put(p, npages))
+		return;
+	__atomic_add_fetch(&large_frees[kva_domain_of(p)], 1, __ATOMIC_RELAXED);
+	page_free(p, npages);
+}
+
+bool
+large_resize(void *p, size_t n)
+{
+	struct nk_pdesc *pd = page_desc(p);
+	size_t size = large_size(n);
+	if (size == 0)
+		return false;
+	size_t oldpages = pd->npages, newpages = size >> NK_PAGE_SHIFT;
+	if (newpages == oldpages)
+		return true;
+	if (newpages < oldpages) {
+		/* Shrinking keeps the block where it is; a small class moves (malloc.c). */
+		pd->npages = (uint32_t)newpages;
+		page_shrink(p, oldpages, newpages);
+		return true;
+	}
+	if (!page_grow(p, oldpages, newpages))
+		return false;
+	pd->npages = (uint32_t)newpages;
+	return true;
+}
+
+size_t
+large_usable(const void *p)
+{
+	return (size_t)page_desc(p)->npages << NK_PAGE_SHIFT;
+}
+
+/* ---- Start-up and fork ---- */
+
+void
+large_init(bool thread_cache)
+{
+	nk_lock_init(&large_registry_lock, NK_RANK_REGISTRY);
+	large_tc_enabled = thread_cache && pthread_key_create(&large_tc_key, large_tc_thread_exit) == 0;
+	zone_set_reclaim_hook(large_cache_flush);
+}
+
+void
+large_fork_prepare(void)
+{
+	pthread_mutex_lock(&large_registry_lock.mtx);
+}
+
+void
+large_fork_parent(void)
+{
+	pthread_mutex_unlock(&large_registry_lock.mtx);
+}
+
+/* Other threads' caches are gone with them: their counts stay, their runs leak. */
+void
+large_fork_child(void)
+{
+	nk_lock_reinit(&large_registry_lock);
+	struct large_tcache *tc = large_tc_list;
+	large_tc_list = NULL;
+	while (tc != NULL) {
+		struct large_tcache *next = tc->next;
+		if (tc == &large_tc) {
+			tc->prev = NULL;
+			tc->next = NULL;
+			large_tc_list = tc;
+		} else {
+			large_tc_fold_counts(tc);
+		}
+		tc = next;
+	}
+}

@@ -1,0 +1,56 @@
+/*
+ * Large blocks: everything malloc hands out above the small classes, as
+ * page runs.  Owns their size classes, their descriptors' PG_LARGE and
+ * PG_TCACHED flags, the thread's cache of freed runs, growth and shrinking
+ * in place, and their counts.  Calls: page, zone (nk_reclaim), topo.
+ * Called by: malloc.  The zone layer knows nothing of large blocks.
+ */
+#ifndef NK_LARGE_H
+#define NK_LARGE_H
+
+#include "page.h"
+
+/* Blocks above this are large (the largest small class). */
+#define NK_LARGE_MIN_EXCL  32768
+
+/*
+ * Sets the caching policy (interleave spreads blocks one allocation a
+ * domain, so a thread's cache of one domain's runs would defeat it) and
+ * hooks the thread cache into nk_reclaim().
+ */
+void large_init(bool thread_cache);
+
+/*
+ * The size a large request is rounded to: four classes per doubling, as
+ * jemalloc's, so that at most a quarter is waste and freed runs fit the
+ * next request of a similar size; page-rounded above 32 MiB.  0 if n is too
+ * big for any block.
+ */
+size_t large_size(size_t n);
+
+/*
+ * A block of at least n bytes aligned to align (a power of two, at least a
+ * page), on domain or, unless exact, the nearest domain with room.  zero:
+ * the first n bytes read zero.  NULL with errno ENOMEM.
+ */
+void *large_alloc(size_t n, size_t align, int domain, bool exact, bool zero);
+/* p is a large block's start (page_lookup said NK_BLOCK_LARGE). */
+void  large_free(void *p);
+/*
+ * Resizes a large block in place to hold n bytes (n > NK_LARGE_MIN_EXCL);
+ * false when it cannot, and the block is unchanged.
+ */
+bool  large_resize(void *p, size_t n);
+/* The bytes a large block holds. */
+size_t large_usable(const void *p);
+
+/* The calling thread's cached runs go back to the page layer. */
+void large_cache_flush(void);
+/* Large blocks allocated and freed on a domain, thread caches included. */
+void large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+
+void large_fork_prepare(void);
+void large_fork_parent(void);
+void large_fork_child(void);
+
+#endif /* NK_LARGE_H */
