@@ -95,7 +95,9 @@ if(NOT _nk_launcher_old STREQUAL _nk_launcher)
 endif()
 install(PROGRAMS ${_nk_launcher_out} DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-# The stats tool, once it is in the tree.
+# The stats tool, once it is in the tree.  tools/ is a configure dependency
+# so that its arrival (a file added to the directory) re-runs this check.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tools)
 if(EXISTS ${PROJECT_SOURCE_DIR}/tools/numakeg-stat)
   install(PROGRAMS ${PROJECT_SOURCE_DIR}/tools/numakeg-stat DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

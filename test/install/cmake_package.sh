@@ -4,6 +4,7 @@
 # numakeg::numakeg (must need libnumakeg.so.MAJOR) and one on
 # numakeg::numakeg_static (must not).  Asking for another major.minor
 # version must fail.
+# shellcheck source=test/install/common.sh
 . "${0%/*}/common.sh"
 nk_need readelf "$nk_cc"
 dir=$(nk_scratch)

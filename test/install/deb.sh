@@ -3,6 +3,7 @@
 # expected files under /usr, depends on libnuma1 and libhwloc15, carries
 # the project's version and an shlibs file, and its launcher, unpacked,
 # finds its library.
+# shellcheck source=test/install/common.sh
 . "${0%/*}/common.sh"
 nk_need cpack dpkg-deb
 dir=$(nk_scratch)
@@ -14,11 +15,12 @@ deb=${debs[0]}
 
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$dir/contents"
 so=libnumakeg.so.${nk_version%%.*}
+l=/usr/$nk_libdir
 expect=(
-	"/usr/lib/libnumakeg.so.$nk_version" "/usr/lib/$so" /usr/lib/libnumakeg.so
-	/usr/lib/libnumakeg.a /usr/include/numakeg.h /usr/lib/pkgconfig/numakeg.pc
-	/usr/lib/cmake/numakeg/numakegConfig.cmake /usr/lib/cmake/numakeg/numakegConfigVersion.cmake
-	/usr/lib/cmake/numakeg/numakegTargets.cmake /usr/lib/cmake/numakeg/numakegStaticTargets.cmake
+	"$l/libnumakeg.so.$nk_version" "$l/$so" "$l/libnumakeg.so" "$l/libnumakeg.a"
+	/usr/include/numakeg.h "$l/pkgconfig/numakeg.pc"
+	"$l/cmake/numakeg/numakegConfig.cmake" "$l/cmake/numakeg/numakegConfigVersion.cmake"
+	"$l/cmake/numakeg/numakegTargets.cmake" "$l/cmake/numakeg/numakegStaticTargets.cmake"
 	/usr/bin/numakeg /usr/share/man/man1/numakeg.1 /usr/share/man/man3/numakeg.3
 )
 [[ -e $nk_src/tools/numakeg-stat ]] && expect+=(/usr/bin/numakeg-stat)
@@ -42,5 +44,5 @@ grep -q "^libnumakeg ${nk_version%%.*} numakeg" "$dir/shlibs" || nk_fail "shlibs
 # Unpacked anywhere, the launcher finds the packaged library beside it.
 dpkg-deb -x "$deb" "$dir/root"
 out=$("$dir/root/usr/bin/numakeg" --version) || nk_fail "the packaged launcher failed"
-[[ $out == "numakeg $nk_version ($dir/root/usr/lib/$so)" ]] || nk_fail "the packaged launcher says: $out"
+[[ $out == "numakeg $nk_version ($dir/root/usr/$nk_libdir/$so)" ]] || nk_fail "the packaged launcher says: $out"
 echo "install_deb: ${deb##*/}: ${#expect[@]} files, Depends: $depends"

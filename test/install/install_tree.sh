@@ -5,6 +5,7 @@
 # other relative to themselves).  Checks the layout, the SONAME, and that no
 # installed text file names the build tree, the source tree or the staging
 # prefix.  The fixture the other install_* tests need.
+# shellcheck source=test/install/common.sh
 . "${0%/*}/common.sh"
 nk_need readelf
 
@@ -14,7 +15,7 @@ mkdir -p -- "$nk_work"
 nk_run "$nk_work/install.log" cmake --install "$nk_build" --prefix "$stage"
 mv -- "$stage" "$nk_prefix"
 
-lib=lib # CMAKE_INSTALL_LIBDIR as configured with the default prefix
+lib=$nk_libdir
 expect=(
 	"$lib/libnumakeg.so.$nk_version"
 	"$lib/libnumakeg.so.${nk_version%%.*}"

@@ -2,6 +2,7 @@
 # install_man: the installed numakeg(1) and numakeg(3) render with
 # `man --warnings -l` without a warning; numakeg(3) names every function
 # include/numakeg.h declares, and numakeg(1) every option of the launcher.
+# shellcheck source=test/install/common.sh
 . "${0%/*}/common.sh"
 nk_need man
 dir=$(nk_scratch)
