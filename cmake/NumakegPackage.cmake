@@ -20,6 +20,10 @@ set(CPACK_DEBIAN_PACKAGE_SECTION libs)
 # Named, not computed by dpkg-shlibdeps: the run-time libraries of Debian 12
 # that libnumakeg.so links.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libnuma1, libhwloc15")
+if(NUMAKEG_UBSAN)
+  # A UBSan build (tools/test.sh's) links UBSan's run-time library.
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libubsan1")
+endif()
 # shlibs file and the ldconfig trigger for libnumakeg.so.MAJOR.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
