@@ -24,6 +24,10 @@ if(NUMAKEG_UBSAN)
   # A UBSan build (tools/test.sh's) links UBSan's run-time library.
   string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libubsan1")
 endif()
+# tools/numakeg-stat, once in the tree, is a Python 3 program.
+if(EXISTS ${PROJECT_SOURCE_DIR}/tools/numakeg-stat)
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3")
+endif()
 # shlibs file and the ldconfig trigger for libnumakeg.so.MAJOR.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")

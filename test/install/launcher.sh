@@ -89,6 +89,10 @@ done
 rc=0
 "$launcher" -- "$dir/no-such-program" 2>/dev/null || rc=$?
 ((rc == 127)) || nk_fail "a missing program gave $rc, want 127"
+printf 'exit 0\n' >"$dir/not-executable"
+rc=0
+"$launcher" -- "$dir/not-executable" 2>/dev/null || rc=$?
+((rc == 126)) || nk_fail "a program that is not executable gave $rc, want 126"
 help=$("$launcher" --help) || nk_fail "numakeg --help failed"
 [[ $help == *--stats-file* ]] || nk_fail "numakeg --help does not list --stats-file"
 echo "install_launcher: version, JSON stats of python3, exit status, LD_PRELOAD and errors as expected"
