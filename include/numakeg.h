@@ -123,6 +123,15 @@ int nk_page_stats(int domain, struct nk_page_stats *out);
 /* Prints every zone's per-domain statistics: text (like vmstat -z) or JSON. */
 void nk_stats_print(FILE *out, int json);
 
+/* ---- Version ----------------------------------------------------------- */
+
+/*
+ * The library's version, "MAJOR.MINOR.PATCH": the one number of the build
+ * (project(VERSION) in CMakeLists.txt), which is also the shared library's
+ * file version; the SONAME changes with MAJOR.  A static string, never NULL.
+ */
+const char *nk_version(void);
+
 #ifdef __cplusplus
 }
 #endif

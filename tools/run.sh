@@ -2,8 +2,9 @@
 # tools/run.sh [program [args...]]
 #
 # Installs the build dependencies (Debian 12), builds numakeg (Release) into
-# build/, then runs the program with numakeg as its malloc (LD_PRELOAD) and
-# NUMAKEG_STATS=text, so the per-domain statistics print when it exits.
+# build/, then runs the program through the launcher, build/bin/numakeg
+# (tools/numakeg), with numakeg as its malloc (LD_PRELOAD) and --stats=text,
+# so the per-domain statistics print when it exits.
 # With no program it runs the bundled demo workload, build/bench/nk_demo; on
 # a machine with a single NUMA node the demo pretends there are 4 domains
 # (NUMAKEG_FAKE_DOMAINS=4) unless NUMAKEG_FAKE_DOMAINS is already set.
@@ -37,11 +38,16 @@ echo "run.sh: building numakeg (Release) in $root/build"
 quietly "$root/build/configure.log" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 quietly "$root/build/build.log" cmake --build build -j"$(nproc)"
 
-lib=$root/build/lib/libnumakeg.so
-if [[ ! -f $lib ]]; then
-	echo "run.sh: $lib was not built" >&2
+# The launcher's copy in the build tree: it finds build/lib/libnumakeg.so
+# beside it, appends it to LD_PRELOAD and execs the program.
+launcher=$root/build/bin/numakeg
+if [[ ! -x $launcher ]]; then
+	echo "run.sh: the launcher $launcher was not made by the build" >&2
 	exit 1
 fi
+opts=()
+# NUMAKEG_STATS set by the caller (json, 0, ...) is left to the library.
+[[ -n ${NUMAKEG_STATS+set} ]] || opts+=(--stats=text)
 
 if (($# == 0)); then
 	demo=$root/build/bench/nk_demo
@@ -56,11 +62,9 @@ if (($# == 0)); then
 	done
 	if ((nodes <= 1)) && [[ -z ${NUMAKEG_FAKE_DOMAINS+set} ]]; then
 		echo "run.sh: this machine has a single NUMA node; the demo runs with NUMAKEG_FAKE_DOMAINS=4"
-		export NUMAKEG_FAKE_DOMAINS=4
+		opts+=(--fake-domains 4)
 	fi
 fi
 
 cd -- "$caller_dir"
-export NUMAKEG_STATS="${NUMAKEG_STATS:-text}"
-export LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}"
-exec "$@"
+exec "$launcher" "${opts[@]}" -- "$@"
