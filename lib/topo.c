@@ -7,11 +7,14 @@
  *
  * NUMAKEG_FAKE_DOMAINS=N replaces the machine with N domains: cpu c is on
  * domain c % N, and a thread may say which domain it runs on
- * (nk_thread_set_domain), which is how tests migrate threads.
+ * (nk_thread_set_domain), which is how tests migrate threads.  Their
+ * distances form a line (10 + 10 * |i - j|) unless NUMAKEG_FAKE_DISTANCES
+ * gives a matrix.
  */
 #include <fcntl.h>
 #include <hwloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "topo.h"
@@ -69,6 +72,49 @@ topo_fake(int n)
 			nk_topo.distance[i][j] = (uint16_t)(10 + 10 * gap);
 		}
 	}
+}
+
+/*
+ * NUMAKEG_FAKE_DISTANCES: the fake domains' distance matrix, row-major,
+ * N*N comma-separated numbers (1..65535), so that tests can give the
+ * fallback an order that is not the index order.  Parsed by hand: this runs
+ * before malloc works.  Anything malformed leaves the line topology, with one
+ * line on stderr.
+ */
+static void
+topo_fake_distances(int n)
+{
+	const char *s = getenv("NUMAKEG_FAKE_DISTANCES");
+	if (s == NULL || *s == '\0')
+		return;
+	static uint16_t parsed[NK_MAX_DOMAINS][NK_MAX_DOMAINS];
+	const char *p = s;
+	int count = 0;
+	for (;;) {
+		unsigned long v = 0;
+		int digits = 0;
+		while (*p >= '0' && *p <= '9' && digits < 6) {
+			v = v * 10 + (unsigned long)(*p++ - '0');
+			digits++;
+		}
+		if (digits == 0 || v == 0 || v > 65535 || count == n * n)
+			goto bad;
+		parsed[count / n][count % n] = (uint16_t)v;
+		count++;
+		if (*p == '\0')
+			break;
+		if (*p++ != ',')
+			goto bad;
+	}
+	if (count != n * n)
+		goto bad;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			nk_topo.distance[i][j] = parsed[i][j];
+	return;
+bad:
+	nk_msg("ignoring NUMAKEG_FAKE_DISTANCES=%.64s: want %d*%d comma-separated numbers "
+	    "1..65535, row by row; using a line of domains", s, n, n);
 }
 
 /* hwloc: nodes, cpusets, distances.  Returns false if it could not run. */
@@ -165,6 +211,7 @@ topo_init(void)
 {
 	if (nk_opt.fake_domains > 0) {
 		topo_fake(nk_opt.fake_domains);
+		topo_fake_distances(nk_opt.fake_domains);
 		nk_topo.source = "fake";
 	} else if (topo_one_node_online()) {
 		topo_fake(1);
@@ -178,6 +225,9 @@ topo_init(void)
 		nk_topo.fake = false;
 		nk_topo.source = "none";
 	}
+	const char *fake_distances = getenv("NUMAKEG_FAKE_DISTANCES");
+	if (nk_opt.fake_domains <= 0 && fake_distances != NULL && *fake_distances)
+		nk_msg("ignoring NUMAKEG_FAKE_DISTANCES: it needs NUMAKEG_FAKE_DOMAINS");
 	topo_sort_fallbacks();
 }
 

@@ -3,21 +3,74 @@
  * and when memory is exhausted; WAITOK sleeps until another thread frees,
  * and never returns NULL.  Run with NUMAKEG_DOMAIN_LIMIT=4M on 4 domains.
  */
+#include <stdbool.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "nk_test.h"
+#include "zone.h"  /* the zone's sleeper count, for the handshake */
 
 static nk_zone_t zone;
 static volatile int got;
 static void *waited;
+static int waiter_tid;   /* set by the waiter before it allocates: it has started */
 
 static void *
 waiter(void *arg)
 {
 	(void)arg;
+	__atomic_store_n(&waiter_tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
 	waited = nk_zalloc(zone, NK_WAITOK);
 	__atomic_store_n(&got, 1, __ATOMIC_SEQ_CST);
 	return NULL;
+}
+
+static void
+start_waiter(pthread_t *t)
+{
+	got = 0;
+	waited = NULL;
+	__atomic_store_n(&waiter_tid, 0, __ATOMIC_SEQ_CST);
+	REQUIRE(pthread_create(t, NULL, waiter, NULL) == 0, "pthread_create");
+}
+
+/* The waiter thread's scheduler state from /proc ('S': sleeping), or '?'. */
+static char
+waiter_state(void)
+{
+	int tid = __atomic_load_n(&waiter_tid, __ATOMIC_SEQ_CST);
+	if (tid == 0)
+		return '?';
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return '?';
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');   /* the name may hold spaces */
+	return paren != NULL && paren[1] == ' ' ? paren[2] : '?';
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* Page allocations refused on all domains so far. */
+static uint64_t
+refusals(void)
+{
+	uint64_t sum = 0;
+	for (int d = 0; d < nk_ndomains(); d++) {
+		struct nk_page_stats ps;
+		nk_page_stats(d, &ps);
+		sum += ps.fallbacks;
+	}
+	return sum;
 }
 
 static void
@@ -32,11 +85,24 @@ test_limit(void)
 		REQUIRE((items[i] = nk_zalloc(zone, NK_NOWAIT)) != NULL, "alloc %d under the limit", i);
 	errno = 0;
 	CHECK(nk_zalloc(zone, NK_NOWAIT) == NULL && errno == ENOMEM, "NOWAIT past the limit: errno %d", errno);
-	got = 0;
 	pthread_t t;
-	pthread_create(&t, NULL, waiter, NULL);
-	usleep(200 * 1000);
-	CHECK(!got, "WAITOK did not wait at the limit");
+	start_waiter(&t);
+	/*
+	 * The handshake: the waiter has started and sleeps on the zone's limit
+	 * (it counts itself a sleeper before it waits).  Without it a waiter
+	 * that ran late would pass without ever having to wait.
+	 */
+	int ms = 0;
+	while (ms < 10000 && !got && __atomic_load_n(&zone->sleepers, __ATOMIC_SEQ_CST) != 1) {
+		sleep_ms(1);
+		ms++;
+	}
+	CHECK(!got, "WAITOK returned %p at the limit instead of sleeping", waited);
+	REQUIRE(__atomic_load_n(&zone->sleepers, __ATOMIC_SEQ_CST) == 1,
+	    "after %d ms the WAITOK caller is not asleep on the limit (sleepers %d, started %d)",
+	    ms, zone->sleepers, waiter_tid != 0);
+	sleep_ms(100);
+	CHECK(!got, "WAITOK returned at the limit while no item was freed");
 	nk_zfree(zone, items[0]);
 	pthread_join(t, NULL);
 	CHECK(got && waited != NULL, "WAITOK returned %p", waited);
@@ -73,10 +139,29 @@ test_exhaustion(void)
 		n++;
 	}
 	CHECK(n > 4 * 256 / 2, "only %d items before exhaustion", n);
-	got = 0;
 	pthread_t t;
-	pthread_create(&t, NULL, waiter, NULL);
-	usleep(300 * 1000);
+	uint64_t refused = refusals();
+	start_waiter(&t);
+	/*
+	 * The handshake: the waiter has started, its allocation was refused
+	 * (the page layer counted more refusals, and nothing else runs), and
+	 * it sleeps before it tries again.  Without it a waiter that ran late
+	 * would pass without ever having to wait.
+	 */
+	int ms = 0;
+	bool refused_now = false, slept = false;
+	while (ms < 10000 && !got && !(refused_now && slept)) {
+		refused_now = refused_now || (waiter_tid != 0 && refusals() > refused);
+		slept = refused_now && waiter_state() == 'S';
+		if (!slept) {
+			sleep_ms(1);
+			ms++;
+		}
+	}
+	CHECK(!got, "WAITOK returned %p while memory was exhausted", waited);
+	REQUIRE(refused_now && slept, "after %d ms: waiter started %d, refused %d, seen asleep %d",
+	    ms, waiter_tid != 0, refused_now, slept);
+	sleep_ms(100);
 	CHECK(!got, "WAITOK returned while memory was exhausted");
 	for (int i = 0; i < n; i++)
 		nk_zfree(zone, items[i]);

@@ -1,6 +1,7 @@
 /*
  * posix_memalign, aligned_alloc, memalign, valloc, pvalloc; free_sized and
- * free_aligned_sized; malloc_trim, mallinfo2, mallopt.
+ * free_aligned_sized; memalign with an alignment that is no power of two;
+ * malloc_trim, mallinfo2, mallinfo, mallopt, malloc_stats.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -215,29 +216,105 @@ static void sized_frees(void)
 	nk_free_aligned_sized(NULL, 64, 0);
 }
 
+/* glibc rounds a memalign alignment that is no power of two up to one; so does numakeg. */
+static void memalign_rounds_up(void)
+{
+	static const struct { size_t asked, rounded; } cases[] = {
+		{ 3, 16 }, { 24, 32 }, { 48, 64 }, { 100, 128 }, { 1000, 1024 },
+		{ 4095, 4096 }, { 4097, 8192 }, { 3u << 20, 4u << 20 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int k = 0; k < 8; k++) {   /* several blocks: one may be aligned by chance */
+			size_t n = k & 1 ? 100 : 5000;
+			void *p = (k & 2) ? nk_memalign(nkt_hide_size(cases[i].asked), n)
+			                  : memalign(nkt_hide_size(cases[i].asked), n);
+			check_aligned(p, cases[i].rounded, n, "memalign (no power of two)");
+			free(p);
+		}
+	}
+}
+
+/* mallinfo is deprecated in glibc, and numakeg still exports it: test it. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* What mallinfo2/mallinfo say is in use and free; malloc_trim; mallopt. */
 static void glibc_extras(void)
 {
-	/* Make some garbage first so that trim has something to look at. */
-	void *v[256];
-	for (int i = 0; i < 256; i++)
-		v[i] = malloc((size_t)(i + 1) * 997);
-	for (int i = 0; i < 256; i++)
-		free(v[i]);
-	int r = malloc_trim(0);
-	CHECK(r == 0 || r == 1, "malloc_trim(0) = %d", r);
-	r = nk_malloc_trim(1 << 20);
-	CHECK(r == 0 || r == 1, "nk_malloc_trim(1 MiB) = %d", r);
+	const size_t big = 8u << 20;   /* above every cache of freed runs */
+	/* Nothing is kept from before: a clean start for the counts below. */
+	malloc_trim(0);
+	struct mallinfo2 m0 = mallinfo2();
+	struct mallinfo i0 = mallinfo();
+	char *p = malloc(big);
+	CHECK(p != NULL, "malloc(%zu)", big);
+	memset(p, 1, big);
+	struct mallinfo2 m1 = mallinfo2();
+	struct mallinfo i1 = mallinfo();
+	CHECK(m1.uordblks >= m0.uordblks + big, "mallinfo2: in use %zu -> %zu after malloc(%zu)",
+	    m0.uordblks, m1.uordblks, big);
+	CHECK(m1.arena >= m1.uordblks + m1.fordblks, "mallinfo2: arena %zu < in use %zu + free %zu",
+	    m1.arena, m1.uordblks, m1.fordblks);
+	CHECK((size_t)i1.uordblks >= (size_t)i0.uordblks + big,
+	    "mallinfo: in use %d -> %d after malloc(%zu)", i0.uordblks, i1.uordblks, big);
+	free(p);
+	struct mallinfo2 m2 = mallinfo2();
+	struct mallinfo i2 = mallinfo();
+	CHECK(m2.uordblks + big <= m1.uordblks, "mallinfo2: in use %zu -> %zu after free(%zu)",
+	    m1.uordblks, m2.uordblks, big);
+	CHECK((size_t)i2.uordblks + big <= (size_t)i1.uordblks,
+	    "mallinfo: in use %d -> %d after free", i1.uordblks, i2.uordblks);
 
-	struct mallinfo2 mi = mallinfo2();
-	(void)mi;
+	/* malloc_trim gives the freed block's pages back: 1; then nothing is left: 0. */
+	p = malloc(big);
+	memset(p, 2, big);
+	free(p);
+	int r = malloc_trim(0);
+	CHECK(r == 1, "malloc_trim(0) after freeing %zu bytes = %d, want 1", big, r);
+	struct mallinfo2 m3 = mallinfo2();
+	CHECK(m3.fordblks < big, "mallinfo2: %zu free bytes kept after malloc_trim(0)", m3.fordblks);
+	r = malloc_trim(0);
+	CHECK(r == 0, "malloc_trim(0) with nothing to give back = %d, want 0", r);
+	p = malloc(big);
+	memset(p, 3, big);
+	free(p);
+	r = nk_malloc_trim(1 << 20);
+	CHECK(r == 1, "nk_malloc_trim(1 MiB) after freeing %zu bytes = %d, want 1", big, r);
+
+	/* mallopt changes nothing and says so: 0, as glibc does for what it does not do. */
 	r = mallopt(M_TRIM_THRESHOLD, 128 * 1024);
-	(void)r;
+	CHECK(r == 0, "mallopt(M_TRIM_THRESHOLD) = %d, want 0", r);
 	r = mallopt(M_ARENA_MAX, 2);
-	(void)r;
+	CHECK(r == 0, "mallopt(M_ARENA_MAX) = %d, want 0", r);
 	/* Still fine afterwards. */
-	void *p = malloc(100);
+	p = malloc(100);
 	CHECK(p != NULL && nk_domain_of(p) >= 0, "malloc after mallopt = %p", p);
 	free(p);
+}
+
+/* malloc_stats prints numakeg's statistics to stderr. */
+static void malloc_stats_prints(void)
+{
+	void *keep = malloc(200);
+	FILE *tmp = tmpfile();
+	CHECK(tmp != NULL, "tmpfile");
+	if (tmp == NULL)
+		return;
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(fileno(tmp), 2);
+	malloc_stats();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	char buf[65536];
+	rewind(tmp);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, tmp);
+	buf[n] = '\0';
+	fclose(tmp);
+	CHECK(strstr(buf, "numakeg") != NULL, "malloc_stats printed no numakeg header: %.200s", buf);
+	CHECK(strstr(buf, "malloc-") != NULL,
+	    "malloc_stats shows no size class with a 200-byte block live: %.400s", buf);
+	free(keep);
 }
 
 int main(void)
@@ -247,6 +324,8 @@ int main(void)
 	good_alignments();
 	page_allocs();
 	sized_frees();
+	memalign_rounds_up();
 	glibc_extras();
+	malloc_stats_prints();
 	return nkt_done("malloc_align");
 }

@@ -32,3 +32,16 @@ nk_digest() {
 	echo "..."
 	tail -n 3 "$1"
 }
+
+# nk_size DEFAULT: a workload's size, DEFAULT divided by NK_PRELOAD_DIVISOR
+# (run_compare.sh's smaller run sets it to check that numakeg's counts grow
+# with the work).
+nk_size() {
+	echo $(($1 / ${NK_PRELOAD_DIVISOR:-1}))
+}
+
+# nk_stats_allocs FILE: the allocation count in one of numakeg's JSON
+# statistics dumps (stats_json.py knows where the format keeps it).
+nk_stats_allocs() {
+	python3 "$NK_PRELOAD_DIR/stats_json.py" allocs "$1"
+}

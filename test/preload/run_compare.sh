@@ -2,18 +2,24 @@
 # run_compare.sh NAME LIB WORKLOAD [ARGS...]
 #
 # The shared driver of the preload tests.  It runs the workload script
-# WORKLOAD twice, each time in a fresh empty directory:
+# WORKLOAD three times, each time in a fresh empty directory:
 #   1. plain:   the C library's malloc;
-#   2. preload: the program under test gets LD_PRELOAD=LIB, with
-#               NUMAKEG_STATS=text NUMAKEG_STATS_FILE=<tmp>/stats/stats.%p.
+#   2. preload: the program under test gets LD_PRELOAD=LIB (and the pid-log
+#               library, NK_PRELOAD_PIDLOG_LIB), with NUMAKEG_STATS=json
+#               NUMAKEG_STATS_FILE=<tmp>/stats/stats.%p.json;
+#   3. small:   as 2, with NK_PRELOAD_DIVISOR=4: the workload does a quarter
+#               of the work (common.sh's nk_size).
 # The workload script sources common.sh and starts the program under test
-# through nk_target, which adds LD_PRELOAD in the second run only (so data
+# through nk_target, which adds LD_PRELOAD in the preload runs only (so data
 # generators and clients such as redis-cli keep the C library's malloc).
 #
-# The test passes when both runs exit 0, their standard outputs are equal
-# byte for byte, and at least one stats file ends in
-# `numakeg: total allocs A frees F` with A > 0 (proof that numakeg served the
-# program: a preload that silently did not take effect fails).
+# The test passes when the runs exit 0, the plain and preload standard
+# outputs are equal byte for byte, and numakeg served every process of the
+# program: each process that started under the preload (the pid log) left a
+# statistics dump with allocations > 0 (a process it did not serve, or a
+# preload that silently did not take effect, fails).  And the counts follow
+# the work: the full run's allocations are at least 1.5 times the small
+# run's (four times the work).  stats_json.py reads the dumps.
 # A workload that exits 77 (program missing) makes the test skip (77).
 #
 # Environment: NK_PRELOAD_TIMEOUT (seconds per run, default 150),
@@ -50,7 +56,12 @@ limit=${NK_PRELOAD_TIMEOUT:-150}
 export LC_ALL=C TZ=UTC
 # Other NUMAKEG_* settings (FAKE_DOMAINS, POLICY, DEBUG, DOMAIN_LIMIT) are kept:
 # they only act in the preload run, e.g. NUMAKEG_FAKE_DOMAINS=2 ctest -L preload.
-unset LD_PRELOAD NUMAKEG_STATS NUMAKEG_STATS_FILE
+unset LD_PRELOAD NUMAKEG_STATS NUMAKEG_STATS_FILE NK_PRELOAD_DIVISOR NK_PIDLOG
+pidlog_lib=${NK_PRELOAD_PIDLOG_LIB:-}
+if [ ! -f "$pidlog_lib" ]; then
+	echo "FAIL $name: the pid-log library NK_PRELOAD_PIDLOG_LIB='$pidlog_lib' does not exist"
+	exit 1
+fi
 export NK_PRELOAD_DIR
 NK_PRELOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -60,11 +71,14 @@ run() {
 	shift
 	mkdir -p "$tmp/$mode"
 	start=$SECONDS
-	if [ "$mode" = preload ]; then
-		mkdir -p "$tmp/stats"
+	if [ "$mode" != plain ]; then
+		local divisor=1
+		[ "$mode" != small ] || divisor=4
+		mkdir -p "$tmp/stats-$mode"
 		(cd "$tmp/$mode" &&
-		 NK_PRELOAD_LIB=$lib NUMAKEG_STATS=text \
-		 NUMAKEG_STATS_FILE="$tmp/stats/stats.%p" \
+		 NK_PRELOAD_LIB="$lib:$pidlog_lib" NK_PIDLOG="$tmp/pids-$mode" \
+		 NK_PRELOAD_DIVISOR=$divisor NUMAKEG_STATS=json \
+		 NUMAKEG_STATS_FILE="$tmp/stats-$mode/stats.%p.json" \
 		 exec timeout -k 10 "$limit" bash "$workload" "$@") \
 			>"$tmp/$mode.out" 2>"$tmp/$mode.err" </dev/null
 		rc=$?
@@ -129,37 +143,56 @@ if grep -q -e '^numakeg: ' -e 'runtime error: ' "$tmp/preload.err"; then
 	fail=1
 fi
 
-# Proof that numakeg served the program.
-nfiles=0 nserved=0 nbad=0 best=0 bestfile=
-for f in "$tmp"/stats/stats.*; do
-	[ -e "$f" ] || continue
-	nfiles=$((nfiles + 1))
-	last=$(tail -n 1 "$f")
-	if [[ $last =~ ^numakeg:\ total\ allocs\ ([0-9]+)\ frees\ ([0-9]+)$ ]]; then
-		a=${BASH_REMATCH[1]}
-		if [[ $a =~ [1-9] ]]; then
-			nserved=$((nserved + 1))
-			if [ "${#a}" -gt "${#best}" ] || { [ "${#a}" = "${#best}" ] && [[ $a > $best ]]; }; then
-				best=$a bestfile=$f
-			fi
-		fi
-	else
-		nbad=$((nbad + 1))
-		echo "warning $name: ${f##*/}: the last line is not 'numakeg: total allocs A frees F': '$last'"
+# Proof that numakeg served the program: every process of it.
+# served MODE: checks the dumps of one preload run; sets allocs_MODE.
+served() {
+	local mode=$1 report
+	if [ ! -s "$tmp/pids-$mode" ]; then
+		echo "FAIL $name: $mode run: no process started with the preload (empty pid log)"
+		fail=1
+		return
 	fi
-done
-if [ "$nfiles" = 0 ]; then
-	echo "FAIL $name: no stats file was written: the preload did not take effect" \
-		"(NUMAKEG_STATS=text NUMAKEG_STATS_FILE=$tmp/stats/stats.%p)"
+	report=$(python3 "$NK_PRELOAD_DIR/stats_json.py" served "$tmp/stats-$mode" "$tmp/pids-$mode")
+	local rc=$?
+	if [ "$rc" != 0 ]; then
+		echo "FAIL $name: $mode run: numakeg did not serve every process:"
+		echo "$report" | tail -n 22
+		fail=1
+	fi
+	local last
+	last=$(echo "$report" | tail -n 1)
+	echo "$name: $mode run: $last"
+	if [[ $last =~ allocations\ ([0-9]+)$ ]]; then
+		printf -v "allocs_$mode" '%s' "${BASH_REMATCH[1]}"
+	else
+		echo "FAIL $name: $mode run: no allocation total in the report"
+		fail=1
+	fi
+}
+allocs_preload=0 allocs_small=0
+served preload
+
+# The counts follow the work: a quarter of the work, clearly fewer allocations.
+run small "$@"
+rc=$?
+if [ "$rc" != 0 ]; then
+	echo "FAIL $name: the workload failed with a quarter of the work (exit $rc)"
+	show_err small
 	fail=1
-elif [ "$nserved" = 0 ]; then
-	echo "FAIL $name: $nfiles stats file(s), none with allocs > 0: numakeg served nothing"
-	for f in "$tmp"/stats/stats.*; do echo "== ${f##*/}"; tail -n 5 "$f"; done | head -n 40
+fi
+if grep -q -e '^numakeg: ' -e 'runtime error: ' "$tmp/small.err"; then
+	echo "FAIL $name: numakeg wrote to stderr in the small run:"
+	grep -e '^numakeg: ' -e 'runtime error: ' "$tmp/small.err" | head -n 10
 	fail=1
-else
-	echo "$name: numakeg served $nserved of $nfiles process(es) ($nbad malformed);" \
-		"largest: $(tail -n 1 "$bestfile")"
-	[ "$nbad" = 0 ] || fail=1
+fi
+served small
+if [ "$allocs_small" -gt 0 ] && [ $((allocs_preload * 2)) -lt $((allocs_small * 3)) ]; then
+	echo "FAIL $name: $allocs_preload allocations for the whole work, $allocs_small for" \
+		"a quarter of it: the counts do not follow the work (want at least 1.5 times)"
+	fail=1
+elif [ "$allocs_small" -gt 0 ]; then
+	echo "$name: allocations grow with the work: $allocs_small for a quarter," \
+		"$allocs_preload for all of it"
 fi
 
 if [ "$fail" != 0 ]; then

@@ -7,7 +7,7 @@ export GIT_AUTHOR_NAME="Numa Keg" GIT_AUTHOR_EMAIL="numakeg@example.org"
 export GIT_COMMITTER_NAME="Numa Keg" GIT_COMMITTER_EMAIL="numakeg@example.org"
 export GIT_PAGER=cat PAGER=cat GIT_TERMINAL_PROMPT=0 GIT_OPTIONAL_LOCKS=0
 mkdir -p home
-nfiles=${1:-400}
+nfiles=${1:-$(nk_size 400)}
 
 # gen ROUND: writes the tree of round ROUND (files of nfiles, some changed each round)
 gen() {

@@ -3,7 +3,7 @@
 # redis-cli and read back; SHUTDOWN NOSAVE ends it (so its stats are written).
 . "$NK_PRELOAD_DIR/common.sh"
 nk_need redis-server redis-cli redis-benchmark
-requests=${1:-100000}
+requests=${1:-$(nk_size 100000)}
 
 pid= port=
 stop_server() {

@@ -2,7 +2,7 @@
 # (external merge through temporary files), two threads.
 . "$NK_PRELOAD_DIR/common.sh"
 nk_need sort perl
-perl "$NK_PRELOAD_DIR/gen_lines.pl" "${1:-200000}" >input.txt
+perl "$NK_PRELOAD_DIR/gen_lines.pl" "${1:-$(nk_size 200000)}" >input.txt
 mkdir tmp
 nk_target sort input.txt >s1.txt
 nk_digest s1.txt "sort"

@@ -2,7 +2,8 @@
 use strict;
 use warnings;
 use Digest::MD5 qw(md5_hex);
-my $file = shift or die "usage: workload.pl FILE\n";
+my $file = shift or die "usage: workload.pl FILE [CHURN_KEYS]\n";
+my $churn = shift // 100000;
 open(my $fh, '<', $file) or die "$file: $!\n";
 my (%count, %first, %bylen, @nums);
 my ($lines, $words) = (0, 0);
@@ -33,7 +34,7 @@ print "nums: sum $sum min $sorted[0] max $sorted[-1] median $sorted[@sorted / 2]
 # Rebuild and destroy a big string-keyed hash a few times (allocation churn).
 for my $round (1 .. 3) {
 	my %h;
-	$h{"$_-$round"} = [$_, "x" x ($_ % 64)] for 1 .. 100000;
+	$h{"$_-$round"} = [$_, "x" x ($_ % 64)] for 1 .. $churn;
 	my $total = 0;
 	$total += length($h{$_}[1]) for keys %h;
 	my $joined = join "", map { substr($_, 0, 3) } sort keys %h;
