@@ -236,7 +236,7 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 	kva_committed_any = true;
 	/* The page after the frontier too: a free segment may start there. */
 	if (kva_commit_meta(m->committed, target + NK_PAGE_SIZE) != 0 ||
-	    sys_commit((void *)m->committed, target - m->committed, kva_node_of(m)) != 0) {
+	    sys_commit((void *)m->committed, target - m->committed) != 0) {
 		kva_report_commit_failure(target - m->committed);
 		return ENOMEM;
 	}

@@ -92,10 +92,15 @@ sys_fault_count(void)
 }
 
 void *
-sys_reserve(size_t len, bool readable)
+sys_reserve(size_t len, bool meta)
 {
-	void *p = mmap(NULL, len, readable ? PROT_READ : PROT_NONE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * Neither is charged now: a PROT_NONE mapping is not, and a metadata
+	 * array is MAP_NORESERVE.  Without MAP_NORESERVE, the arena's pages
+	 * are charged when sys_commit makes them writable.
+	 */
+	void *p = meta ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+	               : mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -106,21 +111,30 @@ sys_unreserve(void *addr, size_t len)
 }
 
 int
-sys_commit(void *addr, size_t len, int node)
+sys_commit(void *addr, size_t len)
+{
+	if (sys_fault(SYS_MPROTECT))
+		return ENOMEM;
+	/*
+	 * PROT_NONE to read-write on a mapping made without MAP_NORESERVE is
+	 * what the kernel charges and counts: the overcommit policy (under the
+	 * heuristic one, a request larger than memory and swap fails here) and
+	 * RLIMIT_DATA both apply now, not at a later page fault.  (mmap with
+	 * MAP_FIXED over the reservation would skip the RLIMIT_DATA check: the
+	 * pages it replaces are counted as given back.)
+	 */
+	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
+}
+
+/* Replaces committed pages by fresh ones (zero, unlocked), charged anew. */
+static int
+sys_replace(void *addr, size_t len, int node)
 {
 	if (sys_fault(SYS_MMAP))
 		return ENOMEM;
-	/*
-	 * A fresh private writable mapping without MAP_NORESERVE is what the
-	 * kernel charges: under the heuristic policy a request larger than
-	 * memory and swap fails here, under the strict one anything past the
-	 * commit limit, and RLIMIT_DATA counts it.  mprotect on the reserved
-	 * range would not charge it (the range was mapped MAP_NORESERVE).
-	 */
-	void *p = mmap(addr, len, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
-		return errno == EPERM ? EPERM : ENOMEM;
+		return ENOMEM;
 	NK_ASSERT(p == addr, "MAP_FIXED moved the mapping");
 	/* The new mapping has the default policy: the window's is restated. */
 	if (node >= 0 && sys_bind_node(addr, len, node) != 0)
@@ -147,7 +161,7 @@ sys_purge(void *addr, size_t len, int node)
 	 * is refused, the pages stay, cleared by hand: a caller is told they
 	 * are zero, so they must be.
 	 */
-	if (sys_commit(addr, len, node) == 0)
+	if (sys_replace(addr, len, node) == 0)
 		return;
 	memset(addr, 0, len);
 }

@@ -11,21 +11,21 @@
 #include "nk_base.h"
 
 /*
- * Address space only: PROT_NONE, MAP_NORESERVE.  It counts against
- * RLIMIT_AS but not against RLIMIT_DATA or the overcommit limit.  NULL on
- * failure.  readable: PROT_READ instead, for metadata arrays that may be
- * read (as zeros) before they are committed.
+ * Address space only: PROT_NONE, counted against RLIMIT_AS but neither
+ * charged nor counted in RLIMIT_DATA until sys_commit.  meta: PROT_READ and
+ * MAP_NORESERVE instead, for metadata arrays that may be read (as zeros)
+ * before they are committed, and are never charged.  NULL on failure.
  */
-void *sys_reserve(size_t len, bool readable);
+void *sys_reserve(size_t len, bool meta);
 void  sys_unreserve(void *addr, size_t len);
 
 /*
- * Makes reserved pages read-write and charged: the kernel's overcommit
- * policy and RLIMIT_DATA apply, so a request the kernel would refuse to
- * malloc fails here with ENOMEM instead of being killed later.  The pages
- * read as zero and, with node >= 0, are bound to that node.  0 or an errno.
+ * Makes reserved pages read-write, charged and counted: the kernel's
+ * overcommit policy and RLIMIT_DATA apply, so a request the kernel would
+ * refuse to back fails here with ENOMEM instead of being killed later.
+ * The pages read as zero and keep the range's NUMA policy.  0 or ENOMEM.
  */
-int sys_commit(void *addr, size_t len, int node);
+int sys_commit(void *addr, size_t len);
 /* Metadata: read-write (counted in RLIMIT_DATA) but not charged. */
 int sys_commit_meta(void *addr, size_t len);
 
@@ -33,7 +33,7 @@ int sys_commit_meta(void *addr, size_t len);
  * Gives committed pages back to the OS; they stay committed and always
  * read as zero afterwards.  madvise can fail (EINVAL on mlock()ed pages):
  * then the range is replaced by fresh pages, or cleared by hand when even
- * that is refused.  node: as for sys_commit.
+ * that is refused.  node >= 0: the node replaced pages are bound to.
  */
 void sys_purge(void *addr, size_t len, int node);
 /* Faults committed pages in now; 0 or ENOMEM. */
