@@ -179,6 +179,7 @@ topo_init(void)
 		nk_topo.source = "none";
 	}
 	topo_sort_fallbacks();
+	nk_options_domains(nk_topo.ndomains, nk_topo.os_node, nk_topo.fake);
 }
 
 int
