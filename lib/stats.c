@@ -137,6 +137,7 @@ struct szone {
 	enum skind kind;
 	bool nofree, secondary;
 	int64_t limit, reserve;
+	uint32_t ipers;               /* items per slab, 0: no keg of its own */
 	struct srow *rows;            /* ndomains rows, then the total */
 };
 
@@ -145,6 +146,7 @@ struct sdomain {
 	uint64_t used_bytes, free_bytes, requests, frees, xdomain;
 	/* The placement check: pages sampled, on the intended node, not present. */
 	uint64_t sampled, on_node, absent;
+	int move_errno;               /* move_pages failed with this */
 };
 
 struct snapshot {
@@ -217,6 +219,7 @@ snap_zone_header(struct szone *sz, const struct nk_zone *z, enum skind kind)
 	sz->secondary = z->keg->owner != z;
 	sz->limit = (z->flags & NK_ZONE_LIMITED) ? z->max_items : 0;
 	sz->reserve = sz->secondary ? 0 : z->keg->reserve;
+	sz->ipers = sz->secondary ? 0 : z->keg->ipers;
 }
 
 /* numakeg's committed pages of a domain, checked with move_pages(). */
@@ -242,7 +245,8 @@ snap_placement(struct snapshot *sn, int d)
 		nk_unlock(&kd->lock);
 	}
 	sn->dom[d].sampled = n;
-	if (n == 0 || move_pages(0, n, pages, NULL, status, 0) != 0) {
+	if (n != 0 && move_pages(0, n, pages, NULL, status, 0) != 0) {
+		sn->dom[d].move_errno = errno;
 		sn->dom[d].sampled = 0;
 		return;
 	}
@@ -377,9 +381,9 @@ static void
 json_zone(struct sink *s, const struct snapshot *sn, const struct szone *sz, bool comma)
 {
 	char node[16];
-	sink_printf(s, "%s{\"name\":\"%s\",\"kind\":\"%s\",\"size\":%zu,\"limit\":%ld,"
-	    "\"reserve\":%ld,\"nofree\":%s,\"secondary\":%s,\"total\":{", comma ? "," : "",
-	    sz->name, kind_name[sz->kind], sz->size, sz->limit, sz->reserve,
+	sink_printf(s, "%s{\"name\":\"%s\",\"kind\":\"%s\",\"size\":%zu,\"items_per_slab\":%u,"
+	    "\"limit\":%ld,\"reserve\":%ld,\"nofree\":%s,\"secondary\":%s,\"total\":{",
+	    comma ? "," : "", sz->name, kind_name[sz->kind], sz->size, sz->ipers, sz->limit, sz->reserve,
 	    sz->nofree ? "true" : "false", sz->secondary ? "true" : "false");
 	json_row(s, &sz->rows[sn->nd]);
 	sink_printf(s, "},\"domains\":[");
@@ -411,6 +415,9 @@ json_placement(struct sink *s, const struct sdomain *sd)
 		sink_printf(s, "\"placement\":null");
 	} else if (nk_topo.fake) {
 		sink_printf(s, "\"placement\":{\"applicable\":false,\"why\":\"fake topology\"}");
+	} else if (sd->move_errno != 0) {
+		sink_printf(s, "\"placement\":{\"applicable\":false,\"why\":\"move_pages: %s\"}",
+		    strerrordesc_np(sd->move_errno));
 	} else {
 		fmt_share(share, sizeof(share), sd->on_node, sd->sampled - sd->absent);
 		sink_printf(s, "\"placement\":{\"applicable\":true,\"sampled\":%lu,\"on_node\":%lu,"
