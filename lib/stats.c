@@ -598,6 +598,8 @@ emit_text(struct sink *s, const struct snapshot *sn, bool full)
 	if (!full)
 		sink_printf(s, "(NUMAKEG_STATS=text:full: every domain, malloc's size classes and "
 		    "numakeg's own zones)\n");
+	/* Always the last line: scripts (test/preload) read it. */
+	sink_printf(s, "numakeg: total allocs %lu frees %lu\n", sn->total.requests, sn->total.frees);
 }
 
 static void

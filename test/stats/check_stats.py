@@ -162,6 +162,24 @@ def case_live(o):
     check(after["total"]["requests"] > before["total"]["requests"], "the threads allocated")
 
 
+def case_interval(o):
+    live = os.path.join(o.dir, "live.jsonl")
+    must_run([o.workload, "churn", "2600"], {"NUMAKEG_STATS_INTERVAL": "1",
+                                             "NUMAKEG_STATS_FILE": live})
+    with open(live, encoding="utf-8") as f:
+        dumps = [json.loads(l) for l in f.read().splitlines()]
+    reasons = [d["reason"] for d in dumps]
+    # Two are due in 2.6 s; a third only if a loaded machine stretched the run.
+    check(2 <= reasons.count("interval") <= 3 and reasons[-1] == "exit",
+          "two interval dumps in 2.6 s at 1 s, then the exit dump: %r" % reasons)
+    times = [d["time"] for d in dumps]
+    check(times == sorted(times), "dumps in time order")
+    gaps = [b - a for a, b in zip(times, times[1:-1])]
+    check(all(g >= 0.9 for g in gaps), "interval dumps at least a second apart: %r" % gaps)
+    req = [d["total"]["requests"] for d in dumps]
+    check(req == sorted(req) and req[0] > 0, "requests only grow: %r" % req)
+
+
 def case_unwritable(o):
     r = must_run([o.workload, "noop"], {"NUMAKEG_STATS": "json",
                                         "NUMAKEG_STATS_FILE": "/nonexistent-dir/stats.json"})

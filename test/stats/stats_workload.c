@@ -10,6 +10,8 @@
  *   live DIR     DIR/before.json, then four threads allocate while the main
  *                thread raises the stats signal and waits for the live dump
  *                in NUMAKEG_STATS_FILE; then DIR/after.json.
+ *   churn MS     mallocs and frees blocks of many sizes for MS milliseconds
+ *                (interval dumps).
  *   noop         allocates a little and exits (option warnings, placement).
  */
 #include <errno.h>
@@ -182,6 +184,26 @@ mode_live(const char *dir)
 	return dump_to(dir, "after.json", 1);
 }
 
+/* Rounds of 1000 blocks held, then freed: every round passes slow paths. */
+static int
+mode_churn(long ms)
+{
+	static void *held[1000];
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 1000; i++)
+			if ((held[i] = malloc(16 + (size_t)(i % 64) * 48)) == NULL)
+				return fail("malloc");
+		for (int i = 0; i < 1000; i++)
+			free(held[i]);
+		struct timespec nap = { 0, 2000000 };
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -192,6 +214,8 @@ main(int argc, char **argv)
 		return mode_fork();
 	if (strcmp(mode, "live") == 0 && argc == 3)
 		return mode_live(argv[2]);
+	if (strcmp(mode, "churn") == 0 && argc == 3)
+		return mode_churn(atol(argv[2]));
 	if (strcmp(mode, "noop") == 0) {
 		/* Enough to fill a few slabs: the placement check samples them. */
 		static void *keep[2000];
@@ -202,6 +226,6 @@ main(int argc, char **argv)
 			free(keep[i]);
 		return 0;
 	}
-	fprintf(stderr, "usage: stats_workload counts DIR | fork | live DIR | noop\n");
+	fprintf(stderr, "usage: stats_workload counts DIR | fork | live DIR | churn MS | noop\n");
 	return 2;
 }
