@@ -99,13 +99,15 @@ fmt_share(char *buf, size_t len, uint64_t part, uint64_t whole)
 	return buf;
 }
 
-/* Bytes for people: 512, 12.5K, 3.2M, 1.0G. */
+/* Bytes for people: 512, 12.5K, 3.2M, 1.0G; below zero with a sign. */
 static const char *
-fmt_bytes(char *buf, size_t len, uint64_t v)
+fmt_bytes(char *buf, size_t len, int64_t sv)
 {
 	static const char units[] = "KMGTP";
+	uint64_t v = sv < 0 ? (uint64_t)-sv : (uint64_t)sv;
+	const char *sign = sv < 0 ? "-" : "";
 	if (v < 1024) {
-		snprintf(buf, len, "%lu", (unsigned long)v);
+		snprintf(buf, len, "%s%lu", sign, (unsigned long)v);
 		return buf;
 	}
 	int u = 0;
@@ -115,8 +117,8 @@ fmt_bytes(char *buf, size_t len, uint64_t v)
 		u++;
 	}
 	uint64_t tenths = (v * 10 + scale / 2) / scale;
-	snprintf(buf, len, "%lu.%lu%c", (unsigned long)(tenths / 10), (unsigned long)(tenths % 10),
-	    units[u]);
+	snprintf(buf, len, "%s%lu.%lu%c", sign, (unsigned long)(tenths / 10),
+	    (unsigned long)(tenths % 10), units[u]);
 	return buf;
 }
 
@@ -125,8 +127,14 @@ fmt_bytes(char *buf, size_t len, uint64_t v)
 struct srow {
 	uint64_t requests, frees, xdomain, fallbacks, fails, sleeps;
 	uint64_t slabs, free_items;
-	int64_t used;                 /* requests - frees; per domain, by the threads' domain */
-	uint64_t bytes_used, bytes_free, bytes_held;
+	/*
+	 * requests - frees.  Per domain both count by the domain of the thread
+	 * that called, so a domain whose threads free blocks allocated on
+	 * another domain can go below zero; the zone's total is exact.
+	 */
+	int64_t used;
+	int64_t bytes_used;
+	uint64_t bytes_free, bytes_held;
 };
 
 enum skind { SK_ZONE, SK_INTERNAL, SK_MALLOC, SK_CLASS, SK_LARGE };
@@ -143,7 +151,8 @@ struct szone {
 
 struct sdomain {
 	struct nk_page_stats pages;
-	uint64_t used_bytes, free_bytes, requests, frees, xdomain;
+	int64_t used_bytes;           /* may dip below zero while caches are counted */
+	uint64_t free_bytes, requests, frees, xdomain;
 	/* The placement check: pages sampled, on the intended node, not present. */
 	uint64_t sampled, on_node, absent;
 	int move_errno;               /* move_pages failed with this */
@@ -196,7 +205,7 @@ snap_zone_row(struct nk_zone *z, int d, struct srow *r)
 		r->bytes_held = r->slabs * z->keg->pages * NK_PAGE_SIZE;
 	}
 	r->used = (int64_t)r->requests - (int64_t)r->frees;
-	r->bytes_used = r->used > 0 ? (uint64_t)r->used * z->size : 0;
+	r->bytes_used = r->used * (int64_t)z->size;
 	r->bytes_free = r->free_items * z->size;
 }
 
@@ -321,15 +330,25 @@ snap_take(struct snapshot *sn)
 			row_add(&sz->rows[nd], &sz->rows[d]);
 		}
 	}
-	/* Domains and the process: what the program's zones and malloc hold. */
+	/*
+	 * Domains and the process.  A domain's bytes used are its memory the
+	 * program holds: its slabs' items less the free ones (in the slabs and
+	 * in the caches, which hold the domain's own items), zone by zone.
+	 */
 	for (int i = 0; i < sn->nzones; i++) {
 		struct szone *sz = &sn->zones[i];
+		if (sz->kind == SK_CLASS || sz->kind == SK_ZONE) {
+			for (int d = 0; d < nd; d++) {
+				struct srow *r = &sz->rows[d];
+				int64_t items = (int64_t)(r->slabs * sz->ipers) - (int64_t)r->free_items;
+				sn->dom[d].used_bytes += items * (int64_t)sz->size;
+				sn->dom[d].free_bytes += r->bytes_free;
+			}
+		}
 		if (sz->kind == SK_CLASS || sz->kind == SK_INTERNAL)
 			continue;
 		for (int d = 0; d < nd; d++) {
 			struct srow *r = &sz->rows[d];
-			sn->dom[d].used_bytes += r->bytes_used;
-			sn->dom[d].free_bytes += r->bytes_free;
 			sn->dom[d].requests += r->requests;
 			sn->dom[d].frees += r->frees;
 			sn->dom[d].xdomain += r->xdomain;
@@ -372,7 +391,7 @@ json_row(struct sink *s, const struct srow *r)
 {
 	sink_printf(s, "\"requests\":%lu,\"frees\":%lu,\"used\":%ld,\"free\":%lu,"
 	    "\"failures\":%lu,\"sleeps\":%lu,\"xdomain\":%lu,\"fallbacks\":%lu,\"slabs\":%lu,"
-	    "\"bytes_used\":%lu,\"bytes_free\":%lu,\"bytes_held\":%lu",
+	    "\"bytes_used\":%ld,\"bytes_free\":%lu,\"bytes_held\":%lu",
 	    r->requests, r->frees, r->used, r->free_items, r->fails, r->sleeps, r->xdomain,
 	    r->fallbacks, r->slabs, r->bytes_used, r->bytes_free, r->bytes_held);
 }
@@ -443,7 +462,7 @@ emit_json(struct sink *s, const struct snapshot *sn, const char *reason)
 		const struct nk_page_stats *ps = &sd->pages;
 		json_node(node, sizeof(node), d);
 		fmt_share(share, sizeof(share), sd->frees - sd->xdomain, sd->frees);
-		sink_printf(s, "%s{\"domain\":%d,\"node\":%s,\"bytes_used\":%lu,\"bytes_free\":%lu,"
+		sink_printf(s, "%s{\"domain\":%d,\"node\":%s,\"bytes_used\":%ld,\"bytes_free\":%lu,"
 		    "\"requests\":%lu,\"frees\":%lu,\"xdomain\":%lu,\"local_share\":%s,",
 		    d ? "," : "", d, node, sd->used_bytes, sd->free_bytes, sd->requests, sd->frees,
 		    sd->xdomain, share);
@@ -469,7 +488,7 @@ emit_json(struct sink *s, const struct snapshot *sn, const char *reason)
 /* ---- Text: the summary, the zones by memory held, the detail on request ---- */
 
 static void
-text_domain_line(struct sink *s, const char *dom, const char *node, uint64_t used,
+text_domain_line(struct sink *s, const char *dom, const char *node, int64_t used,
     uint64_t held, uint64_t cached, const struct nk_page_stats *ps, const char *local,
     const char *placed)
 {
@@ -531,7 +550,8 @@ emit_text(struct sink *s, const struct snapshot *sn, bool full)
 	    "held", "cached", "dirty", "purged", "nofree", "limit", "local", "placed");
 	struct nk_page_stats tp;
 	memset(&tp, 0, sizeof(tp));
-	uint64_t tu = 0, tc = 0, tf = 0, tx = 0, ts = 0, ton = 0;
+	int64_t tu = 0;
+	uint64_t tc = 0, tf = 0, tx = 0, ts = 0, ton = 0;
 	char node[16], local[16], placed[16], dom[16];
 	for (int d = 0; d < nd; d++) {
 		const struct sdomain *sd = &sn->dom[d];
