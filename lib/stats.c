@@ -377,6 +377,25 @@ static const char *const kind_name[] = {
 	[SK_CLASS] = "malloc-class", [SK_LARGE] = "large",
 };
 
+/* A zone's name as a JSON string's contents: names come from the program. */
+static const char *
+json_escape(char *buf, size_t len, const char *in)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 7 < len; p++) {
+		if (*p == '"' || *p == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)*p;
+		} else if (*p < 0x20) {
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", *p);
+		} else {
+			buf[o++] = (char)*p;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static void
 json_node(char *buf, size_t len, int d)
 {
@@ -399,10 +418,11 @@ json_row(struct sink *s, const struct srow *r)
 static void
 json_zone(struct sink *s, const struct snapshot *sn, const struct szone *sz, bool comma)
 {
-	char node[16];
+	char node[16], name[sizeof(sz->name) * 6];
 	sink_printf(s, "%s{\"name\":\"%s\",\"kind\":\"%s\",\"size\":%zu,\"items_per_slab\":%u,"
 	    "\"limit\":%ld,\"reserve\":%ld,\"nofree\":%s,\"secondary\":%s,\"total\":{",
-	    comma ? "," : "", sz->name, kind_name[sz->kind], sz->size, sz->ipers, sz->limit, sz->reserve,
+	    comma ? "," : "", json_escape(name, sizeof(name), sz->name), kind_name[sz->kind],
+	    sz->size, sz->ipers, sz->limit, sz->reserve,
 	    sz->nofree ? "true" : "false", sz->secondary ? "true" : "false");
 	json_row(s, &sz->rows[sn->nd]);
 	sink_printf(s, "},\"domains\":[");

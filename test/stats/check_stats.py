@@ -85,6 +85,8 @@ def case_counts(o):
     check(t["used"] == sum(N_ALLOC) - sum(N_FREE), "total used %d, want %d"
           % (t["used"], sum(N_ALLOC) - sum(N_FREE)))
     check(z["size"] == 200 and z["kind"] == "zone", "size and kind of the zone")
+    odd = zone_of(dump, 'odd "quoted" \\ name\t')
+    check(odd["total"]["requests"] == 1, "the oddly named zone's one request")
     # Every item of the zone's slabs is either used or free (in a slab or a cache).
     for label, row in [("total", t)] + list(enumerate(z["domains"])):
         check(row["used"] + row["free"] == row["slabs"] * z["items_per_slab"],

@@ -81,6 +81,11 @@ mode_counts(const char *dir)
 	zone = nk_zcreate("stats-test", ITEM_SIZE, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
 	if (zone == NULL)
 		return fail("nk_zcreate");
+	/* A name JSON must escape: the dump still parses and keeps it. */
+	nk_zone_t odd = nk_zcreate("odd \"quoted\" \\ name\t", 32, NULL, NULL, NULL, NULL,
+	    NK_ALIGN_PTR, 0);
+	if (odd == NULL || nk_zalloc(odd, NK_NOWAIT) == NULL)
+		return fail("the oddly named zone");
 	pthread_t t[NDOM];
 	for (int d = 0; d < NDOM; d++)
 		if (pthread_create(&t[d], NULL, counts_thread, (void *)(intptr_t)d) != 0)
