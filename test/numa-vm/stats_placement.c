@@ -2,7 +2,7 @@
  * The statistics' placement check (NUMAKEG_STATS_PLACEMENT) against this
  * program's own measurement, on a kernel that sees several NUMA nodes (run
  * inside the QEMU guest of tools/numa-vm.sh).  Domain 0 has a limit
- * (NUMAKEG_DOMAIN_LIMIT=0:4M) and a thread on it allocates more than that,
+ * (NUMAKEG_DOMAIN_LIMIT=node0:4M) and a thread on it allocates more than that,
  * so part of its blocks fall back to the nearest domain.  The program asks
  * the kernel (move_pages) where every page of its blocks is: each must be
  * on the node of the domain numakeg says it belongs to (nk_domain_of), some
@@ -23,7 +23,8 @@
 #include "numakeg.h"
 
 #define NBLOCKS  (96 * 1024)   /* x 64 B: 6 MiB, past domain 0's 4 MiB */
-#define LIMIT_ENV "0:4M"
+/* By the kernel's node id: domain 0 is node 0 in this guest (checked below). */
+#define LIMIT_ENV "node0:4M"
 
 static int failures;
 
@@ -121,6 +122,8 @@ main(int argc, char **argv)
 		unsigned long s = 0, o = 0, a = 0;
 		int node = -1;
 		CHECK(parse_domain(dump, d, &s, &o, &a, &node) == 0, "domain %d's placement", d);
+		if (d == 0)
+			CHECK(node == 0, "domain 0 is node 0, as node0:4M assumes (it is %d)", node);
 		printf("stats_placement: domain %d (node %d): %lu sampled, %lu on the node, %lu "
 		    "not present\n", d, node, s, o, a);
 		if (d == 0 || (elsewhere > 0 && d == nk_domain_of(pages[n - 1])))
