@@ -418,7 +418,7 @@ json_row(struct sink *s, const struct srow *r)
 static void
 json_zone(struct sink *s, const struct snapshot *sn, const struct szone *sz, bool comma)
 {
-	char node[16], name[sizeof(sz->name) * 6];
+	char node[32], name[sizeof(sz->name) * 6];
 	sink_printf(s, "%s{\"name\":\"%s\",\"kind\":\"%s\",\"size\":%zu,\"items_per_slab\":%u,"
 	    "\"limit\":%ld,\"reserve\":%ld,\"nofree\":%s,\"secondary\":%s,\"total\":{",
 	    comma ? "," : "", json_escape(name, sizeof(name), sz->name), kind_name[sz->kind],
@@ -449,7 +449,7 @@ json_zone(struct sink *s, const struct snapshot *sn, const struct szone *sz, boo
 static void
 json_placement(struct sink *s, const struct sdomain *sd)
 {
-	char share[16];
+	char share[32];
 	if (!nk_opt.stats_placement) {
 		sink_printf(s, "\"placement\":null");
 	} else if (nk_topo.fake) {
@@ -469,7 +469,7 @@ emit_json(struct sink *s, const struct snapshot *sn, const char *reason)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	char node[16], share[16];
+	char node[32], share[32];
 	sink_printf(s, "{\"version\":%d,\"numakeg\":\"%s\",\"pid\":%d,\"time\":%ld.%06ld,"
 	    "\"reason\":\"%s\",\"ndomains\":%d,\"topology\":\"%s\",\"fake\":%s,\"policy\":\"%s\","
 	    "\"page_size\":%zu,\"total\":{", STATS_SCHEMA, NUMAKEG_VERSION, (int)getpid(),
@@ -512,12 +512,12 @@ text_domain_line(struct sink *s, const char *dom, const char *node, int64_t used
     uint64_t held, uint64_t cached, const struct nk_page_stats *ps, const char *local,
     const char *placed)
 {
-	char b[7][16];
+	char b[7][32];
 	sink_printf(s, "%-6s %5s %9s %9s %9s %9s %9s %9s %9s %6s %6s\n", dom, node,
-	    fmt_bytes(b[0], 16, used), fmt_bytes(b[1], 16, held), fmt_bytes(b[2], 16, cached),
-	    fmt_bytes(b[3], 16, ps->dirty_bytes), fmt_bytes(b[4], 16, ps->purged_bytes),
-	    fmt_bytes(b[5], 16, ps->nofree_bytes),
-	    ps->limit_bytes ? fmt_bytes(b[6], 16, ps->limit_bytes) : "-", local, placed);
+	    fmt_bytes(b[0], 32, used), fmt_bytes(b[1], 32, held), fmt_bytes(b[2], 32, cached),
+	    fmt_bytes(b[3], 32, ps->dirty_bytes), fmt_bytes(b[4], 32, ps->purged_bytes),
+	    fmt_bytes(b[5], 32, ps->nofree_bytes),
+	    ps->limit_bytes ? fmt_bytes(b[6], 32, ps->limit_bytes) : "-", local, placed);
 }
 
 static void
@@ -532,15 +532,15 @@ static void
 text_zone_row(struct sink *s, const char *name, const struct szone *sz, const char *dom,
     const char *node, const struct srow *r)
 {
-	char size[16], limit[24], bu[16], bh[16];
+	char size[32], limit[32], bu[32], bh[32];
 	snprintf(size, sizeof(size), sz->size ? "%zu" : "-", sz->size);
 	if (*name == '\0')
 		size[0] = '\0';  /* a domain row: the size is on its zone's row */
 	snprintf(limit, sizeof(limit), sz->limit ? "%ld" : "-", sz->limit);
 	sink_printf(s, "%-22s %6s %3s %5s %7s %10ld %10lu %12lu %6lu %6lu %9lu %9lu %9s %9s\n",
 	    name, size, dom, node, limit, r->used, r->free_items, r->requests, r->fails, r->sleeps,
-	    r->xdomain, r->fallbacks, fmt_bytes(bu, 16, r->bytes_used),
-	    fmt_bytes(bh, 16, r->bytes_held));
+	    r->xdomain, r->fallbacks, fmt_bytes(bu, 32, r->bytes_used),
+	    fmt_bytes(bh, 32, r->bytes_held));
 }
 
 /* A zone's total row, and with the detail its domains (the idle ones too). */
@@ -548,7 +548,7 @@ static void
 text_zone(struct sink *s, const struct snapshot *sn, const struct szone *sz, const char *prefix,
     bool full)
 {
-	char name[48], dom[16], node[16];
+	char name[48], dom[32], node[32];
 	snprintf(name, sizeof(name), "%s%s", prefix, sz->name);
 	text_zone_row(s, name, sz, "all", "-", &sz->rows[sn->nd]);
 	if (!full)
@@ -572,7 +572,7 @@ emit_text(struct sink *s, const struct snapshot *sn, bool full)
 	memset(&tp, 0, sizeof(tp));
 	int64_t tu = 0;
 	uint64_t tc = 0, tf = 0, tx = 0, ts = 0, ton = 0;
-	char node[16], local[16], placed[16], dom[16];
+	char node[32], local[32], placed[32], dom[32];
 	for (int d = 0; d < nd; d++) {
 		const struct sdomain *sd = &sn->dom[d];
 		tp.active_bytes += sd->pages.active_bytes;
