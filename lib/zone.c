@@ -752,8 +752,8 @@ static NK_NOINLINE void *
 zone_alloc_full(struct nk_zone *z, void *arg, int flags)
 {
 	void *item = NULL;
-	if (NK_UNLIKELY(nk_stats_live) && !(z->flags & NK_ZONE_INTERNAL))
-		stats_live_poll();  /* no lock held here: a live dump may run */
+	if (NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
+		zone_slow_hook();  /* no lock held here: a live stats dump may run */
 	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) &&
 	    !(flags & (NK_USE_RESERVE | NK_NOVM))) {
 		struct nk_tcache *tc = tc_current();
@@ -1262,6 +1262,8 @@ zone_fork_child_caches(void)
 }
 
 /* ---- Counters for the stats layer: slow paths only ---- */
+
+void (*zone_slow_hook)(void);
 
 void
 zone_count_fail(struct nk_zone *z, int d)

@@ -295,8 +295,10 @@ void zone_domain_events(struct nk_zone *z, int domain, uint64_t *fails, uint64_t
 uint64_t zone_domain_tc_items(struct nk_zone *z, int domain);
 void zone_count_fail(struct nk_zone *z, int domain);
 void zone_count_sleep(struct nk_zone *z, int domain);
-/* Live statistics dumps: set when one is asked for (stats.c). */
-extern int nk_stats_live;
-void stats_live_poll(void);
+/*
+ * Called on the public allocation slow path, with no lock held, while set:
+ * the stats layer above sets it for live dumps (zone.c never calls upward).
+ */
+extern void (*zone_slow_hook)(void);
 
 #endif /* NK_ZONE_H */
