@@ -6,7 +6,7 @@
  * per-domain detail with NUMAKEG_STATS=text:full) or JSON (everything, schema
  * in doc/STATS.md), at exit, on nk_stats_print(), and live: on a signal or
  * an interval, acted on by the next allocation slow path (zone.c calls
- * stats_live_poll with no lock held), appended as one JSON line.
+ * zone_slow_hook with no lock held), appended as one JSON line.
  *
  * Nothing here allocates: a dump can run inside malloc, at exit after stdio
  * is gone, or in a forked child.  The snapshot lives in an anonymous
@@ -38,7 +38,6 @@ static pthread_mutex_t stats_mtx = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stats_signal_pending;
 static uint64_t stats_next_ns;            /* the next interval dump */
 static bool stats_file_reported;          /* the unwritable file was reported */
-int nk_stats_live;                        /* zone.c polls while this is set */
 
 /* ---- Output: a buffer flushed to a FILE or a descriptor ---- */
 
@@ -747,7 +746,7 @@ static void
 stats_atexit(void)
 {
 	pthread_mutex_lock(&stats_mtx);
-	nk_stats_live = 0;
+	zone_slow_hook = NULL;
 	if (nk_opt.stats != NK_STATS_OFF)
 		stats_dump(nk_opt.stats, "exit", stats_live_enabled());
 	else if (stats_live_enabled())
@@ -763,8 +762,8 @@ stats_on_signal(int sig)
 	stats_signal_pending = 1;
 }
 
-/* From zone.c's allocation slow path, with no lock held. */
-void
+/* zone_slow_hook: zone.c's allocation slow path, with no lock held. */
+static void
 stats_live_poll(void)
 {
 	const char *reason = NULL;
@@ -817,7 +816,7 @@ stats_init(void)
 			sigaction(nk_opt.stats_signal, &sa, NULL);
 		}
 		stats_next_ns = nk_now_ns() + (uint64_t)nk_opt.stats_interval_s * 1000000000u;
-		nk_stats_live = 1;
+		zone_slow_hook = stats_live_poll;
 	}
 	pthread_atfork(NULL, NULL, stats_fork_child);
 	atexit(stats_atexit);

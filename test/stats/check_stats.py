@@ -85,6 +85,13 @@ def case_counts(o):
     check(t["used"] == sum(N_ALLOC) - sum(N_FREE), "total used %d, want %d"
           % (t["used"], sum(N_ALLOC) - sum(N_FREE)))
     check(z["size"] == 200 and z["kind"] == "zone", "size and kind of the zone")
+    lim = zone_of(dump, "stats-limited")
+    check(lim["limit"] == 4, "the limited zone's limit: %r" % lim["limit"])
+    check(lim["total"]["failures"] == 2, "two failures at the limit: %r" % lim["total"])
+    check(lim["total"]["sleeps"] >= 1, "a sleep at the limit: %r" % lim["total"])
+    check(lim["total"]["requests"] == 5 and lim["total"]["used"] == 4,
+          "five items handed out, four held: %r" % lim["total"])
+    check(sum(d["failures"] for d in lim["domains"]) == 2, "failures per domain add up")
     odd = zone_of(dump, 'odd "quoted" \\ name\t')
     check(odd["total"]["requests"] == 1, "the oddly named zone's one request")
     # Every item of the zone's slabs is either used or free (in a slab or a cache).

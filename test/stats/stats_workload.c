@@ -3,8 +3,9 @@
  * reads what they wrote.  Each mode prints what failed and exits non-zero.
  *
  *   counts DIR   four threads, one per fake domain, make N[d] items of the
- *                zone "stats-test" and free M[d] of them; DIR/dump.json and
- *                DIR/dump.txt are the JSON and text:full dumps afterwards.
+ *                zone "stats-test" and free M[d] of them; "stats-limited"
+ *                sees two failures and a sleep at its limit; DIR/dump.json
+ *                and DIR/dump.txt are the JSON and text:full dumps afterwards.
  *   fork         allocates, forks; parent and child each allocate and exit
  *                (the exit dumps go to NUMAKEG_STATS_FILE with %p).
  *   live DIR     DIR/before.json, then four threads allocate while the main
@@ -70,6 +71,44 @@ dump_to(const char *dir, const char *name, int json)
 	return fclose(f) != 0 ? fail(path) : 0;
 }
 
+/*
+ * A zone limited to LIMITED_MAX items: two NK_NOWAIT calls past the limit
+ * fail, and one NK_WAITOK call sleeps until another thread frees an item.
+ */
+#define LIMITED_MAX 4
+static nk_zone_t limited;
+static void *limited_items[LIMITED_MAX];
+
+static void *
+limited_freer(void *arg)
+{
+	(void)arg;
+	struct timespec nap = { 0, 50000000 };
+	nanosleep(&nap, NULL);
+	nk_zfree(limited, limited_items[0]);
+	return NULL;
+}
+
+static int
+limited_failures_and_sleeps(void)
+{
+	limited = nk_zcreate("stats-limited", 64, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	if (limited == NULL || nk_zone_set_max(limited, LIMITED_MAX) != LIMITED_MAX)
+		return fail("the limited zone");
+	for (int i = 0; i < LIMITED_MAX; i++)
+		if ((limited_items[i] = nk_zalloc(limited, NK_NOWAIT)) == NULL)
+			return fail("an item under the limit");
+	for (int i = 0; i < 2; i++)
+		if (nk_zalloc(limited, NK_NOWAIT) != NULL)
+			return fail("an item past the limit was handed out");
+	pthread_t t;
+	if (pthread_create(&t, NULL, limited_freer, NULL) != 0)
+		return fail("pthread_create");
+	void *p = nk_zalloc(limited, NK_WAITOK);  /* sleeps until the free */
+	pthread_join(t, NULL);
+	return p == NULL ? fail("NK_WAITOK returned NULL") : 0;
+}
+
 static int
 mode_counts(const char *dir)
 {
@@ -98,6 +137,8 @@ mode_counts(const char *dir)
 	}
 	if (bad)
 		return fail("a thread could not allocate or pin itself");
+	if (limited_failures_and_sleeps() != 0)
+		return 1;
 	return dump_to(dir, "dump.json", 1) || dump_to(dir, "dump.txt", 0);
 }
 
