@@ -536,10 +536,15 @@ text_zone_row(struct sink *s, const char *name, const struct szone *sz, const ch
 	if (*name == '\0')
 		size[0] = '\0';  /* a domain row: the size is on its zone's row */
 	snprintf(limit, sizeof(limit), sz->limit ? "%ld" : "-", sz->limit);
-	sink_printf(s, "%-22s %6s %3s %5s %7s %10ld %10lu %12lu %6lu %6lu %9lu %9lu %9s %9s\n",
+	/* What applies to the zone, on its own row: NOFREE, a reserve, a shared keg. */
+	char notes[64] = "";
+	if (*name != '\0')
+		snprintf(notes, sizeof(notes), "%s%s%.0ld%s", sz->nofree ? " nofree" : "",
+		    sz->reserve ? " reserve=" : "", sz->reserve, sz->secondary ? " secondary" : "");
+	sink_printf(s, "%-22s %6s %3s %5s %7s %10ld %10lu %12lu %6lu %6lu %9lu %9lu %9s %9s%s\n",
 	    name, size, dom, node, limit, r->used, r->free_items, r->requests, r->fails, r->sleeps,
 	    r->xdomain, r->fallbacks, fmt_bytes(bu, 32, r->bytes_used),
-	    fmt_bytes(bh, 32, r->bytes_held));
+	    fmt_bytes(bh, 32, r->bytes_held), notes);
 }
 
 /* A zone's total row, and with the detail its domains (the idle ones too). */
