@@ -808,10 +808,10 @@ stats_init(void)
 		return;
 	stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
 	if (stats_live_enabled()) {
-		/* A new series: the file starts empty, each dump appends a line. */
-		int fd = stats_open(O_TRUNC);
-		if (fd >= 0)
-			close(fd);
+		/*
+		 * Each dump appends a line; nothing truncates the file, so that
+		 * processes sharing a name (no %p) do not wipe each other's.
+		 */
 		if (nk_opt.stats_signal != 0) {
 			struct sigaction sa;
 			memset(&sa, 0, sizeof(sa));
