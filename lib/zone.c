@@ -669,6 +669,8 @@ zone_alloc_slow(struct nk_zone *z, int flags)
 void
 zone_free_slow(struct nk_zone *z, void *item)
 {
+	if (NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
+		zone_slow_hook();  /* as on the allocation slow path */
 	if (z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) {
 		zone_free_nocache(z, item);
 		return;

@@ -296,7 +296,8 @@ uint64_t zone_domain_tc_items(struct nk_zone *z, int domain);
 void zone_count_fail(struct nk_zone *z, int domain);
 void zone_count_sleep(struct nk_zone *z, int domain);
 /*
- * Called on the public allocation slow path, with no lock held, while set:
+ * Called on the allocation and free slow paths of the program's zones (never
+ * numakeg's own, which run under locks), with no lock held, while set:
  * the stats layer above sets it for live dumps (zone.c never calls upward).
  */
 extern void (*zone_slow_hook)(void);
