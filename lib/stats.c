@@ -5,7 +5,7 @@
  * placement check (move_pages).  Printed as text (a summary first, the
  * per-domain detail with NUMAKEG_STATS=text:full) or JSON (everything, schema
  * in doc/STATS.md), at exit, on nk_stats_print(), and live: on a signal or
- * an interval, acted on by the next allocation slow path (zone.c calls
+ * an interval, acted on by the next allocation or free slow path (zone.c calls
  * zone_slow_hook with no lock held), appended as one JSON line.
  *
  * Nothing here allocates: a dump can run inside malloc, at exit after stdio
