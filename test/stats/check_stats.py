@@ -294,6 +294,16 @@ def expect(o, name, out):
 def case_tool_table(o):
     expect(o, "one.expected", tool(o, os.path.join(o.samples, "one.json")).stdout)
     expect(o, "series.expected", tool(o, os.path.join(o.samples, "series.jsonl")).stdout)
+    # A series whose last line was cut short (the process died writing it).
+    cut = os.path.join(o.dir, "cut.jsonl")
+    with open(os.path.join(o.samples, "series.jsonl"), encoding="utf-8") as f:
+        text = f.read()
+    with open(cut, "w", encoding="utf-8") as f:
+        f.write(text[:len(text) - 500])
+    r = run([sys.executable, o.tool, cut], {})
+    check(r.returncode == 0 and "incomplete last dump" in r.stderr and
+          len(re.findall(r"^\d+\.\d+ +(call|signal|exit)", r.stdout, re.M)) == 3,
+          "a cut last line is left out with a warning: %r" % r.stderr)
     # Text is refused with a clear message.
     r = run([sys.executable, o.tool, os.path.join(o.samples, "one.expected")], {})
     check(r.returncode != 0 and "NUMAKEG_STATS=json" in r.stderr,
