@@ -455,7 +455,7 @@ kva_init(void)
 {
 	int nd = nk_topo.ndomains;
 	unsigned shift = 40;  /* 1 TiB a domain, less when there are many */
-	const char *s = getenv("NUMAKEG_KVA_WINDOW");
+	const char *s = nk_opt.kva_window;  /* checked and capped by options.c */
 	if (s != NULL) {
 		uint64_t w = nk_parse_size(s, NULL);
 		if (w != UINT64_MAX && w >= ((uint64_t)1 << KVA_MIN_SHIFT))

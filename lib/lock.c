@@ -1,6 +1,6 @@
 /*
- * Locks with their lock-order check, reporting that does not allocate, the
- * options table and the clock: the plumbing below every layer.
+ * Locks with their lock-order check, reporting that does not allocate and
+ * the clock: the plumbing below every layer (the options are in options.c).
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -12,7 +12,6 @@
 
 #include "nk_base.h"
 
-struct nk_options nk_opt;
 int nk_inject_commit_failure_after = -1;
 
 static __thread pid_t nk_tls_tid;
@@ -154,97 +153,4 @@ nk_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t
-nk_parse_size(const char *s, const char **end)
-{
-	uint64_t v = 0;
-	const char *p = s;
-	if (*p < '0' || *p > '9')
-		return UINT64_MAX;
-	while (*p >= '0' && *p <= '9') {
-		if (v > UINT64_MAX / 10)
-			return UINT64_MAX;
-		v = v * 10 + (uint64_t)(*p++ - '0');
-	}
-	int shift = 0;
-	switch (*p) {
-	case 'k': case 'K': shift = 10; p++; break;
-	case 'm': case 'M': shift = 20; p++; break;
-	case 'g': case 'G': shift = 30; p++; break;
-	case 't': case 'T': shift = 40; p++; break;
-	default: break;
-	}
-	if (shift && (*p == 'b' || *p == 'B'))
-		p++;
-	if (shift && v > (UINT64_MAX >> shift))
-		return UINT64_MAX;
-	if (end)
-		*end = p;
-	return v << shift;
-}
-
-static uint64_t
-nk_env_size(const char *name, uint64_t dflt)
-{
-	const char *s = getenv(name);
-	if (s == NULL || *s == '\0')
-		return dflt;
-	const char *end;
-	uint64_t v = nk_parse_size(s, &end);
-	if (v == UINT64_MAX || *end != '\0') {
-		nk_msg("ignoring %s=%s: not a size", name, s);
-		return dflt;
-	}
-	return v;
-}
-
-static const char *
-nk_env_copy(const char *name, char *buf, size_t len)
-{
-	const char *s = getenv(name);
-	if (s == NULL)
-		return NULL;
-	if (strlen(s) >= len) {
-		nk_msg("ignoring %s: longer than %zu characters", name, len - 1);
-		return NULL;
-	}
-	memcpy(buf, s, strlen(s) + 1);
-	return buf;
-}
-
-void
-nk_options_init(void)
-{
-	const char *s;
-
-	nk_opt.fake_domains = 0;
-	if ((s = getenv("NUMAKEG_FAKE_DOMAINS")) != NULL && *s) {
-		long n = strtol(s, NULL, 10);
-		if (n < 1 || n > NK_MAX_DOMAINS)
-			nk_msg("ignoring NUMAKEG_FAKE_DOMAINS=%s: want 1..%d", s, NK_MAX_DOMAINS);
-		else
-			nk_opt.fake_domains = (int)n;
-	}
-	s = getenv("NUMAKEG_DEBUG");
-	nk_opt.debug = (s != NULL && *s && *s != '0');
-#ifdef NK_DEBUG
-	nk_opt.debug = !(s != NULL && *s == '0');
-#endif
-	nk_opt.stats = 0;
-	if ((s = getenv("NUMAKEG_STATS")) != NULL && *s && strcmp(s, "0") != 0)
-		nk_opt.stats = strcmp(s, "json") == 0 ? 2 : 1;
-	/*
-	 * Copies, not getenv()'s pointers: programs such as redis-server write
-	 * their process title over the environment, and the stats file name
-	 * is read again at exit.
-	 */
-	static char stats_file[512], domain_limit[512], policy[64];
-	nk_opt.stats_file = nk_env_copy("NUMAKEG_STATS_FILE", stats_file, sizeof(stats_file));
-	nk_opt.domain_limit = nk_env_copy("NUMAKEG_DOMAIN_LIMIT", domain_limit, sizeof(domain_limit));
-	nk_opt.policy = nk_env_copy("NUMAKEG_POLICY", policy, sizeof(policy));
-	nk_opt.dirty_max = nk_env_size("NUMAKEG_DIRTY_MAX", 64u << 20);
-	nk_opt.decay_ms = nk_env_size("NUMAKEG_DECAY_MS", 1000);
-	nk_opt.trim_ms = nk_env_size("NUMAKEG_TRIM_MS", 1000);
 }

@@ -94,21 +94,32 @@ void nk_lock_reinit(nk_lock_t *lk);
 /* A monotonic clock in nanoseconds, cheap (vDSO, coarse). */
 uint64_t nk_now_ns(void);
 
-/* Options read from the environment once, at start-up. */
+/* Options read from the environment once, at start-up (options.c). */
+enum { NK_STATS_OFF, NK_STATS_TEXT, NK_STATS_JSON };
 struct nk_options {
 	int fake_domains;          /* NUMAKEG_FAKE_DOMAINS, 0: real topology */
 	int debug;                 /* NUMAKEG_DEBUG */
-	int stats;                 /* NUMAKEG_STATS: 0 off, 1 text, 2 json */
+	int stats;                 /* NUMAKEG_STATS: NK_STATS_OFF, _TEXT or _JSON */
+	bool stats_full;           /* NUMAKEG_STATS=text:full: the per-class detail too */
+	int stats_signal;          /* NUMAKEG_STATS_SIGNAL: a live dump on it, 0: none */
+	uint32_t stats_interval_s; /* NUMAKEG_STATS_INTERVAL: a live dump this often, 0: none */
+	int stats_placement;       /* NUMAKEG_STATS_PLACEMENT: check pages with move_pages */
 	const char *stats_file;    /* NUMAKEG_STATS_FILE */
-	const char *domain_limit;  /* NUMAKEG_DOMAIN_LIMIT, parsed by page.c */
-	const char *policy;        /* NUMAKEG_POLICY, parsed by malloc.c */
+	const char *domain_limit;  /* NUMAKEG_DOMAIN_LIMIT, checked; parsed by page.c */
+	const char *policy;        /* NUMAKEG_POLICY, checked; parsed by malloc.c */
+	const char *kva_window;    /* NUMAKEG_KVA_WINDOW, checked and capped; read by kva.c */
 	uint64_t dirty_max;        /* NUMAKEG_DIRTY_MAX: freed pages kept per domain */
 	uint64_t decay_ms;         /* NUMAKEG_DECAY_MS: dirty pages older go back */
 	uint64_t trim_ms;          /* NUMAKEG_TRIM_MS: how often depots are trimmed */
 };
 extern struct nk_options nk_opt;
-/* Reads the environment without malloc: getenv() is safe at start-up. */
+/* Reads and checks the environment without malloc: getenv() is safe at start-up. */
 void nk_options_init(void);
+/*
+ * Once the topology is known: checks the variables that name domains and
+ * rewrites them with numakeg's domain indexes (nodeN becomes its index).
+ */
+void nk_options_domains(int ndomains, const int *os_node, bool fake);
 /* "64M", "1G", "4096": bytes, or UINT64_MAX on a malformed value. */
 uint64_t nk_parse_size(const char *s, const char **end);
 

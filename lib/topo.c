@@ -229,6 +229,7 @@ topo_init(void)
 	if (nk_opt.fake_domains <= 0 && fake_distances != NULL && *fake_distances)
 		nk_msg("ignoring NUMAKEG_FAKE_DISTANCES: it needs NUMAKEG_FAKE_DOMAINS");
 	topo_sort_fallbacks();
+	nk_options_domains(nk_topo.ndomains, nk_topo.os_node, nk_topo.fake);
 }
 
 int

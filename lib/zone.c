@@ -506,6 +506,7 @@ zone_alloc_limited(struct nk_zone *z, int domain, int flags, bool exact)
 			return NULL;
 		}
 		z->sleepers++;
+		zone_count_sleep(z, domain);
 		z->lock.owner = 0;
 		pthread_cond_wait(&z->cv, &z->lock.mtx);
 		z->lock.owner = nk_gettid();
@@ -605,10 +606,16 @@ zone_alloc_item(struct nk_zone *z, int domain, int flags, bool exact)
 {
 	int backoff = 1;
 	for (;;) {
-		void *item = zone_alloc_once(z, domain < 0 ? topo_current_domain() : domain, flags, exact);
-		if (item != NULL || !(flags & NK_WAITOK))
+		int d = domain < 0 ? topo_current_domain() : domain;
+		void *item = zone_alloc_once(z, d, flags, exact);
+		if (item != NULL)
 			return item;
+		if (!(flags & NK_WAITOK)) {
+			zone_count_fail(z, d);
+			return NULL;
+		}
 		/* NK_WAITOK never returns NULL (seed 004). */
+		zone_count_sleep(z, d);
 		zone_wait_for_memory(&backoff);
 	}
 }
@@ -622,6 +629,8 @@ zone_alloc_slow(struct nk_zone *z, int flags)
 void
 zone_free_slow(struct nk_zone *z, void *item)
 {
+	if (NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
+		zone_slow_hook();  /* as on the allocation slow path */
 	if (z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) {
 		zone_free_nocache(z, item);
 		return;
@@ -705,6 +714,8 @@ static NK_NOINLINE void *
 zone_alloc_full(struct nk_zone *z, void *arg, int flags)
 {
 	void *item = NULL;
+	if (NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
+		zone_slow_hook();  /* no lock held here: a live stats dump may run */
 	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_LIMITED)) &&
 	    !(flags & (NK_USE_RESERVE | NK_NOVM))) {
 		struct nk_tcache *tc = tc_current();
@@ -1217,4 +1228,44 @@ zone_fork_child_caches(void)
 	}
 	if ((uintptr_t)self > 1)
 		self->tid = nk_gettid();
+}
+
+/* ---- Counters for the stats layer: slow paths only ---- */
+
+void (*zone_slow_hook)(void);
+
+void
+zone_count_fail(struct nk_zone *z, int d)
+{
+	__atomic_add_fetch(&z->depot[d].fails, 1, __ATOMIC_RELAXED);
+}
+
+void
+zone_count_sleep(struct nk_zone *z, int d)
+{
+	__atomic_add_fetch(&z->depot[d].sleeps, 1, __ATOMIC_RELAXED);
+}
+
+void
+zone_domain_events(struct nk_zone *z, int d, uint64_t *fails, uint64_t *sleeps)
+{
+	*fails = __atomic_load_n(&z->depot[d].fails, __ATOMIC_RELAXED);
+	*sleeps = __atomic_load_n(&z->depot[d].sleeps, __ATOMIC_RELAXED);
+}
+
+uint64_t
+zone_domain_tc_items(struct nk_zone *z, int d)
+{
+	uint64_t n = 0;
+	zone_registry_lock();
+	for (struct nk_tcache *tc = tc_list; tc != NULL; tc = tc->next) {
+		if (__atomic_load_n(&tc->domain, __ATOMIC_RELAXED) != d)
+			continue;
+		struct nk_cache_slot *s = tc_slot(tc, z->id);
+		if (s != NULL)
+			n += (uint64_t)__atomic_load_n(&s->acnt, __ATOMIC_RELAXED) +
+			    __atomic_load_n(&s->fcnt, __ATOMIC_RELAXED);
+	}
+	zone_registry_unlock();
+	return n;
 }

@@ -37,6 +37,7 @@ struct nk_depot {
 	uint64_t imin;              /* fewest items seen since the last trim */
 	/* Counters flushed from thread caches. */
 	uint64_t allocs, frees, xdomain;
+	uint64_t fails, sleeps;     /* slow paths only: NULL returned, waits */
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_zone {
@@ -271,5 +272,17 @@ void zone_domain_counts(struct nk_zone *z, int domain, uint64_t *allocs,
                         uint64_t *frees, uint64_t *xdomain);
 void zone_registry_lock(void);
 void zone_registry_unlock(void);
+/* Failed allocations and sleeps (limit or memory) of requests on a domain. */
+void zone_domain_events(struct nk_zone *z, int domain, uint64_t *fails, uint64_t *sleeps);
+/* Items in the alloc and free buckets of the caches of threads on a domain. */
+uint64_t zone_domain_tc_items(struct nk_zone *z, int domain);
+void zone_count_fail(struct nk_zone *z, int domain);
+void zone_count_sleep(struct nk_zone *z, int domain);
+/*
+ * Called on the allocation and free slow paths of the program's zones (never
+ * numakeg's own, which run under locks), with no lock held, while set:
+ * the stats layer above sets it for live dumps (zone.c never calls upward).
+ */
+extern void (*zone_slow_hook)(void);
 
 #endif /* NK_ZONE_H */

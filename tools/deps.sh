@@ -8,12 +8,13 @@
 # Debian 12 (bookworm).  Runs as root, or through sudo when not root.  It is
 # non-interactive: apt-get update runs once, and only when something is missing.
 
+# python3-matplotlib: tools/numakeg-stat --png, which run.sh users want too.
 NK_BUILD_PKGS=(cmake gcc g++ make pkg-config libnuma-dev libhwloc-dev
-	libjemalloc-dev libjemalloc2 libbenchmark-dev)
+	libjemalloc-dev libjemalloc2 libbenchmark-dev python3-matplotlib)
 # The NUMA VM test (tools/numa-vm.sh) boots Debian's cloud kernel under QEMU from a
 # busybox initramfs.
 NK_TEST_PKGS=(python3 sqlite3 perl git redis-server redis-tools coreutils bash procps
-	qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file)
+	qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file python3-matplotlib)
 
 # The install tests (test/install) render the man pages (man-db), read ELF
 # headers (binutils: readelf, which CPack also uses for the .deb's shlibs)

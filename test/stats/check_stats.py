@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""The statistics tests: check_stats.py CASE --workload EXE --tool numakeg-stat
+--samples DIR --dir WORKDIR.  Each case runs stats_workload (or the tool) with
+the environment it needs and checks what came out; it prints every failure
+and exits 1, or exits 77 (ctest's skip) saying why it cannot run here."""
+import argparse
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+NDOM = 4
+N_ALLOC = [1000, 2000, 3000, 4000]   # as in stats_workload.c
+N_FREE = [100, 700, 2000, 3999]
+ZONE = "stats-test"
+SKIP = 77
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def run(args, env_add, timeout=60, cwd=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMAKEG_")}
+    env.update(env_add)
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
+
+
+def must_run(args, env_add, **kw):
+    r = run(args, env_add, **kw)
+    if r.returncode != 0:
+        sys.exit("FAIL: %s exited %d\nstdout:\n%s\nstderr:\n%s"
+                 % (" ".join(args), r.returncode, r.stdout, r.stderr))
+    return r
+
+
+def zone_of(dump, name):
+    for z in dump["zones"]:
+        if z["name"] == name:
+            return z
+    sys.exit("FAIL: no zone %s in the dump" % name)
+
+
+def numakeg_lines(stderr):
+    return [l for l in stderr.splitlines() if l.startswith("numakeg:")]
+
+
+def counts_dump(o, extra_env=None):
+    env = {"NUMAKEG_FAKE_DOMAINS": str(NDOM)}
+    env.update(extra_env or {})
+    must_run([o.workload, "counts", o.dir], env)
+    with open(os.path.join(o.dir, "dump.json"), encoding="utf-8") as f:
+        return json.load(f)   # the real parser: anything malformed raises
+
+
+def case_counts(o):
+    dump = counts_dump(o)
+    check(dump["version"] == 2, "version is %r, want 2" % dump["version"])
+    check([d["domain"] for d in dump["domains"]] == list(range(NDOM)),
+          "every domain is listed: %r" % [d["domain"] for d in dump["domains"]])
+    z = zone_of(dump, ZONE)
+    check([d["domain"] for d in z["domains"]] == list(range(NDOM)),
+          "the zone lists every domain")
+    for d in range(NDOM):
+        row = z["domains"][d]
+        check(row["requests"] == N_ALLOC[d], "domain %d: requests %d, want %d"
+              % (d, row["requests"], N_ALLOC[d]))
+        check(row["used"] == N_ALLOC[d] - N_FREE[d], "domain %d: used %d, want %d"
+              % (d, row["used"], N_ALLOC[d] - N_FREE[d]))
+        check(row["failures"] == 0 and row["xdomain"] == 0,
+              "domain %d: no failures or cross-domain frees" % d)
+        check(row["bytes_used"] == row["used"] * z["size"], "domain %d: bytes_used" % d)
+    t = z["total"]
+    check(t["requests"] == sum(N_ALLOC), "total requests %d, want %d"
+          % (t["requests"], sum(N_ALLOC)))
+    check(t["used"] == sum(N_ALLOC) - sum(N_FREE), "total used %d, want %d"
+          % (t["used"], sum(N_ALLOC) - sum(N_FREE)))
+    check(z["size"] == 200 and z["kind"] == "zone", "size and kind of the zone")
+    lim = zone_of(dump, "stats-limited")
+    check(lim["limit"] == 4, "the limited zone's limit: %r" % lim["limit"])
+    check(lim["total"]["failures"] == 2, "two failures at the limit: %r" % lim["total"])
+    check(lim["total"]["sleeps"] >= 1, "a sleep at the limit: %r" % lim["total"])
+    check(lim["total"]["requests"] == 5 and lim["total"]["used"] == 4,
+          "five items handed out, four held: %r" % lim["total"])
+    check(sum(d["failures"] for d in lim["domains"]) == 2, "failures per domain add up")
+    odd = zone_of(dump, 'odd "quoted" \\ name\t')
+    check(odd["total"]["requests"] == 1, "the oddly named zone's one request")
+    # Every item of the zone's slabs is either used or free (in a slab or a cache).
+    for label, row in [("total", t)] + list(enumerate(z["domains"])):
+        check(row["used"] + row["free"] == row["slabs"] * z["items_per_slab"],
+              "%s: used %d + free %d = %d slabs x %d items" % (label, row["used"], row["free"],
+                                                              row["slabs"], z["items_per_slab"]))
+        check(row["bytes_held"] >= row["bytes_used"] + row["bytes_free"], "%s: held covers "
+              "used and free" % label)
+
+
+TEXT_COLS = ["used", "free", "requests", "failures", "sleeps", "xdomain", "fallbacks"]
+
+
+def case_text_json(o):
+    dump = counts_dump(o, {"NUMAKEG_STATS": "text:full",
+                           "NUMAKEG_STATS_FILE": os.path.join(o.dir, "exit.txt")})
+    z = zone_of(dump, ZONE)
+    with open(os.path.join(o.dir, "dump.txt"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    at = [i for i, l in enumerate(lines) if l.split()[:1] == [ZONE]]
+    if not check(len(at) == 1, "one %s row in the text" % ZONE):
+        return
+    # zone size dom node limit used free requests fails sleeps xdomain fallbacks bu bh
+    rows = [lines[at[0]].split()[2:]] + [l.split() for l in lines[at[0] + 1:at[0] + 1 + NDOM]]
+    want = [z["total"]] + z["domains"]
+    for i, (row, js) in enumerate(zip(rows, want)):
+        label = "all" if i == 0 else str(i - 1)
+        check(row[0] == label, "text row %d is domain %s: %r" % (i, label, row))
+        got = [int(x) for x in row[3:10]]
+        exp = [js[k] for k in TEXT_COLS]
+        check(got == exp, "domain %s: text %r, JSON %r" % (label, got, exp))
+    # The summary's domain lines, one per domain, in order.
+    doms = [l.split()[0] for l in lines[2:3 + NDOM]]
+    check(doms == ["total"] + [str(d) for d in range(NDOM)], "summary lines: %r" % doms)
+
+
+def case_fork(o):
+    r = must_run([o.workload, "fork"], {"NUMAKEG_STATS": "json",
+                                        "NUMAKEG_STATS_FILE": os.path.join(o.dir, "s.%p.json")})
+    pids = dict(re.findall(r"^(parent|child) (\d+)$", r.stdout, re.M))
+    if not check(set(pids) == {"parent", "child"}, "both processes said their pid: %r"
+                 % r.stdout):
+        return
+    check(pids["parent"] != pids["child"], "two pids")
+    for who, pid in pids.items():
+        path = os.path.join(o.dir, "s.%s.json" % pid)
+        if check(os.path.exists(path), "the %s's file %s" % (who, path)):
+            with open(path, encoding="utf-8") as f:
+                dump = json.load(f)
+            check(dump["pid"] == int(pid), "the %s's dump has its pid" % who)
+            check(dump["reason"] == "exit", "an exit dump")
+
+
+def case_live(o):
+    live = os.path.join(o.dir, "live.jsonl")
+    must_run([o.workload, "live", o.dir], {"NUMAKEG_FAKE_DOMAINS": str(NDOM),
+                                           "NUMAKEG_STATS_SIGNAL": "USR2",
+                                           "NUMAKEG_STATS_FILE": live})
+    with open(live, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    dumps = [json.loads(l) for l in lines]
+    reasons = [d["reason"] for d in dumps]
+    check(reasons[0] == "signal" and reasons[-1] == "exit",
+          "a signal dump first, the exit dump last: %r" % reasons)
+    with open(os.path.join(o.dir, "before.json"), encoding="utf-8") as f:
+        before = zone_of(json.load(f), ZONE)
+    with open(os.path.join(o.dir, "after.json"), encoding="utf-8") as f:
+        after = zone_of(json.load(f), ZONE)
+    mid = zone_of(dumps[0], ZONE)
+    for key in ("requests", "used"):
+        b, m, a = before["total"][key], mid["total"][key], after["total"][key]
+        check(b <= m <= a, "total %s: %d <= %d <= %d" % (key, b, m, a))
+        for d in range(NDOM):
+            b, m, a = (x["domains"][d][key] for x in (before, mid, after))
+            check(b <= m <= a, "domain %d %s: %d <= %d <= %d" % (d, key, b, m, a))
+    check(after["total"]["requests"] > before["total"]["requests"], "the threads allocated")
+
+
+def case_interval(o):
+    live = os.path.join(o.dir, "live.jsonl")
+    must_run([o.workload, "churn", "2600"], {"NUMAKEG_STATS_INTERVAL": "1",
+                                             "NUMAKEG_STATS_FILE": live})
+    with open(live, encoding="utf-8") as f:
+        dumps = [json.loads(l) for l in f.read().splitlines()]
+    reasons = [d["reason"] for d in dumps]
+    # Two are due in 2.6 s; a third only if a loaded machine stretched the run.
+    check(2 <= reasons.count("interval") <= 3 and reasons[-1] == "exit",
+          "two interval dumps in 2.6 s at 1 s, then the exit dump: %r" % reasons)
+    times = [d["time"] for d in dumps]
+    check(times == sorted(times), "dumps in time order")
+    gaps = [b - a for a, b in zip(times, times[1:-1])]
+    check(all(g >= 0.9 for g in gaps), "interval dumps at least a second apart: %r" % gaps)
+    req = [d["total"]["requests"] for d in dumps]
+    check(req == sorted(req) and req[0] > 0, "requests only grow: %r" % req)
+
+
+def case_unwritable(o):
+    r = must_run([o.workload, "noop"], {"NUMAKEG_STATS": "json",
+                                        "NUMAKEG_STATS_FILE": "/nonexistent-dir/stats.json"})
+    msgs = numakeg_lines(r.stderr)
+    check(len(msgs) == 1 and "NUMAKEG_STATS_FILE" in msgs[0],
+          "one line about the file: %r" % msgs)
+    objs = [json.loads(l) for l in r.stderr.splitlines() if l.startswith("{")]
+    check(len(objs) == 1 and objs[0]["reason"] == "exit", "the dump went to stderr")
+
+
+BAD = [
+    ("NUMAKEG_STATS", "bogus"), ("NUMAKEG_STATS", "JSON"),
+    ("NUMAKEG_FAKE_DOMAINS", "abc"), ("NUMAKEG_FAKE_DOMAINS", "0"),
+    ("NUMAKEG_FAKE_DOMAINS", "65"), ("NUMAKEG_FAKE_DOMAINS", "4x"),
+    ("NUMAKEG_DEBUG", "maybe"),
+    ("NUMAKEG_STATS_SIGNAL", "HUP"), ("NUMAKEG_STATS_INTERVAL", "-1"),
+    ("NUMAKEG_STATS_INTERVAL", "5s"), ("NUMAKEG_STATS_PLACEMENT", "2"),
+    ("NUMAKEG_STATS_FILE", "x" * 600),
+    ("NUMAKEG_DOMAIN_LIMIT", "lots"), ("NUMAKEG_DOMAIN_LIMIT", "9:1M"),
+    ("NUMAKEG_DOMAIN_LIMIT", "0:1M,1:"), ("NUMAKEG_DOMAIN_LIMIT", "node0:1M"),
+    ("NUMAKEG_POLICY", "wibble"), ("NUMAKEG_POLICY", "bind:7"),
+    ("NUMAKEG_POLICY", "bind:nodeX"),
+    ("NUMAKEG_DIRTY_MAX", "1Q"), ("NUMAKEG_DIRTY_MAX", "-5"),
+    ("NUMAKEG_DECAY_MS", "soon"), ("NUMAKEG_DECAY_MS", "99999999999999999999999"),
+    ("NUMAKEG_TRIM_MS", "18446744073710"),
+    ("NUMAKEG_KVA_WINDOW", "huge"), ("NUMAKEG_KVA_WINDOW", "1K"),
+    ("NUMAKEG_KVA_WINDOW", "32T"),
+]
+GOOD = {"NUMAKEG_STATS": "0", "NUMAKEG_DEBUG": "1", "NUMAKEG_STATS_SIGNAL": "SIGUSR1",
+        "NUMAKEG_STATS_INTERVAL": "3600", "NUMAKEG_STATS_PLACEMENT": "off",
+        "NUMAKEG_DOMAIN_LIMIT": "0:1G,3:2G", "NUMAKEG_POLICY": "bind:3",
+        "NUMAKEG_DIRTY_MAX": "32M", "NUMAKEG_DECAY_MS": "500", "NUMAKEG_TRIM_MS": "18446744073709",
+        "NUMAKEG_KVA_WINDOW": "64G"}
+
+
+def case_bad_options(o):
+    # Good values say nothing: the check below can tell a warning apart.
+    r = must_run([o.workload, "noop"], dict(GOOD, NUMAKEG_FAKE_DOMAINS=str(NDOM)))
+    check(numakeg_lines(r.stderr) == [], "good values warn: %r" % numakeg_lines(r.stderr))
+    for var, val in BAD:
+        env = {"NUMAKEG_FAKE_DOMAINS": str(NDOM)}
+        env[var] = val
+        r = run([o.workload, "noop"], env)
+        msgs = numakeg_lines(r.stderr)
+        shown = val if len(val) < 40 else val[:20] + "..."
+        if not check(r.returncode == 0, "%s=%s: the program runs on (exit %d: %s)"
+                     % (var, shown, r.returncode, r.stderr[-300:])):
+            continue
+        check(len(msgs) == 1 and var in msgs[0] and "want" in msgs[0],
+              "%s=%s: one warning naming it and what it accepts: %r" % (var, shown, msgs))
+
+
+def placement_of(o, env):
+    path = os.path.join(o.dir, "p.json")
+    must_run([o.workload, "noop"], dict(env, NUMAKEG_STATS="json", NUMAKEG_STATS_FILE=path,
+                                        NUMAKEG_STATS_PLACEMENT="1"))
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def case_placement_fake(o):
+    dump = placement_of(o, {"NUMAKEG_FAKE_DOMAINS": str(NDOM)})
+    for d in dump["domains"]:
+        pl = d["placement"]
+        check(pl is not None and pl["applicable"] is False and "fake" in pl["why"],
+              "domain %d: not applicable on a fake topology: %r" % (d["domain"], pl))
+        check(d["node"] is None, "a fake domain has no kernel node")
+
+
+def case_placement_real(o):
+    dump = placement_of(o, {})
+    if dump["fake"]:
+        print("SKIP: the topology is fake here")
+        sys.exit(SKIP)
+    pls = [d["placement"] for d in dump["domains"]]
+    if any(not p["applicable"] for p in pls):
+        print("SKIP: move_pages cannot be used here: %r" % [p.get("why") for p in pls])
+        sys.exit(SKIP)
+    for d, p in zip(dump["domains"], pls):
+        check(isinstance(d["node"], int), "domain %d names its kernel node" % d["domain"])
+    p0 = pls[0]
+    check(p0["sampled"] > 0, "pages were sampled on domain 0: %r" % p0)
+    # One node: every page is on it.  More: first touch, the calling thread's node.
+    want = 1.0 if dump["ndomains"] == 1 else 0.9
+    check(p0["share"] is not None and p0["share"] >= want,
+          "share on the intended node %r, want >= %s" % (p0["share"], want))
+
+
+def tool(o, *args):
+    return must_run([sys.executable, o.tool] + list(args), {})
+
+
+def expect(o, name, out):
+    path = os.path.join(o.samples, name)
+    with open(path, encoding="utf-8") as f:
+        want = f.read()
+    if not check(out == want, "output differs from %s" % name):
+        with open(os.path.join(o.dir, name + ".got"), "w", encoding="utf-8") as f:
+            f.write(out)
+        print("got (also in %s):\n%s" % (os.path.join(o.dir, name + ".got"), out))
+
+
+def case_tool_table(o):
+    expect(o, "one.expected", tool(o, os.path.join(o.samples, "one.json")).stdout)
+    expect(o, "series.expected", tool(o, os.path.join(o.samples, "series.jsonl")).stdout)
+    # A series whose last line was cut short (the process died writing it).
+    cut = os.path.join(o.dir, "cut.jsonl")
+    with open(os.path.join(o.samples, "series.jsonl"), encoding="utf-8") as f:
+        text = f.read()
+    with open(cut, "w", encoding="utf-8") as f:
+        f.write(text[:len(text) - 500])
+    r = run([sys.executable, o.tool, cut], {})
+    check(r.returncode == 0 and "incomplete last dump" in r.stderr and
+          len(re.findall(r"^\d+\.\d+ +(call|signal|exit)", r.stdout, re.M)) == 3,
+          "a cut last line is left out with a warning: %r" % r.stderr)
+    # Text is refused with a clear message.
+    r = run([sys.executable, o.tool, os.path.join(o.samples, "one.expected")], {})
+    check(r.returncode != 0 and "NUMAKEG_STATS=json" in r.stderr,
+          "a text file is refused: %r" % r.stderr)
+
+
+def case_tool_diff(o):
+    expect(o, "diff.expected", tool(o, "diff", os.path.join(o.samples, "a.json"),
+                                    os.path.join(o.samples, "b.json")).stdout)
+
+
+def png_chunks(data):
+    pos, chunks = 8, []
+    while pos + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        crc = struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]
+        chunks.append((kind, body, crc == zlib.crc32(kind + body)))
+        pos += 12 + n
+    return chunks
+
+
+def case_tool_png(o):
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("SKIP: no matplotlib (Debian: python3-matplotlib, tools/deps.sh test)")
+        sys.exit(SKIP)
+    out = os.path.join(o.dir, "series.png")
+    tool(o, "--png", out, os.path.join(o.samples, "series.jsonl"))
+    with open(out, "rb") as f:
+        data = f.read()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", "the PNG signature")
+    chunks = png_chunks(data)
+    kinds = [c[0] for c in chunks]
+    check(kinds[:1] == [b"IHDR"] and kinds[-1:] == [b"IEND"] and b"IDAT" in kinds,
+          "IHDR first, IDAT, IEND last: %r" % kinds[:3])
+    check(all(c[2] for c in chunks), "every chunk's CRC")
+    if kinds[:1] == [b"IHDR"]:
+        w, h = struct.unpack(">II", chunks[0][1][:8])
+        check(w >= 600 and h >= 300, "a picture of some size: %dx%d" % (w, h))
+    soft = [c[1] for c in chunks if c[0] == b"tEXt" and c[1].startswith(b"Software\0")]
+    check(soft and b"matplotlib" in soft[0].lower(), "written by matplotlib: %r" % soft)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case")
+    ap.add_argument("--workload", required=True)
+    ap.add_argument("--tool", required=True)
+    ap.add_argument("--samples", required=True)
+    ap.add_argument("--dir", required=True)
+    o = ap.parse_args()
+    shutil.rmtree(o.dir, ignore_errors=True)
+    os.makedirs(o.dir)
+    globals()["case_" + o.case](o)
+    for f in failures:
+        print("FAIL:", f)
+    if failures:
+        return 1
+    print("ok:", o.case)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

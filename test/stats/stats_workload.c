@@ -1,0 +1,277 @@
+/*
+ * Known workloads for the statistics tests; check_stats.py runs them and
+ * reads what they wrote.  Each mode prints what failed and exits non-zero.
+ *
+ *   counts DIR   four threads, one per fake domain, make N[d] items of the
+ *                zone "stats-test" and free M[d] of them; "stats-limited"
+ *                sees two failures and a sleep at its limit; DIR/dump.json
+ *                and DIR/dump.txt are the JSON and text:full dumps afterwards.
+ *   fork         allocates, forks; parent and child each allocate and exit
+ *                (the exit dumps go to NUMAKEG_STATS_FILE with %p).
+ *   live DIR     DIR/before.json, then four threads allocate while the main
+ *                thread raises the stats signal and waits for the live dump
+ *                in NUMAKEG_STATS_FILE; then DIR/after.json.
+ *   churn MS     mallocs and frees blocks of many sizes for MS milliseconds
+ *                (interval dumps).
+ *   noop         allocates a little and exits (option warnings, placement).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "numakeg.h"
+
+#define NDOM 4
+#define ITEM_SIZE 200
+
+/* Requests and frees per domain: distinct, so a mix-up shows. */
+static const int n_alloc[NDOM] = { 1000, 2000, 3000, 4000 };
+static const int n_free[NDOM] = { 100, 700, 2000, 3999 };
+
+static nk_zone_t zone;
+static void *items[NDOM][4000];
+
+static int
+fail(const char *what)
+{
+	fprintf(stderr, "stats_workload: %s (%s)\n", what, strerror(errno));
+	return 1;
+}
+
+static void *
+counts_thread(void *arg)
+{
+	int d = (int)(intptr_t)arg;
+	if (nk_thread_set_domain(d) != 0)
+		return (void *)1;
+	for (int i = 0; i < n_alloc[d]; i++)
+		if ((items[d][i] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
+			return (void *)1;
+	for (int i = 0; i < n_free[d]; i++)
+		nk_zfree(zone, items[d][i]);
+	return NULL;
+}
+
+static int
+dump_to(const char *dir, const char *name, int json)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return fail(path);
+	nk_stats_print(f, json);
+	return fclose(f) != 0 ? fail(path) : 0;
+}
+
+/*
+ * A zone limited to LIMITED_MAX items: two NK_NOWAIT calls past the limit
+ * fail, and one NK_WAITOK call sleeps until another thread frees an item.
+ */
+#define LIMITED_MAX 4
+static nk_zone_t limited;
+static void *limited_items[LIMITED_MAX];
+
+static void *
+limited_freer(void *arg)
+{
+	(void)arg;
+	struct timespec nap = { 0, 50000000 };
+	nanosleep(&nap, NULL);
+	nk_zfree(limited, limited_items[0]);
+	return NULL;
+}
+
+static int
+limited_failures_and_sleeps(void)
+{
+	limited = nk_zcreate("stats-limited", 64, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	if (limited == NULL || nk_zone_set_max(limited, LIMITED_MAX) != LIMITED_MAX)
+		return fail("the limited zone");
+	for (int i = 0; i < LIMITED_MAX; i++)
+		if ((limited_items[i] = nk_zalloc(limited, NK_NOWAIT)) == NULL)
+			return fail("an item under the limit");
+	for (int i = 0; i < 2; i++)
+		if (nk_zalloc(limited, NK_NOWAIT) != NULL)
+			return fail("an item past the limit was handed out");
+	pthread_t t;
+	if (pthread_create(&t, NULL, limited_freer, NULL) != 0)
+		return fail("pthread_create");
+	void *p = nk_zalloc(limited, NK_WAITOK);  /* sleeps until the free */
+	pthread_join(t, NULL);
+	return p == NULL ? fail("NK_WAITOK returned NULL") : 0;
+}
+
+static int
+mode_counts(const char *dir)
+{
+	if (nk_ndomains() != NDOM) {
+		fprintf(stderr, "stats_workload: want NUMAKEG_FAKE_DOMAINS=%d, have %d domains\n",
+		    NDOM, nk_ndomains());
+		return 1;
+	}
+	zone = nk_zcreate("stats-test", ITEM_SIZE, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	if (zone == NULL)
+		return fail("nk_zcreate");
+	/* A name JSON must escape: the dump still parses and keeps it. */
+	nk_zone_t odd = nk_zcreate("odd \"quoted\" \\ name\t", 32, NULL, NULL, NULL, NULL,
+	    NK_ALIGN_PTR, 0);
+	if (odd == NULL || nk_zalloc(odd, NK_NOWAIT) == NULL)
+		return fail("the oddly named zone");
+	pthread_t t[NDOM];
+	for (int d = 0; d < NDOM; d++)
+		if (pthread_create(&t[d], NULL, counts_thread, (void *)(intptr_t)d) != 0)
+			return fail("pthread_create");
+	int bad = 0;
+	for (int d = 0; d < NDOM; d++) {
+		void *r;
+		pthread_join(t[d], &r);
+		bad |= r != NULL;
+	}
+	if (bad)
+		return fail("a thread could not allocate or pin itself");
+	if (limited_failures_and_sleeps() != 0)
+		return 1;
+	return dump_to(dir, "dump.json", 1) || dump_to(dir, "dump.txt", 0);
+}
+
+static int
+mode_fork(void)
+{
+	void *p = malloc(100);
+	pid_t pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	void *q = malloc(300);
+	free(q);
+	free(p);
+	if (pid == 0) {
+		printf("child %d\n", (int)getpid());
+		exit(0);  /* exit, not _exit: the child's dump is an exit handler */
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fail("the child failed");
+	printf("parent %d\n", (int)getpid());
+	return 0;
+}
+
+static volatile int live_stop;
+
+static void *
+live_thread(void *arg)
+{
+	int d = (int)(intptr_t)arg;
+	nk_thread_set_domain(d);
+	/* Items kept until the end: every bucket refill is a slow path. */
+	static void *held[NDOM][100000];
+	long n = 0;
+	while (!live_stop && n < 100000) {
+		if ((held[d][n] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
+			return (void *)1;
+		n++;
+		if (n % 1000 == 0)
+			sched_yield();
+	}
+	return (void *)0;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static int
+mode_live(const char *dir)
+{
+	const char *live = getenv("NUMAKEG_STATS_FILE");
+	if (live == NULL)
+		return fail("NUMAKEG_STATS_FILE is not set");
+	zone = nk_zcreate("stats-test", ITEM_SIZE, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	if (zone == NULL)
+		return fail("nk_zcreate");
+	if (dump_to(dir, "before.json", 1))
+		return 1;
+	off_t size0 = file_size(live);
+	pthread_t t[NDOM];
+	for (int d = 0; d < NDOM; d++)
+		if (pthread_create(&t[d], NULL, live_thread, (void *)(intptr_t)d) != 0)
+			return fail("pthread_create");
+	struct timespec ms = { 0, 1000000 };
+	nanosleep(&ms, NULL);
+	raise(SIGUSR2);
+	/* The threads' next slow path writes the dump; wait for it (10 s at most). */
+	int waited = 0;
+	while (file_size(live) <= size0 && waited++ < 10000)
+		nanosleep(&ms, NULL);
+	nanosleep(&ms, NULL);
+	live_stop = 1;
+	int bad = 0;
+	for (int d = 0; d < NDOM; d++) {
+		void *r;
+		pthread_join(t[d], &r);
+		bad |= r != NULL;
+	}
+	if (bad)
+		return fail("a thread could not allocate");
+	if (file_size(live) <= size0) {
+		fprintf(stderr, "stats_workload: no live dump in %s after 10 s\n", live);
+		return 1;
+	}
+	return dump_to(dir, "after.json", 1);
+}
+
+/* Rounds of 1000 blocks held, then freed: every round passes slow paths. */
+static int
+mode_churn(long ms)
+{
+	static void *held[1000];
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int i = 0; i < 1000; i++)
+			if ((held[i] = malloc(16 + (size_t)(i % 64) * 48)) == NULL)
+				return fail("malloc");
+		for (int i = 0; i < 1000; i++)
+			free(held[i]);
+		struct timespec nap = { 0, 2000000 };
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (strcmp(mode, "counts") == 0 && argc == 3)
+		return mode_counts(argv[2]);
+	if (strcmp(mode, "fork") == 0)
+		return mode_fork();
+	if (strcmp(mode, "live") == 0 && argc == 3)
+		return mode_live(argv[2]);
+	if (strcmp(mode, "churn") == 0 && argc == 3)
+		return mode_churn(atol(argv[2]));
+	if (strcmp(mode, "noop") == 0) {
+		/* Enough to fill a few slabs: the placement check samples them. */
+		static void *keep[2000];
+		for (int i = 0; i < 2000; i++)
+			if ((keep[i] = malloc(64 + (size_t)(i % 8) * 64)) == NULL)
+				return fail("malloc");
+		for (int i = 0; i < 2000; i += 2)
+			free(keep[i]);
+		return 0;
+	}
+	fprintf(stderr, "usage: stats_workload counts DIR | fork | live DIR | churn MS | noop\n");
+	return 2;
+}
