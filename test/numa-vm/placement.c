@@ -4,7 +4,8 @@
  * (linked static); for every domain a thread is moved there with
  * nk_thread_set_domain(), allocates small blocks, large blocks and zone
  * items, touches them, and asks the kernel (move_pages with no target) on
- * which node each page really is.  Then a block of domain 0 freed by a
+ * which node each page really is; large blocks on each path of the page
+ * layer and a block grown by realloc too.  Then a block of domain 0 freed by a
  * thread on domain 1 must go home, not into domain 1's allocations.
  */
 #include <errno.h>
@@ -52,6 +53,55 @@ struct placed {
 
 static nk_zone_t zone;
 
+/* Pages of [p, p+n) on node (every 16th page and the last); -1: all of them. */
+static long
+first_page_off_node(char *p, size_t n, int node)
+{
+	for (size_t off = 0; off < n; off += 16 * 4096)
+		if (node_of(p + off) != node)
+			return (long)off;
+	return node_of(p + n - 1) == node ? -1 : (long)(n - 1);
+}
+
+/*
+ * Large blocks on every path of the page layer: the thread's run cache
+ * (256 KiB, freed and taken again), the page cache (3 MiB, reused after a
+ * free), a run past the cache (40 MiB), and a block grown by realloc from
+ * 64 KiB to 24 MiB (in place where it can, moved where it cannot).
+ */
+static void
+place_large_paths(struct placed *r)
+{
+	static const size_t sizes[] = { 256 << 10, 3 << 20, 40 << 20 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int round = 0; round < 2; round++) {   /* fresh, then reused */
+			char *p = malloc(sizes[i]);
+			memset(p, 6, sizes[i]);
+			long off = first_page_off_node(p, sizes[i], r->domain);
+			CHECK(off < 0, "domain %d: a %zu-byte block (round %d) has page +%ld off its node",
+			    r->domain, sizes[i], round, off);
+			r->large_ok += off < 0;
+			r->large_total++;
+			free(p);
+		}
+	}
+	size_t n = 64 << 10;
+	char *g = malloc(n);
+	memset(g, 7, n);
+	while (n < (24u << 20)) {
+		size_t next = n + n / 2;
+		g = realloc(g, next);
+		memset(g + n, 7, next - n);
+		n = next;
+		long off = first_page_off_node(g, n, r->domain);
+		CHECK(off < 0, "domain %d: a block grown by realloc to %zu has page +%ld off its node",
+		    r->domain, n, off);
+		r->large_ok += off < 0;
+		r->large_total++;
+	}
+	free(g);
+}
+
 static void *
 place(void *arg)
 {
@@ -75,6 +125,7 @@ place(void *arg)
 		    node_of((char *)large[i] + (255 << 10)) == r->domain;
 		r->large_total++;
 	}
+	place_large_paths(r);
 	for (int i = 0; i < NZONE; i++) {
 		items[i] = nk_zalloc(zone, NK_WAITOK);
 		memset(items[i], 3, 200);
