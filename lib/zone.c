@@ -34,8 +34,15 @@ static struct nk_zone *zone_by_id[NK_MAX_ZONES];
 static struct nk_tcache *tc_list;
 static pthread_key_t tc_key;
 
-#define NK_NBUCKET_ZONES 6
-static const uint16_t bucket_caps[NK_NBUCKET_ZONES] = { 8, 16, 32, 64, 128, 256 };
+#define NK_NBUCKET_ZONES 8
+static const uint16_t bucket_caps[NK_NBUCKET_ZONES] = { 2, 4, 8, 16, 32, 64, 128, 256 };
+/*
+ * A bucket holds at most this many bytes of items (at least 2 items): a
+ * thread's two buckets of a 32 KiB class then hold 128 KiB, not megabytes,
+ * as UMA sizes buckets by item size and jemalloc lowers ncached_max as
+ * sizes grow.
+ */
+#define NK_BUCKET_BYTES  ((size_t)64 << 10)
 static struct nk_zone bucket_zones[NK_NBUCKET_ZONES];
 static struct nk_keg bucket_kegs[NK_NBUCKET_ZONES];
 static struct nk_zone tc_zone, tc_ext_zone, zone_zone;
@@ -234,7 +241,7 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 		empties = b->next;
 		bucket_free(b);
 	}
-	if (freed > 0 && !all && z->bucket_cap > 8)
+	if (freed > 0 && !all && z->bucket_cap > nk_min(z->bucket_max, 8))
 		z->bucket_cap = (uint16_t)(z->bucket_cap - z->bucket_cap / 4);
 }
 
@@ -860,7 +867,7 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
 	z->flags = zflags;
 	z->ctor = ctor;
 	z->dtor = dtor;
-	z->bucket_max = (uint16_t)nk_min(nk_max((size_t)65536 / z->size, 8), NK_BUCKET_MAX);
+	z->bucket_max = (uint16_t)nk_min(nk_max(NK_BUCKET_BYTES / z->size, 2), NK_BUCKET_MAX);
 	z->bucket_cap = (uint16_t)nk_min(z->bucket_max, 32);
 	z->last_trim_ns = nk_now_ns();
 	z->alloc_slot = z->free_slot = -1;  /* until registered */
