@@ -75,12 +75,15 @@ keg_init(struct nk_keg *k, const char *name, size_t size, int align,
     nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank)
 {
 	memset(k, 0, offsetof(struct nk_keg, dom));
+	/* An alignment is a mask below a page; a size fits a 32-page slab. */
 	if (align < 0 || ((size_t)align & ((size_t)align + 1)) != 0 || (size_t)align >= NK_PAGE_SIZE)
 		return EINVAL;
+	if (size == 0 || size > KEG_MAX_ITEM)
+		return EINVAL;  /* checked before rounding: SIZE_MAX - 3 must not wrap to 0 */
 	k->name = name;
 	k->align = (size_t)nk_max(align, 7);  /* room for a pointer at least */
 	k->size = nk_roundup(nk_max(size, (size_t)8), k->align + 1);
-	if (k->size > ((size_t)32 << NK_PAGE_SHIFT))
+	if (k->size > KEG_MAX_ITEM)
 		return EINVAL;
 	k->flags = zflags;
 	k->init = init;
@@ -88,6 +91,8 @@ keg_init(struct nk_keg *k, const char *name, size_t size, int align,
 	k->keep_free_slabs = 1;
 	k->refs = 1;
 	keg_layout(k);
+	if (k->ipers == 0)
+		return EINVAL;  /* no layout holds even one item (never for sizes above) */
 	k->recip = (uint32_t)((((uint64_t)1 << 32) + k->size - 1) / k->size);
 	for (int d = 0; d < nk_topo.ndomains; d++) {
 		memset(&k->dom[d], 0, sizeof(k->dom[d]));

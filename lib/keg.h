@@ -10,6 +10,7 @@
 
 #define KEG_MAX_IPERS  1024
 #define KEG_MAP_WORDS  (KEG_MAX_IPERS / 64)
+#define KEG_MAX_ITEM   ((size_t)32 << NK_PAGE_SHIFT)  /* the largest item: one 32-page slab */
 
 enum { SLAB_FREE, SLAB_PARTIAL, SLAB_FULL };
 
