@@ -398,6 +398,7 @@ static struct nk_zone *
 malloc_block_zone(void *p, struct nk_pdesc *pd)
 {
 	struct nk_slab *slab = pd->slab;
+	slab_check(pd->zid < NK_NCLASSES ? nk_malloc_zones[pd->zid].name : "?", slab);
 	struct nk_zone *z = slab->keg->owner;
 	if (pd->zid >= NK_NCLASSES)
 		malloc_bad_free(p, "belongs to a zone, not to malloc", z);
@@ -492,8 +493,10 @@ nk_malloc_usable_size(const void *p)
 	if (!kva_contains(p))
 		return 0;
 	struct nk_pdesc *pd = page_desc(p);
-	if (pd->flags & PG_SLAB)
+	if (pd->flags & PG_SLAB) {
+		slab_check(pd->zid < NK_NCLASSES ? nk_malloc_zones[pd->zid].name : "?", pd->slab);
 		return ((struct nk_slab *)pd->slab)->keg->size;
+	}
 	if (pd->flags & PG_LARGE)
 		return (size_t)pd->npages << NK_PAGE_SHIFT;
 	return 0;
