@@ -15,6 +15,8 @@
  *    (fab343a7: the reserve was spread over domains by prealloc);
  *  - the reserve: items only NK_USE_RESERVE may take; others get a new slab.
  */
+#include <sys/random.h>
+
 #include "keg.h"
 #include "topo.h"
 #include "zone.h"
@@ -24,6 +26,15 @@
 
 static struct nk_zone keg_hdr_zone;
 static struct nk_keg keg_hdr_keg;
+uint64_t nk_slab_cookie;
+
+void
+keg_corrupt(const char *zone, const void *slab, const char *what)
+{
+	/* nk_panic lets go of the locks this thread holds before it aborts. */
+	nk_panic("heap overflow/corruption detected in zone %s: slab %p: %s",
+	    zone ? zone : "?", slab, what);
+}
 
 static size_t
 keg_hdr_size(uint32_t ipers)
@@ -70,10 +81,22 @@ keg_layout(struct nk_keg *k)
 	k->hdr_offset &= ~7u;
 }
 
+/* Once, by the first keg (the map's entry keg, at start-up, one thread). */
+static void
+keg_cookie_init(void)
+{
+	uint64_t c;
+	if (getrandom(&c, sizeof(c), GRND_NONBLOCK) != (ssize_t)sizeof(c))
+		c = nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&c;
+	nk_slab_cookie = c | 1;  /* a zeroed header never passes */
+}
+
 int
 keg_init(struct nk_keg *k, const char *name, size_t size, int align,
     nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank)
 {
+	if (NK_UNLIKELY(nk_slab_cookie == 0))
+		keg_cookie_init();
 	memset(k, 0, offsetof(struct nk_keg, dom));
 	/* An alignment is a mask below a page; a size fits a 32-page slab. */
 	if (align < 0 || ((size_t)align & ((size_t)align + 1)) != 0 || (size_t)align >= NK_PAGE_SIZE)
@@ -101,9 +124,43 @@ keg_init(struct nk_keg *k, const char *name, size_t size, int align,
 	return 0;
 }
 
+/*
+ * A link read out of a header: it must point at a slab header (in the
+ * address space, on a slab page, its canary whole) before anything reads or
+ * writes through it, so a bent link is reported instead of followed.
+ */
 static void
-slab_unlink(struct nk_keg_domain *kd, struct nk_slab *s)
+slab_check_link(struct nk_keg *k, const struct nk_slab *from, const struct nk_slab *to)
 {
+	if (NK_UNLIKELY(((uintptr_t)to & 7) != 0 || !kva_contains(to) ||
+	    !(page_desc(to)->flags & PG_SLAB)))
+		keg_corrupt(k->name, from, "a list link points outside every slab");
+	slab_check(k->name, to);
+}
+
+/*
+ * Checked unlink: the slab and its neighbours pass their canaries, and each
+ * neighbour points back at the slab (next->prev == s, prev->next == s, or
+ * the list head is s), before anything is written through those links.
+ */
+static void
+slab_unlink(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s)
+{
+	slab_check(k->name, s);
+	if (NK_UNLIKELY(s->list > SLAB_FULL || s->keg != k))
+		keg_corrupt(k->name, s, "its header names another keg or list");
+	if (s->prev != NULL) {
+		slab_check_link(k, s, s->prev);
+		if (NK_UNLIKELY(s->prev->next != s))
+			keg_corrupt(k->name, s, "its list neighbour does not point back (prev->next)");
+	} else if (NK_UNLIKELY(kd->lists[s->list] != s)) {
+		keg_corrupt(k->name, s, "it has no previous slab but does not head its list");
+	}
+	if (s->next != NULL) {
+		slab_check_link(k, s, s->next);
+		if (NK_UNLIKELY(s->next->prev != s))
+			keg_corrupt(k->name, s, "its list neighbour does not point back (next->prev)");
+	}
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -114,23 +171,30 @@ slab_unlink(struct nk_keg_domain *kd, struct nk_slab *s)
 }
 
 static void
-slab_link(struct nk_keg_domain *kd, struct nk_slab *s, int list)
+slab_link(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s, int list)
 {
+	struct nk_slab *head = kd->lists[list];
+	if (head != NULL) {
+		slab_check_link(k, s, head);
+		if (NK_UNLIKELY(head->prev != NULL))
+			keg_corrupt(k->name, head, "the head of its list has a previous slab");
+	}
 	s->list = (uint8_t)list;
 	s->prev = NULL;
-	s->next = kd->lists[list];
-	if (s->next)
-		s->next->prev = s;
+	s->next = head;
+	if (head)
+		head->prev = s;
 	kd->lists[list] = s;
 }
 
 static void
 slab_relist(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s)
 {
+	slab_check(k->name, s);
 	int want = s->nfree == 0 ? SLAB_FULL : s->nfree == k->ipers ? SLAB_FREE : SLAB_PARTIAL;
 	if (want != s->list) {
-		slab_unlink(kd, s);
-		slab_link(kd, s, want);
+		slab_unlink(k, kd, s);
+		slab_link(k, kd, s, want);
 	}
 }
 
@@ -172,6 +236,7 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 	} else {
 		s = (struct nk_slab *)((char *)mem + k->hdr_offset);
 	}
+	s->canary = nk_slab_cookie ^ (uintptr_t)s;
 	s->next = s->prev = NULL;
 	s->keg = k;
 	s->items = mem;
@@ -215,6 +280,7 @@ keg_free_slab(struct nk_keg *k, struct nk_slab *s)
 {
 	NK_ASSERT(s->nfree == k->ipers, "freeing a slab with items in use");
 	NK_ASSERT(!(k->flags & NK_ZONE_NOFREE), "freeing a NOFREE keg's slab");
+	slab_check(k->name, s);
 	void *mem = s->items;
 	if (k->fini)
 		for (uint32_t i = 0; i < k->ipers; i++)
@@ -231,7 +297,7 @@ keg_detach_empty(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s,
     struct nk_slab **release)
 {
 	NK_ASSERT(s->nfree == k->ipers, "detaching a slab with items in use");
-	slab_unlink(kd, s);
+	slab_unlink(k, kd, s);
 	kd->nslabs--;
 	kd->free_items -= k->ipers;
 	__atomic_sub_fetch(&k->free_total, k->ipers, __ATOMIC_RELAXED);
@@ -252,6 +318,9 @@ slab_take(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s, void **
 {
 	int n = 0;
 	size_t words = nk_howmany(k->ipers, 64);
+	slab_check(k->name, s);
+	if (NK_UNLIKELY(s->nfree > k->ipers || s->items == NULL))
+		keg_corrupt(k->name, s, "its free count is past the slab's items");
 	for (size_t w = 0; w < words && n < max && s->nfree; w++) {
 		while (s->freemap[w] != 0 && n < max) {
 			int bit = __builtin_ctzll(s->freemap[w]);
@@ -298,7 +367,7 @@ keg_take_new(struct nk_keg *k, int d, int flags, void **items, int max)
 		return 0;
 	struct nk_keg_domain *kd = &k->dom[d];
 	nk_lock(&kd->lock);
-	slab_link(kd, s, SLAB_FREE);
+	slab_link(k, kd, s, SLAB_FREE);
 	kd->nslabs++;
 	kd->free_items += k->ipers;
 	__atomic_add_fetch(&k->free_total, k->ipers, __ATOMIC_RELAXED);
@@ -386,6 +455,8 @@ keg_free_items(struct nk_keg *k, void **items, int n)
 	for (int i = 0; i < n; i++) {
 		void *item = items[i];
 		struct nk_slab *s = kva_contains(item) ? keg_slab_of(item) : NULL;
+		if (s != NULL)
+			slab_check(k->name, s);  /* before its keg, items or freemap are read */
 		if (s == NULL || s->keg != k || !keg_item_start(k, s, item))
 			keg_bad_free(k, item, "free of an item that is not this zone's:");
 		if (s->domain != locked) {
@@ -411,8 +482,10 @@ keg_free_items(struct nk_keg *k, void **items, int n)
 			continue;
 		/* Keep a few empty slabs; more go back, unless the reserve needs them. */
 		uint32_t empties = 0;
-		for (struct nk_slab *e = kd->lists[SLAB_FREE]; e && empties <= k->keep_free_slabs; e = e->next)
+		for (struct nk_slab *e = kd->lists[SLAB_FREE]; e && empties <= k->keep_free_slabs; e = e->next) {
+			slab_check_link(k, s, e);
 			empties++;
+		}
 		if (empties > k->keep_free_slabs && keg_can_spare_slab(k))
 			keg_detach_empty(k, kd, s, &release);
 	}

@@ -14,7 +14,14 @@
 
 enum { SLAB_FREE, SLAB_PARTIAL, SLAB_FULL };
 
+/*
+ * A slab header.  The canary comes first, so a linear overflow out of the
+ * item before an in-page header reaches it before anything the keg follows;
+ * it is nk_slab_cookie ^ the header's address, checked whenever the keg
+ * touches the slab (slab_check).
+ */
 struct nk_slab {
+	uint64_t canary;
 	struct nk_slab *next, *prev;
 	struct nk_keg *keg;
 	char *items;            /* item 0; the slab's pages start here */
@@ -78,6 +85,20 @@ int  keg_prealloc_domain(struct nk_keg *keg, int domain, int nitems);
 /* Frees every empty slab the reserve does not need. */
 void keg_drain(struct nk_keg *keg);
 int64_t keg_free_count(struct nk_keg *keg);
+
+/* Random per process (keg_bootstrap), never zero. */
+extern uint64_t nk_slab_cookie;
+
+/* A header that fails its canary, or a list link that does not point back. */
+NK_COLD _Noreturn void keg_corrupt(const char *zone, const void *slab, const char *what);
+
+/* Dies with a clear report if the header was overwritten (overflow, stray write). */
+static inline void
+slab_check(const char *zone, const struct nk_slab *s)
+{
+	if (NK_UNLIKELY(s->canary != (nk_slab_cookie ^ (uintptr_t)s)))
+		keg_corrupt(zone, s, "its header canary was overwritten");
+}
 
 /* The slab an item lives in, and whether the pointer is an item's start. */
 static inline struct nk_slab *
