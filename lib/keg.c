@@ -580,23 +580,41 @@ keg_bootstrap(void)
 	    NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL | KEG_INPAGE_ONLY, NK_RANK_KEG);
 }
 
+/*
+ * Several zones share a keg (secondary zones), and its primary zone may be
+ * gone: the fork handlers are called once per zone, and do each keg once.
+ * The owner field marks a keg this fork holds: the forking thread's id
+ * (nobody else can set it while the mutex is ours).
+ */
 void
 keg_fork_prepare(struct nk_keg *k)
 {
-	for (int d = 0; d < nk_topo.ndomains; d++)
+	pid_t me = nk_gettid();
+	if (k->dom[0].lock.owner == me)
+		return;  /* already taken for this fork, through another zone */
+	for (int d = 0; d < nk_topo.ndomains; d++) {
 		pthread_mutex_lock(&k->dom[d].lock.mtx);
+		k->dom[d].lock.owner = me;
+	}
 }
 
 void
 keg_fork_parent(struct nk_keg *k)
 {
-	for (int d = 0; d < nk_topo.ndomains; d++)
+	if (k->dom[0].lock.owner != nk_gettid())
+		return;  /* already let go, through another zone */
+	for (int d = 0; d < nk_topo.ndomains; d++) {
+		k->dom[d].lock.owner = 0;
 		pthread_mutex_unlock(&k->dom[d].lock.mtx);
+	}
 }
 
 void
 keg_fork_child(struct nk_keg *k)
 {
+	/* The owner is the parent's thread id, or 0 once this keg is done. */
+	if (k->dom[0].lock.owner == 0)
+		return;
 	for (int d = 0; d < nk_topo.ndomains; d++)
 		nk_lock_reinit(&k->dom[d].lock);
 }

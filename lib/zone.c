@@ -32,6 +32,9 @@ struct nk_zone *nk_zone_list;
 
 static nk_lock_t zone_registry;
 static struct nk_zone *zone_by_id[NK_MAX_ZONES];
+/* An id whose zone nk_zdestroy is taking apart: skipped, not yet reusable
+ * (a new zone on it would share slots still being flushed). */
+#define ZONE_ID_DYING ((struct nk_zone *)1)
 static struct nk_tcache *tc_list;
 static pthread_key_t tc_key;
 
@@ -47,6 +50,65 @@ struct zone_and_keg {
 	struct nk_zone zone;
 	struct nk_keg keg;
 };
+
+/*
+ * Walkers: code that follows zones (the zone list, zone_by_id) or slots of
+ * them without the registry lock: nk_reclaim, the stats dump, and a thread
+ * flushing its own slots (exit, migration).  nk_zdestroy unregisters a zone,
+ * then waits until no walker is left before it touches the zone's slots or
+ * frees it, so a walker never follows a freed zone.  Sequentially consistent:
+ * a walker that saw the zone registered entered before it was unregistered.
+ */
+static int zone_walkers;
+static __thread int zone_walk_depth;  /* this thread's, for fork */
+
+static void
+zone_walk_enter(void)
+{
+	zone_walk_depth++;
+	__atomic_add_fetch(&zone_walkers, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+zone_walk_exit(void)
+{
+	__atomic_sub_fetch(&zone_walkers, 1, __ATOMIC_SEQ_CST);
+	zone_walk_depth--;
+}
+
+/* Waits for the walkers that may have seen an unregistered zone. */
+static void
+zone_walk_wait(void)
+{
+	while (__atomic_load_n(&zone_walkers, __ATOMIC_SEQ_CST) > zone_walk_depth) {
+		struct timespec ts = { 0, 50000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+struct nk_zone *
+zone_walk_begin(void)
+{
+	zone_walk_enter();
+	zone_registry_lock();
+	struct nk_zone *z = nk_zone_list;
+	zone_registry_unlock();
+	return z;
+}
+
+void
+zone_walk_end(void)
+{
+	zone_walk_exit();
+}
+
+void
+zone_foreach(void (*fn)(struct nk_zone *z, void *arg), void *arg)
+{
+	for (struct nk_zone *z = zone_walk_begin(); z != NULL; z = z->next)
+		fn(z, arg);
+	zone_walk_end();
+}
 
 void
 zone_registry_lock(void)
@@ -264,15 +326,18 @@ static void
 tc_each_slot(struct nk_tcache *tc,
     void (*fn)(struct nk_tcache *, struct nk_zone *, struct nk_cache_slot *))
 {
+	zone_walk_enter();
 	for (int id = 0; id < NK_MAX_ZONES; id++) {
 		struct nk_cache_slot *s = tc_slot(tc, id);
 		if (s == NULL) {
 			id += NK_TC_INLINE - 1;  /* a chunk that was never made */
 			continue;
 		}
-		if (zone_by_id[id] != NULL)
-			fn(tc, zone_by_id[id], s);
+		struct nk_zone *z = __atomic_load_n(&zone_by_id[id], __ATOMIC_SEQ_CST);
+		if (z != NULL && z != ZONE_ID_DYING)
+			fn(tc, z, s);
 	}
+	zone_walk_exit();
 }
 
 static void
@@ -321,9 +386,17 @@ tc_large_counts(int d, uint64_t *allocs, uint64_t *frees)
 	*frees = f;
 }
 
+/*
+ * The cache stays on the list while its slots are flushed: a zone that
+ * nk_zdestroy unregisters meanwhile is skipped here, and flushed by
+ * nk_zdestroy from the list instead (under the registry lock, which the
+ * unlink below waits for).
+ */
 static void
 tc_destroy(struct nk_tcache *tc)
 {
+	tc_large_flush(tc);
+	tc_each_slot(tc, tc_flush_slot_all);
 	zone_registry_lock();
 	if (tc->prev)
 		tc->prev->next = tc->next;
@@ -332,8 +405,6 @@ tc_destroy(struct nk_tcache *tc)
 	if (tc->next)
 		tc->next->prev = tc->prev;
 	zone_registry_unlock();
-	tc_large_flush(tc);
-	tc_each_slot(tc, tc_flush_slot_all);
 	for (int i = 1; i < NK_MAX_ZONES / NK_TC_INLINE; i++)
 		if (tc->ext[i])
 			nk_zfree(&tc_ext_zone, tc->ext[i]);
@@ -985,23 +1056,32 @@ nk_zdestroy(nk_zone_t z)
 {
 	if (z == NULL || (z->flags & NK_ZONE_INTERNAL))
 		return;
-	/* The caller promises no thread uses the zone any more (as uma(9) does). */
+	/*
+	 * The caller promises no thread uses the zone any more (as uma(9)
+	 * does), but threads may still flush their slots of it (exit,
+	 * migration), and nk_reclaim or the stats may be walking the list:
+	 * unregister it, wait for those walkers, then flush every cache's slot
+	 * of it with the registry lock held, so no cache is freed meanwhile.
+	 */
 	zone_registry_lock();
-	struct nk_tcache *tcs = tc_list;
-	zone_registry_unlock();
-	for (struct nk_tcache *tc = tcs; tc != NULL; tc = tc->next) {
-		struct nk_cache_slot *s = tc_slot(tc, z->id);
-		if (s != NULL)
-			tc_flush_slot(tc, z, s, true);
-	}
-	zone_drain(z);
-	zone_registry_lock();
-	zone_by_id[z->id] = NULL;
+	__atomic_store_n(&zone_by_id[z->id], ZONE_ID_DYING, __ATOMIC_SEQ_CST);
 	for (struct nk_zone **pp = &nk_zone_list; *pp; pp = &(*pp)->next)
 		if (*pp == z) {
 			*pp = z->next;
 			break;
 		}
+	zone_registry_unlock();
+	zone_walk_wait();
+	zone_registry_lock();
+	for (struct nk_tcache *tc = tc_list; tc != NULL; tc = tc->next) {
+		struct nk_cache_slot *s = tc_slot(tc, z->id);
+		if (s != NULL)
+			tc_flush_slot(tc, z, s, true);
+	}
+	zone_registry_unlock();
+	zone_drain(z);
+	zone_registry_lock();
+	zone_by_id[z->id] = NULL;  /* every slot of the id is empty: it may be reused */
 	zone_registry_unlock();
 	struct nk_keg *keg = z->keg;
 	if (__atomic_sub_fetch(&keg->refs, 1, __ATOMIC_RELAXED) == 0) {
@@ -1127,12 +1207,10 @@ nk_zone_reclaim(nk_zone_t z, int how)
 NK_EXPORT void
 nk_reclaim(void)
 {
-	zone_registry_lock();
-	struct nk_zone *zones = nk_zone_list;
-	zone_registry_unlock();
-	/* Zones are only added at the head, so this walk is stable. */
-	for (struct nk_zone *z = zones; z != NULL; z = z->next)
+	/* A walker: nk_zdestroy frees no zone while this walk may be on it. */
+	for (struct nk_zone *z = zone_walk_begin(); z != NULL; z = z->next)
 		zone_drain(z);
+	zone_walk_end();
 	if ((uintptr_t)nk_tls_tc > 1)
 		tc_large_flush(nk_tls_tc);
 	page_purge_all();
@@ -1189,8 +1267,10 @@ zone_fork_prepare(void)
 		for (int d = 0; d < nk_topo.ndomains; d++)
 			pthread_mutex_lock(&z->depot[d].lock.mtx);
 	}
+	/* Every keg once, by any of its zones: a secondary zone's keg may have
+	 * lost its primary zone (keg_fork_* skip a keg already done). */
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
-		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
 			keg_fork_prepare(z->keg);
 }
 
@@ -1198,7 +1278,7 @@ void
 zone_fork_parent(void)
 {
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
-		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
 			keg_fork_parent(z->keg);
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
 		for (int d = 0; d < nk_topo.ndomains; d++)
@@ -1212,7 +1292,7 @@ void
 zone_fork_child(void)
 {
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
-		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
 			keg_fork_child(z->keg);
 		for (int d = 0; d < nk_topo.ndomains; d++)
 			nk_lock_reinit(&z->depot[d].lock);
@@ -1221,6 +1301,8 @@ zone_fork_child(void)
 		z->sleepers = 0;
 	}
 	nk_lock_reinit(&zone_registry);
+	/* Only this thread lives on: walkers of others are gone with them. */
+	__atomic_store_n(&zone_walkers, zone_walk_depth, __ATOMIC_RELAXED);
 }
 
 /*

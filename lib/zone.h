@@ -288,5 +288,16 @@ void zone_domain_counts(struct nk_zone *z, int domain, uint64_t *allocs,
                         uint64_t *frees, uint64_t *xdomain);
 void zone_registry_lock(void);
 void zone_registry_unlock(void);
+/*
+ * A walk of the zone list that nk_zdestroy cannot pull a zone out from
+ * under: zone_walk_begin returns the list's head, and until zone_walk_end
+ * every zone reached through ->next stays valid (one being destroyed waits
+ * for the walk to end).  Take no lock across the walk that nk_zdestroy
+ * needs (the registry is fine to take and drop inside).  zone_foreach is
+ * the same as a callback.
+ */
+struct nk_zone *zone_walk_begin(void);
+void zone_walk_end(void);
+void zone_foreach(void (*fn)(struct nk_zone *z, void *arg), void *arg);
 
 #endif /* NK_ZONE_H */
