@@ -293,4 +293,5 @@ nk_options_init(void)
 	nk_opt.dirty_max = nk_env_size("NUMAKEG_DIRTY_MAX", 64u << 20);
 	nk_opt.decay_ms = nk_env_size("NUMAKEG_DECAY_MS", 1000);
 	nk_opt.trim_ms = nk_env_size("NUMAKEG_TRIM_MS", 1000);
+	nk_opt.secure = (s = getenv("NUMAKEG_SECURE")) != NULL && *s && strcmp(s, "0") != 0;
 }
