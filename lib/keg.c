@@ -2,7 +2,7 @@
  * Kegs: the slab layer under the zones (uma_keg).
  *
  * A slab is a run of pages holding ipers items from its first byte; its
- * header (lists, free bitmap) sits at the end of the run, or, when that
+ * header (canary, lists, free bitmap) sits right after the last item, or, when that
  * would waste too much, in an item of the header zone (UMA's OFFPAGE).  The
  * pages' descriptors point at the header, so an item finds its slab in O(1).
  *
@@ -15,6 +15,7 @@
  *    (fab343a7: the reserve was spread over domains by prealloc);
  *  - the reserve: items only NK_USE_RESERVE may take; others get a new slab.
  */
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include "keg.h"
@@ -76,9 +77,14 @@ keg_layout(struct nk_keg *k)
 			break;
 	}
 	NK_ASSERT(k->ipers > 0, "no slab layout");
-	size_t bytes = (size_t)k->pages << NK_PAGE_SHIFT;
-	k->hdr_offset = (uint32_t)(bytes - nk_roundup(keg_hdr_size(k->ipers), 8));
-	k->hdr_offset &= ~7u;
+	/*
+	 * An in-page header sits right after the last item (sizes are multiples
+	 * of 8), the slack after it: an overflow of even one byte out of the
+	 * last item reaches the header's canary first.
+	 */
+	k->hdr_offset = (uint32_t)((size_t)k->ipers * size);
+	NK_ASSERT(k->offpage || k->hdr_offset + keg_hdr_size(k->ipers) <=
+	    ((size_t)k->pages << NK_PAGE_SHIFT), "no room for the header");
 }
 
 /* Once, by the first keg (the map's entry keg, at start-up, one thread). */
@@ -113,6 +119,10 @@ keg_init(struct nk_keg *k, const char *name, size_t size, int align,
 	k->fini = fini;
 	k->keep_free_slabs = 1;
 	k->refs = 1;
+	/* NUMAKEG_SECURE: guard pages for malloc's classes, random order for
+	 * every keg the program's items come from. */
+	k->guard = nk_opt.secure && (zflags & NK_ZONE_MALLOC) && !(zflags & NK_ZONE_NOFREE);
+	k->random_order = nk_opt.secure && !(zflags & NK_ZONE_INTERNAL);
 	keg_layout(k);
 	if (k->ipers == 0)
 		return EINVAL;  /* no layout holds even one item (never for sizes above) */
@@ -207,17 +217,66 @@ keg_release_mem(struct nk_keg *k, void *mem, size_t bytes)
 		page_free(mem, k->pages);
 }
 
+/*
+ * Secure mode: one PROT_NONE page after a slab, so a linear overflow out of
+ * it faults instead of running into the next slab.  Each guard splits a
+ * mapping in two, and the kernel caps a process's mappings
+ * (vm.max_map_count, 65530 by default): past KEG_GUARD_MAX guarded slabs,
+ * new slabs get none (as when mprotect fails).
+ */
+#define KEG_GUARD_MAX 16384
+static int keg_guarded_slabs;
+
+static void *
+keg_alloc_guarded(struct nk_keg *k, int domain, bool *zeroed, bool *guarded)
+{
+	*guarded = false;
+	if (__atomic_load_n(&keg_guarded_slabs, __ATOMIC_RELAXED) >= KEG_GUARD_MAX)
+		return page_alloc(domain, k->pages, NK_PAGE_SIZE, zeroed);
+	char *mem = page_alloc(domain, (size_t)k->pages + 1, NK_PAGE_SIZE, zeroed);
+	if (mem == NULL)
+		return NULL;
+	if (mprotect(mem + ((size_t)k->pages << NK_PAGE_SHIFT), NK_PAGE_SIZE, PROT_NONE) != 0) {
+		page_free(mem, (size_t)k->pages + 1);  /* no guard to be had: a plain slab */
+		return page_alloc(domain, k->pages, NK_PAGE_SIZE, zeroed);
+	}
+	__atomic_add_fetch(&keg_guarded_slabs, 1, __ATOMIC_RELAXED);
+	*guarded = true;
+	return mem;
+}
+
+/* A slab's pages back to where they came from, its guard page made plain. */
+static void
+keg_release_slab_mem(struct nk_keg *k, void *mem, bool guarded)
+{
+	if (!guarded) {
+		keg_release_mem(k, mem, (size_t)k->pages << NK_PAGE_SHIFT);
+		return;
+	}
+	char *guard = (char *)mem + ((size_t)k->pages << NK_PAGE_SHIFT);
+	if (mprotect(guard, NK_PAGE_SIZE, PROT_READ | PROT_WRITE) != 0) {
+		/* The page cannot be reused as memory: keep it out of circulation. */
+		nk_msg("cannot lift the guard page at %p: %s pages kept", guard, k->name);
+		page_free(mem, k->pages);
+		return;
+	}
+	__atomic_sub_fetch(&keg_guarded_slabs, 1, __ATOMIC_RELAXED);
+	page_free(mem, (size_t)k->pages + 1);
+}
+
 /* A new slab on exactly this domain, its items through init; no lock held. */
 static struct nk_slab *
 keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 {
 	size_t bytes = (size_t)k->pages << NK_PAGE_SHIFT;
-	bool zeroed = false;
+	bool zeroed = false, guarded = false;
 	void *mem;
 	if (k->allocf)
 		mem = k->allocf(k, domain, bytes, &zeroed);
 	else if (k->flags & NK_ZONE_NOFREE)
 		mem = page_alloc_nofree(domain, k->pages);
+	else if (k->guard)
+		mem = keg_alloc_guarded(k, domain, &zeroed, &guarded);
 	else
 		mem = page_alloc(domain, k->pages, NK_PAGE_SIZE, &zeroed);
 	if (mem == NULL)
@@ -230,7 +289,7 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 			if (k->flags & NK_ZONE_NOFREE)
 				page_free_nofree(mem, k->pages);
 			else
-				keg_release_mem(k, mem, bytes);
+				keg_release_slab_mem(k, mem, guarded);
 			return NULL;
 		}
 	} else {
@@ -244,6 +303,7 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 	s->domain = (uint16_t)domain;
 	s->list = SLAB_FREE;
 	s->offpage = k->offpage;
+	s->guarded = guarded;
 	size_t words = nk_howmany(k->ipers, 64);
 	memset(s->freemap, 0xff, words * sizeof(uint64_t));
 	if (k->ipers % 64)
@@ -263,13 +323,14 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 				if (k->flags & NK_ZONE_NOFREE)
 					page_free_nofree(mem, k->pages);
 				else
-					keg_release_mem(k, mem, bytes);
+					keg_release_slab_mem(k, mem, guarded);
 				errno = ENOMEM;
 				return NULL;
 			}
 		}
 	}
-	page_set_slab(mem, k->pages, s, domain, k->owner ? (uint16_t)k->owner->id : UINT16_MAX,
+	/* The guard page too: a pointer into it is no item of any slab. */
+	page_set_slab(mem, k->pages + guarded, s, domain, k->owner ? (uint16_t)k->owner->id : UINT16_MAX,
 	    (k->flags & NK_ZONE_NOFREE) && !k->allocf ? PG_NOFREE : 0);
 	return s;
 }
@@ -285,10 +346,11 @@ keg_free_slab(struct nk_keg *k, struct nk_slab *s)
 	if (k->fini)
 		for (uint32_t i = 0; i < k->ipers; i++)
 			k->fini((char *)mem + i * k->size, k->size);
-	page_clear(mem, k->pages);
+	bool guarded = s->guarded;
+	page_clear(mem, k->pages + guarded);
 	if (s->offpage)
 		nk_zfree(&keg_hdr_zone, s);
-	keg_release_mem(k, mem, (size_t)k->pages << NK_PAGE_SHIFT);
+	keg_release_slab_mem(k, mem, guarded);
 }
 
 /* Unlinks an empty slab onto a release list; the domain lock is held. */
@@ -312,6 +374,48 @@ keg_can_spare_slab(struct nk_keg *k)
 	return __atomic_load_n(&k->free_total, __ATOMIC_RELAXED) - (int64_t)k->ipers >= k->reserve;
 }
 
+/* A per-thread xorshift, seeded from the cookie: secure mode's item order. */
+static __thread uint64_t keg_rng;
+
+static uint64_t
+keg_random(void)
+{
+	uint64_t x = keg_rng;
+	if (NK_UNLIKELY(x == 0))
+		x = (nk_slab_cookie ^ ((uint64_t)nk_gettid() << 32) ^ nk_now_ns()) | 1;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	keg_rng = x;
+	return x;
+}
+
+/*
+ * Secure mode: each item from a random place in the slab (the first free
+ * one at or after a random index), so neighbours in memory are not
+ * neighbours in allocation order and an overflow's target is a guess.
+ */
+static int
+slab_take_random(struct nk_keg *k, struct nk_slab *s, void **items, int max)
+{
+	size_t words = nk_howmany(k->ipers, 64);
+	int n = 0;
+	while (n < max && s->nfree > 0) {
+		uint32_t r = (uint32_t)(((keg_random() >> 32) * k->ipers) >> 32);
+		size_t w = r / 64;
+		uint64_t m = s->freemap[w] & (~(uint64_t)0 << (r % 64));
+		while (m == 0) {  /* nfree > 0: some word has a bit */
+			w = w + 1 == words ? 0 : w + 1;
+			m = s->freemap[w];
+		}
+		int bit = __builtin_ctzll(m);
+		s->freemap[w] &= ~((uint64_t)1 << bit);
+		items[n++] = s->items + (w * 64 + (size_t)bit) * k->size;
+		s->nfree--;
+	}
+	return n;
+}
+
 /* Takes up to max items out of one slab; the domain lock is held. */
 static int
 slab_take(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s, void **items, int max)
@@ -321,12 +425,16 @@ slab_take(struct nk_keg *k, struct nk_keg_domain *kd, struct nk_slab *s, void **
 	slab_check(k->name, s);
 	if (NK_UNLIKELY(s->nfree > k->ipers || s->items == NULL))
 		keg_corrupt(k->name, s, "its free count is past the slab's items");
-	for (size_t w = 0; w < words && n < max && s->nfree; w++) {
-		while (s->freemap[w] != 0 && n < max) {
-			int bit = __builtin_ctzll(s->freemap[w]);
-			s->freemap[w] &= s->freemap[w] - 1;
-			items[n++] = s->items + (w * 64 + (size_t)bit) * k->size;
-			s->nfree--;
+	if (k->random_order) {
+		n = slab_take_random(k, s, items, max);
+	} else {
+		for (size_t w = 0; w < words && n < max && s->nfree; w++) {
+			while (s->freemap[w] != 0 && n < max) {
+				int bit = __builtin_ctzll(s->freemap[w]);
+				s->freemap[w] &= s->freemap[w] - 1;
+				items[n++] = s->items + (w * 64 + (size_t)bit) * k->size;
+				s->nfree--;
+			}
 		}
 	}
 	NK_ASSERT(kd->free_items >= (uint64_t)n, "domain free count below the items taken");

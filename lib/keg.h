@@ -28,7 +28,8 @@ struct nk_slab {
 	uint32_t nfree;
 	uint16_t domain;
 	uint8_t list;           /* SLAB_FREE / SLAB_PARTIAL / SLAB_FULL */
-	uint8_t offpage;        /* the header came from the header zone */
+	uint8_t offpage : 1;    /* the header came from the header zone */
+	uint8_t guarded : 1;    /* a PROT_NONE page follows the slab (secure mode) */
 	uint64_t freemap[];     /* bit set: the item is free */
 };
 
@@ -55,6 +56,8 @@ struct nk_keg {
 	uint32_t hdr_offset;       /* in-page header: where it sits in the slab */
 	bool offpage;
 	bool nofallback;           /* bind policy: the domain or nothing */
+	bool guard;                /* secure mode: a guard page after each slab */
+	bool random_order;         /* secure mode: items leave a slab in random order */
 	uint32_t flags;            /* NK_ZONE_* */
 	nk_init_t init;
 	nk_fini_t fini;

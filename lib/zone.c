@@ -550,6 +550,38 @@ tc_migrate(struct nk_tcache *tc, int domain)
 	tc->domain = domain;
 }
 
+/*
+ * Secure mode, on every free into a cache: the slab header's canary (an
+ * overflow out of the slab's last item is found at the free, not when the
+ * slab is next touched), the pointer is an item's start, and, for a zone's
+ * item, that it is not among the last ZONE_SECURE_SCAN frees of each of
+ * the slot's buckets (a double free the zone API has no free mark for; the
+ * keg's free bitmap catches the others when the bucket goes back).
+ */
+#define ZONE_SECURE_SCAN 8
+void
+zone_secure_free_check(const struct nk_cache_slot *s, void *item)
+{
+	struct nk_slab *slab = kva_contains(item) ? keg_slab_of(item) : NULL;
+	if (slab == NULL)
+		nk_panic("free of %p: not an item of any zone", item);
+	unsigned zid = page_desc(item)->zid;
+	struct nk_zone *z = zid < NK_MAX_ZONES ? __atomic_load_n(&zone_by_id[zid], __ATOMIC_RELAXED) : NULL;
+	const char *name = z != NULL && z != ZONE_ID_DYING ? z->name : "?";
+	slab_check(name, slab);
+	if (!keg_item_start(slab->keg, slab, item))
+		nk_panic("free of %p in zone %s: not the start of an item", item, name);
+	if (zid < NK_MALLOC_IDS)
+		return;  /* malloc's blocks carry a free mark, checked on every free */
+	/* The most recent frees of each bucket: where a double free lands. */
+	for (unsigned i = s->acnt; i-- > 0 && s->acnt - i <= ZONE_SECURE_SCAN;)
+		if (NK_UNLIKELY(s->alloc->items[i] == item))
+			nk_panic("double free of %p in zone %s", item, name);
+	for (unsigned i = s->fcnt; i-- > 0 && s->fcnt - i <= ZONE_SECURE_SCAN;)
+		if (NK_UNLIKELY(s->free->items[i] == item))
+			nk_panic("double free of %p in zone %s", item, name);
+}
+
 /* ---- Cross-domain frees ---- */
 
 /* Sends a bucket of items of other domains to their own depots. */
@@ -743,6 +775,8 @@ zone_free_slow(struct nk_zone *z, void *item)
 		zone_free_nocache(z, item);
 		return;
 	}
+	if (NK_UNLIKELY(nk_opt.secure))
+		zone_secure_free_check(s, item);
 	slot_settle(s);
 	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN) &&
 	    kva_domain_of(item) != tc->domain) {
@@ -758,13 +792,13 @@ zone_free_slow(struct nk_zone *z, void *item)
 			zone_free_cross(z, s->cross);
 		return;
 	}
-	if (slot_push(s, item))
+	if (slot_push_raw(s, item))
 		return;
 	/* The free bucket is full or missing: trade it at the depot. */
 	if (s->free != NULL && s->acnt == 0) {
 		slot_swap(s);
 		slot_rebase(s);
-		if (slot_push(s, item))
+		if (slot_push_raw(s, item))
 			return;
 	}
 	struct nk_depot *dep = &z->depot[tc->domain];
@@ -788,7 +822,7 @@ zone_free_slow(struct nk_zone *z, void *item)
 	empty->cnt = 0;
 	slot_set_free(s, empty);
 	slot_rebase(s);
-	slot_push(s, item);
+	slot_push_raw(s, item);
 	zone_maybe_trim(z);
 }
 

@@ -160,9 +160,12 @@ slot_settle(struct nk_cache_slot *s)
 	slot_rebase(s);
 }
 
+/* NUMAKEG_SECURE: the item's slab header, its start, and not already cached. */
+void zone_secure_free_check(const struct nk_cache_slot *s, void *item);
+
 /* A free into the cache, the alloc bucket first; false if both are full. */
 static inline bool
-slot_push(struct nk_cache_slot *s, void *item)
+slot_push_raw(struct nk_cache_slot *s, void *item)
 {
 	if (NK_LIKELY(s->acnt < s->acap))
 		s->alloc->items[s->acnt++] = item;
@@ -172,6 +175,19 @@ slot_push(struct nk_cache_slot *s, void *item)
 		return false;
 	s->live_frees++;
 	return true;
+}
+
+/*
+ * The fast paths' push.  In secure mode it declines, so every free takes
+ * zone_free_slow, which checks the item first (zone_secure_free_check): a
+ * call here would cost the fast paths a stack frame in every mode.
+ */
+static inline bool
+slot_push(struct nk_cache_slot *s, void *item)
+{
+	if (NK_UNLIKELY(nk_opt.secure))
+		return false;
+	return slot_push_raw(s, item);
 }
 
 /*

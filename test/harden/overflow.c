@@ -79,7 +79,8 @@ static void overflow_one_byte(void *arg)
 		fprintf(stderr, "<<the header is off the slab's pages>>\n");
 		return;
 	}
-	((volatile char *)s)[0] ^= 1;  /* the first byte past the items' room */
+	/* The header sits right after the last item: one byte past it. */
+	((volatile char *)blocks[last])[64] ^= 1;
 	free_all_and_trim(-1);
 	fprintf(stderr, "<<trim returned>>\n");
 }
