@@ -2,9 +2,11 @@
  * Kegs: the slab layer under the zones (uma_keg).
  *
  * A slab is a run of pages holding ipers items from its first byte; its
- * header (canary, lists, free bitmap) sits right after the last item, or, when that
- * would waste too much, in an item of the header zone (UMA's OFFPAGE).  The
- * pages' descriptors point at the header, so an item finds its slab in O(1).
+ * header (canary, lists, free bitmap) sits right after the last item, or,
+ * when that would waste too much, in an item of the header zone (UMA's
+ * OFFPAGE).  The pages' descriptors point at the header, so an item finds
+ * its slab in O(1).  Every header carries a canary checked whenever the keg
+ * touches the slab, and every list unlink is checked (slab_unlink).
  *
  * Domain policy, as keg_fetch_slab does it:
  *  - first-touch: the caller's domain, a new slab there if it has no free

@@ -89,7 +89,7 @@ int  keg_prealloc_domain(struct nk_keg *keg, int domain, int nitems);
 void keg_drain(struct nk_keg *keg);
 int64_t keg_free_count(struct nk_keg *keg);
 
-/* Random per process (keg_bootstrap), never zero. */
+/* Random per process (set by the first keg_init), never zero. */
 extern uint64_t nk_slab_cookie;
 
 /* A header that fails its canary, or a list link that does not point back. */
