@@ -2,7 +2,8 @@
  * NUMAKEG_SECURE=1 (issue 7, "an opt-in hardened mode"): each check must
  * stop what it promises to stop, in a forked child:
  *   - a guard page follows each malloc slab: a linear overflow that gets
- *     past the slab's end faults at the write;
+ *     past the slab's end faults at the write, and a free of a pointer
+ *     into the guard page is reported;
  *   - items leave a fresh slab in random order, not address order;
  *   - a free checks the slab header's canary at once (an overflow off the
  *     slab's last block is reported at the next free into that slab);
@@ -52,6 +53,20 @@ static void overflow_into_guard(void *arg)
 	for (char *q = p + 64; q <= end; q++)
 		*(volatile char *)q = 0x41;
 	fprintf(stderr, "<<wrote past the slab>>\n");
+}
+
+/* The guard page belongs to the slab: a pointer into it is no block. */
+static void free_in_guard(void *arg)
+{
+	(void)arg;
+	char *p = last_block(blocks, 4096);
+	struct nk_slab *s = slab_of(p);
+	if (!s->guarded) {
+		fprintf(stderr, "<<slab not guarded>>\n");
+		return;
+	}
+	free(nkt_launder(s->items + ((size_t)s->keg->pages << 12)));
+	fprintf(stderr, "<<free returned>>\n");
 }
 
 static void overflow_then_free(void *arg)
@@ -128,6 +143,7 @@ int main(void)
 		return 77;
 	}
 	expect("overflow into the guard page", overflow_into_guard, SIGSEGV, NULL);
+	expect("free of a pointer into the guard page", free_in_guard, SIGABRT, "invalid pointer");
 	expect("overflow then free", overflow_then_free, SIGABRT, "heap overflow/corruption detected");
 	expect("zone double free", zone_double_free, SIGABRT, "double free of");
 	expect("zone interior free", zone_interior_free, SIGABRT, "not the start of an item");
