@@ -10,17 +10,26 @@
 
 #define KEG_MAX_IPERS  1024
 #define KEG_MAP_WORDS  (KEG_MAX_IPERS / 64)
+#define KEG_MAX_ITEM   ((size_t)32 << NK_PAGE_SHIFT)  /* the largest item: one 32-page slab */
 
 enum { SLAB_FREE, SLAB_PARTIAL, SLAB_FULL };
 
+/*
+ * A slab header.  The canary comes first, so a linear overflow out of the
+ * item before an in-page header reaches it before anything the keg follows;
+ * it is nk_slab_cookie ^ the header's address, checked whenever the keg
+ * touches the slab (slab_check).
+ */
 struct nk_slab {
+	uint64_t canary;
 	struct nk_slab *next, *prev;
 	struct nk_keg *keg;
 	char *items;            /* item 0; the slab's pages start here */
 	uint32_t nfree;
 	uint16_t domain;
 	uint8_t list;           /* SLAB_FREE / SLAB_PARTIAL / SLAB_FULL */
-	uint8_t offpage;        /* the header came from the header zone */
+	uint8_t offpage : 1;    /* the header came from the header zone */
+	uint8_t guarded : 1;    /* a PROT_NONE page follows the slab (secure mode) */
 	uint64_t freemap[];     /* bit set: the item is free */
 };
 
@@ -47,6 +56,8 @@ struct nk_keg {
 	uint32_t hdr_offset;       /* in-page header: where it sits in the slab */
 	bool offpage;
 	bool nofallback;           /* bind policy: the domain or nothing */
+	bool guard;                /* secure mode: a guard page after each slab */
+	bool random_order;         /* secure mode: items leave a slab in random order */
 	uint32_t flags;            /* NK_ZONE_* */
 	nk_init_t init;
 	nk_fini_t fini;
@@ -77,6 +88,20 @@ int  keg_prealloc_domain(struct nk_keg *keg, int domain, int nitems);
 /* Frees every empty slab the reserve does not need. */
 void keg_drain(struct nk_keg *keg);
 int64_t keg_free_count(struct nk_keg *keg);
+
+/* Random per process (set by the first keg_init), never zero. */
+extern uint64_t nk_slab_cookie;
+
+/* A header that fails its canary, or a list link that does not point back. */
+NK_COLD _Noreturn void keg_corrupt(const char *zone, const void *slab, const char *what);
+
+/* Dies with a clear report if the header was overwritten (overflow, stray write). */
+static inline void
+slab_check(const char *zone, const struct nk_slab *s)
+{
+	if (NK_UNLIKELY(s->canary != (nk_slab_cookie ^ (uintptr_t)s)))
+		keg_corrupt(zone, s, "its header canary was overwritten");
+}
 
 /* The slab an item lives in, and whether the pointer is an item's start. */
 static inline struct nk_slab *

@@ -15,6 +15,14 @@
 int nk_inject_commit_failure_after = -1;
 
 static __thread pid_t nk_tls_tid;
+/*
+ * The locks this thread holds, innermost last, so that nk_panic can let go
+ * of them: an abort handler that calls malloc must find them free, not
+ * deadlock on a lock its own thread took before the report.
+ */
+#define NK_HELD_MAX 16
+static __thread nk_lock_t *nk_tls_held[NK_HELD_MAX];
+static __thread unsigned nk_tls_nheld;
 #ifdef NK_DEBUG
 /* Bit r set: this thread holds a lock of rank r (WITNESS, in miniature). */
 static __thread uint32_t nk_tls_held_ranks;
@@ -59,6 +67,8 @@ nk_msg(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void nk_lock_release_all(void);
+
 void
 nk_panic(const char *fmt, ...)
 {
@@ -66,6 +76,7 @@ nk_panic(const char *fmt, ...)
 	va_start(ap, fmt);
 	nk_vmsg(fmt, ap);
 	va_end(ap);
+	nk_lock_release_all();
 	abort();
 }
 
@@ -102,8 +113,42 @@ static inline void
 nk_lock_note_acquire(nk_lock_t *lk)
 {
 	lk->owner = nk_gettid();
+	if (NK_LIKELY(nk_tls_nheld < NK_HELD_MAX))
+		nk_tls_held[nk_tls_nheld] = lk;
+	nk_tls_nheld++;
 #ifdef NK_DEBUG
 	nk_tls_held_ranks |= 1u << lk->rank;
+#endif
+}
+
+static inline void
+nk_lock_note_release(nk_lock_t *lk)
+{
+	unsigned n = nk_min(nk_tls_nheld, (unsigned)NK_HELD_MAX);
+	/* Almost always the innermost; out of order only after a trylock. */
+	for (unsigned i = n; i-- > 0;)
+		if (nk_tls_held[i] == lk) {
+			memmove(&nk_tls_held[i], &nk_tls_held[i + 1], (n - 1 - i) * sizeof(lk));
+			break;
+		}
+	if (nk_tls_nheld > 0)
+		nk_tls_nheld--;
+}
+
+/* nk_panic: every lock this thread holds is let go (what it guards may be
+ * half-changed, but the process is about to abort). */
+static void
+nk_lock_release_all(void)
+{
+	unsigned n = nk_min(nk_tls_nheld, (unsigned)NK_HELD_MAX);
+	while (n > 0) {
+		nk_lock_t *lk = nk_tls_held[--n];
+		lk->owner = 0;
+		pthread_mutex_unlock(&lk->mtx);
+	}
+	nk_tls_nheld = 0;
+#ifdef NK_DEBUG
+	nk_tls_held_ranks = 0;
 #endif
 }
 
@@ -135,6 +180,7 @@ nk_unlock(nk_lock_t *lk)
 {
 	NK_ASSERT(lk->owner == nk_gettid(), "unlock of a lock this thread does not hold");
 	lk->owner = 0;
+	nk_lock_note_release(lk);
 #ifdef NK_DEBUG
 	nk_tls_held_ranks &= ~(1u << lk->rank);
 #endif

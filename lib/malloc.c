@@ -52,12 +52,30 @@ boot_contains(const void *p)
 	return (const char *)p >= boot_arena && (const char *)p < boot_arena + BOOT_ARENA_SIZE;
 }
 
-static void *
+/*
+ * A block of n bytes aligned to align (a power of two) with its size in the
+ * 8 bytes before it.  The alignment is of the address, not of the offset in
+ * the arena (which is only page aligned), and nothing here can wrap: an
+ * alignment or size the arena cannot hold gives NULL with ENOMEM.  Not
+ * static: harden_boot tests it directly (it is reached only at start-up).
+ */
+void *boot_alloc(size_t n, size_t align);
+void *
 boot_alloc(size_t n, size_t align)
 {
 	align = nk_max(align, (size_t)16);
-	size_t start = nk_roundup(boot_used + 16, align);
-	if (n > BOOT_ARENA_SIZE || start + n > BOOT_ARENA_SIZE) {
+	if ((align & (align - 1)) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (n > BOOT_ARENA_SIZE || align > BOOT_ARENA_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uintptr_t base = (uintptr_t)boot_arena;
+	uintptr_t at = nk_roundup(base + boot_used + 16, (uintptr_t)align);  /* no wrap: both small */
+	size_t start = (size_t)(at - base);
+	if (start > BOOT_ARENA_SIZE || n > BOOT_ARENA_SIZE - start) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -339,6 +357,7 @@ static struct nk_zone *
 malloc_block_zone(const char *fn, void *p, struct nk_pdesc *pd)
 {
 	struct nk_slab *slab = pd->slab;
+	slab_check(pd->zid < NK_NCLASSES ? nk_malloc_zones[pd->zid].name : "?", slab);
 	struct nk_zone *z = slab->keg->owner;
 	if (pd->zid >= NK_NCLASSES)
 		malloc_bad_pointer(fn, p, "belongs to a zone, not to malloc", z);

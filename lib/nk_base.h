@@ -111,6 +111,7 @@ struct nk_options {
 	uint64_t dirty_max;        /* NUMAKEG_DIRTY_MAX: freed pages kept per domain */
 	uint64_t decay_ms;         /* NUMAKEG_DECAY_MS: dirty pages older go back */
 	uint64_t trim_ms;          /* NUMAKEG_TRIM_MS: how often depots are trimmed */
+	int secure;                /* NUMAKEG_SECURE: guard pages, random order, free checks */
 };
 extern struct nk_options nk_opt;
 /* Reads and checks the environment without malloc: getenv() is safe at start-up. */

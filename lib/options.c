@@ -228,6 +228,7 @@ opt_stats_live(void)
 		}
 	}
 	nk_opt.stats_placement = opt_bool("NUMAKEG_STATS_PLACEMENT", 0);
+	nk_opt.secure = opt_bool("NUMAKEG_SECURE", 0);
 }
 
 /* Kept as text in canonical form: kva.c reads it as it read the variable. */

@@ -31,6 +31,9 @@ struct nk_zone *nk_zone_list;
 
 static nk_lock_t zone_registry;
 static struct nk_zone *zone_by_id[NK_MAX_ZONES];
+/* An id whose zone nk_zdestroy is taking apart: skipped, not yet reusable
+ * (a new zone on it would share slots still being flushed). */
+#define ZONE_ID_DYING ((struct nk_zone *)1)
 static struct nk_tcache *tc_list;
 static pthread_key_t tc_key;
 
@@ -53,6 +56,65 @@ struct zone_and_keg {
 	struct nk_zone zone;
 	struct nk_keg keg;
 };
+
+/*
+ * Walkers: code that follows zones (the zone list, zone_by_id) or slots of
+ * them without the registry lock: nk_reclaim, the stats dump, and a thread
+ * flushing its own slots (exit, migration).  nk_zdestroy unregisters a zone,
+ * then waits until no walker is left before it touches the zone's slots or
+ * frees it, so a walker never follows a freed zone.  Sequentially consistent:
+ * a walker that saw the zone registered entered before it was unregistered.
+ */
+static int zone_walkers;
+static __thread int zone_walk_depth;  /* this thread's, for fork */
+
+static void
+zone_walk_enter(void)
+{
+	zone_walk_depth++;
+	__atomic_add_fetch(&zone_walkers, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+zone_walk_exit(void)
+{
+	__atomic_sub_fetch(&zone_walkers, 1, __ATOMIC_SEQ_CST);
+	zone_walk_depth--;
+}
+
+/* Waits for the walkers that may have seen an unregistered zone. */
+static void
+zone_walk_wait(void)
+{
+	while (__atomic_load_n(&zone_walkers, __ATOMIC_SEQ_CST) > zone_walk_depth) {
+		struct timespec ts = { 0, 50000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+struct nk_zone *
+zone_walk_begin(void)
+{
+	zone_walk_enter();
+	zone_registry_lock();
+	struct nk_zone *z = nk_zone_list;
+	zone_registry_unlock();
+	return z;
+}
+
+void
+zone_walk_end(void)
+{
+	zone_walk_exit();
+}
+
+void
+zone_foreach(void (*fn)(struct nk_zone *z, void *arg), void *arg)
+{
+	for (struct nk_zone *z = zone_walk_begin(); z != NULL; z = z->next)
+		fn(z, arg);
+	zone_walk_end();
+}
 
 void
 zone_registry_lock(void)
@@ -270,15 +332,18 @@ static void
 tc_each_slot(struct nk_tcache *tc,
     void (*fn)(struct nk_tcache *, struct nk_zone *, struct nk_cache_slot *))
 {
+	zone_walk_enter();
 	for (int id = 0; id < NK_MAX_ZONES; id++) {
 		struct nk_cache_slot *s = tc_slot(tc, id);
 		if (s == NULL) {
 			id += NK_TC_INLINE - 1;  /* a chunk that was never made */
 			continue;
 		}
-		if (zone_by_id[id] != NULL)
-			fn(tc, zone_by_id[id], s);
+		struct nk_zone *z = __atomic_load_n(&zone_by_id[id], __ATOMIC_SEQ_CST);
+		if (z != NULL && z != ZONE_ID_DYING)
+			fn(tc, z, s);
 	}
+	zone_walk_exit();
 }
 
 static void
@@ -290,9 +355,16 @@ tc_flush_slot_all(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot 
 
 
 
+/*
+ * The cache stays on the list while its slots are flushed: a zone that
+ * nk_zdestroy unregisters meanwhile is skipped here, and flushed by
+ * nk_zdestroy from the list instead (under the registry lock, which the
+ * unlink below waits for).
+ */
 static void
 tc_destroy(struct nk_tcache *tc)
 {
+	tc_each_slot(tc, tc_flush_slot_all);
 	zone_registry_lock();
 	if (tc->prev)
 		tc->prev->next = tc->next;
@@ -301,7 +373,6 @@ tc_destroy(struct nk_tcache *tc)
 	if (tc->next)
 		tc->next->prev = tc->prev;
 	zone_registry_unlock();
-	tc_each_slot(tc, tc_flush_slot_all);
 	for (int i = 1; i < NK_MAX_ZONES / NK_TC_INLINE; i++)
 		if (tc->ext[i])
 			nk_zfree(&tc_ext_zone, tc->ext[i]);
@@ -444,6 +515,38 @@ tc_migrate(struct nk_tcache *tc, int domain)
 	NK_ASSERT(domain >= 0 && domain < nk_topo.ndomains, "migration to a bad domain");
 	tc_each_slot(tc, tc_migrate_slot);
 	tc->domain = domain;
+}
+
+/*
+ * Secure mode, on every free into a cache: the slab header's canary (an
+ * overflow out of the slab's last item is found at the free, not when the
+ * slab is next touched), the pointer is an item's start, and, for a zone's
+ * item, that it is not among the last ZONE_SECURE_SCAN frees of each of
+ * the slot's buckets (a double free the zone API has no free mark for; the
+ * keg's free bitmap catches the others when the bucket goes back).
+ */
+#define ZONE_SECURE_SCAN 8
+void
+zone_secure_free_check(const struct nk_cache_slot *s, void *item)
+{
+	struct nk_slab *slab = kva_contains(item) ? keg_slab_of(item) : NULL;
+	if (slab == NULL)
+		nk_panic("free of %p: not an item of any zone", item);
+	unsigned zid = page_desc(item)->zid;
+	struct nk_zone *z = zid < NK_MAX_ZONES ? __atomic_load_n(&zone_by_id[zid], __ATOMIC_RELAXED) : NULL;
+	const char *name = z != NULL && z != ZONE_ID_DYING ? z->name : "?";
+	slab_check(name, slab);
+	if (!keg_item_start(slab->keg, slab, item))
+		nk_panic("free of %p in zone %s: not the start of an item", item, name);
+	if (zid < NK_MALLOC_IDS)
+		return;  /* malloc's blocks carry a free mark, checked on every free */
+	/* The most recent frees of each bucket: where a double free lands. */
+	for (unsigned i = s->acnt; i-- > 0 && s->acnt - i <= ZONE_SECURE_SCAN;)
+		if (NK_UNLIKELY(s->alloc->items[i] == item))
+			nk_panic("double free of %p in zone %s", item, name);
+	for (unsigned i = s->fcnt; i-- > 0 && s->fcnt - i <= ZONE_SECURE_SCAN;)
+		if (NK_UNLIKELY(s->free->items[i] == item))
+			nk_panic("double free of %p in zone %s", item, name);
 }
 
 /* ---- Cross-domain frees ---- */
@@ -648,6 +751,8 @@ zone_free_slow(struct nk_zone *z, void *item)
 		zone_free_nocache(z, item);
 		return;
 	}
+	if (NK_UNLIKELY(nk_opt.secure))
+		zone_secure_free_check(s, item);
 	slot_settle(s);
 	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN) &&
 	    kva_domain_of(item) != tc->domain) {
@@ -663,13 +768,13 @@ zone_free_slow(struct nk_zone *z, void *item)
 			zone_free_cross(z, s->cross);
 		return;
 	}
-	if (slot_push(s, item))
+	if (slot_push_raw(s, item))
 		return;
 	/* The free bucket is full or missing: trade it at the depot. */
 	if (s->free != NULL && s->acnt == 0) {
 		slot_swap(s);
 		slot_rebase(s);
-		if (slot_push(s, item))
+		if (slot_push_raw(s, item))
 			return;
 	}
 	struct nk_depot *dep = &z->depot[tc->domain];
@@ -693,7 +798,7 @@ zone_free_slow(struct nk_zone *z, void *item)
 	empty->cnt = 0;
 	slot_set_free(s, empty);
 	slot_rebase(s);
-	slot_push(s, item);
+	slot_push_raw(s, item);
 	zone_maybe_trim(z);
 }
 
@@ -963,23 +1068,32 @@ nk_zdestroy(nk_zone_t z)
 {
 	if (z == NULL || (z->flags & NK_ZONE_INTERNAL))
 		return;
-	/* The caller promises no thread uses the zone any more (as uma(9) does). */
+	/*
+	 * The caller promises no thread uses the zone any more (as uma(9)
+	 * does), but threads may still flush their slots of it (exit,
+	 * migration), and nk_reclaim or the stats may be walking the list:
+	 * unregister it, wait for those walkers, then flush every cache's slot
+	 * of it with the registry lock held, so no cache is freed meanwhile.
+	 */
 	zone_registry_lock();
-	struct nk_tcache *tcs = tc_list;
-	zone_registry_unlock();
-	for (struct nk_tcache *tc = tcs; tc != NULL; tc = tc->next) {
-		struct nk_cache_slot *s = tc_slot(tc, z->id);
-		if (s != NULL)
-			tc_flush_slot(tc, z, s, true);
-	}
-	zone_drain(z);
-	zone_registry_lock();
-	zone_by_id[z->id] = NULL;
+	__atomic_store_n(&zone_by_id[z->id], ZONE_ID_DYING, __ATOMIC_SEQ_CST);
 	for (struct nk_zone **pp = &nk_zone_list; *pp; pp = &(*pp)->next)
 		if (*pp == z) {
 			*pp = z->next;
 			break;
 		}
+	zone_registry_unlock();
+	zone_walk_wait();
+	zone_registry_lock();
+	for (struct nk_tcache *tc = tc_list; tc != NULL; tc = tc->next) {
+		struct nk_cache_slot *s = tc_slot(tc, z->id);
+		if (s != NULL)
+			tc_flush_slot(tc, z, s, true);
+	}
+	zone_registry_unlock();
+	zone_drain(z);
+	zone_registry_lock();
+	zone_by_id[z->id] = NULL;  /* every slot of the id is empty: it may be reused */
 	zone_registry_unlock();
 	struct nk_keg *keg = z->keg;
 	if (__atomic_sub_fetch(&keg->refs, 1, __ATOMIC_RELAXED) == 0) {
@@ -1113,12 +1227,10 @@ zone_set_reclaim_hook(void (*hook)(void))
 NK_EXPORT void
 nk_reclaim(void)
 {
-	zone_registry_lock();
-	struct nk_zone *zones = nk_zone_list;
-	zone_registry_unlock();
-	/* Zones are only added at the head, so this walk is stable. */
-	for (struct nk_zone *z = zones; z != NULL; z = z->next)
+	/* A walker: nk_zdestroy frees no zone while this walk may be on it. */
+	for (struct nk_zone *z = zone_walk_begin(); z != NULL; z = z->next)
 		zone_drain(z);
+	zone_walk_end();
 	if (zone_reclaim_hook != NULL)
 		zone_reclaim_hook();
 	page_purge_all();
@@ -1175,8 +1287,10 @@ zone_fork_prepare(void)
 		for (int d = 0; d < nk_topo.ndomains; d++)
 			pthread_mutex_lock(&z->depot[d].lock.mtx);
 	}
+	/* Every keg once, by any of its zones: a secondary zone's keg may have
+	 * lost its primary zone (keg_fork_* skip a keg already done). */
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
-		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
 			keg_fork_prepare(z->keg);
 }
 
@@ -1184,7 +1298,7 @@ void
 zone_fork_parent(void)
 {
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
-		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
 			keg_fork_parent(z->keg);
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
 		for (int d = 0; d < nk_topo.ndomains; d++)
@@ -1198,7 +1312,7 @@ void
 zone_fork_child(void)
 {
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
-		if (!(z->flags & NK_ZONE_SECONDARY) && z->keg->dom[0].lock.rank == NK_RANK_KEG)
+		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
 			keg_fork_child(z->keg);
 		for (int d = 0; d < nk_topo.ndomains; d++)
 			nk_lock_reinit(&z->depot[d].lock);
@@ -1207,6 +1321,8 @@ zone_fork_child(void)
 		z->sleepers = 0;
 	}
 	nk_lock_reinit(&zone_registry);
+	/* Only this thread lives on: walkers of others are gone with them. */
+	__atomic_store_n(&zone_walkers, zone_walk_depth, __ATOMIC_RELAXED);
 }
 
 /*

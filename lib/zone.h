@@ -161,9 +161,12 @@ slot_settle(struct nk_cache_slot *s)
 	slot_rebase(s);
 }
 
+/* NUMAKEG_SECURE: the item's slab header, its start, and not already cached. */
+void zone_secure_free_check(const struct nk_cache_slot *s, void *item);
+
 /* A free into the cache, the alloc bucket first; false if both are full. */
 static inline bool
-slot_push(struct nk_cache_slot *s, void *item)
+slot_push_raw(struct nk_cache_slot *s, void *item)
 {
 	if (NK_LIKELY(s->acnt < s->acap))
 		s->alloc->items[s->acnt++] = item;
@@ -173,6 +176,19 @@ slot_push(struct nk_cache_slot *s, void *item)
 		return false;
 	s->live_frees++;
 	return true;
+}
+
+/*
+ * The fast paths' push.  In secure mode it declines, so every free takes
+ * zone_free_slow, which checks the item first (zone_secure_free_check): a
+ * call here would cost the fast paths a stack frame in every mode.
+ */
+static inline bool
+slot_push(struct nk_cache_slot *s, void *item)
+{
+	if (NK_UNLIKELY(nk_opt.secure))
+		return false;
+	return slot_push_raw(s, item);
 }
 
 struct nk_tcache {
@@ -284,5 +300,16 @@ void zone_count_sleep(struct nk_zone *z, int domain);
  * the stats layer above sets it for live dumps (zone.c never calls upward).
  */
 extern void (*zone_slow_hook)(void);
+/*
+ * A walk of the zone list that nk_zdestroy cannot pull a zone out from
+ * under: zone_walk_begin returns the list's head, and until zone_walk_end
+ * every zone reached through ->next stays valid (one being destroyed waits
+ * for the walk to end).  Take no lock across the walk that nk_zdestroy
+ * needs (the registry is fine to take and drop inside).  zone_foreach is
+ * the same as a callback.
+ */
+struct nk_zone *zone_walk_begin(void);
+void zone_walk_end(void);
+void zone_foreach(void (*fn)(struct nk_zone *z, void *arg), void *arg);
 
 #endif /* NK_ZONE_H */
