@@ -237,10 +237,8 @@ snap_placement(struct snapshot *sn, int d)
 	static void *pages[PLACEMENT_SAMPLE];
 	static int status[PLACEMENT_SAMPLE];
 	unsigned long n = 0;
-	zone_registry_lock();
-	struct nk_zone *zones = nk_zone_list;
-	zone_registry_unlock();
-	for (struct nk_zone *z = zones; z != NULL && n < PLACEMENT_SAMPLE; z = z->next) {
+	/* A walk nk_zdestroy waits for: no zone is freed under it. */
+	for (struct nk_zone *z = zone_walk_begin(); z != NULL && n < PLACEMENT_SAMPLE; z = z->next) {
 		if (z->keg->owner != z)
 			continue;
 		struct nk_keg_domain *kd = &z->keg->dom[d];
@@ -252,6 +250,7 @@ snap_placement(struct snapshot *sn, int d)
 					    p * NK_PAGE_SIZE);
 		nk_unlock(&kd->lock);
 	}
+	zone_walk_end();
 	sn->dom[d].sampled = n;
 	if (n != 0 && move_pages(0, n, pages, NULL, status, 0) != 0) {
 		sn->dom[d].move_errno = errno;
@@ -314,10 +313,7 @@ snap_take(struct snapshot *sn)
 		snap_large_row(d, &large->rows[d]);
 		row_add(&large->rows[nd], &large->rows[d]);
 	}
-	zone_registry_lock();
-	struct nk_zone *zones = nk_zone_list;
-	zone_registry_unlock();
-	for (struct nk_zone *z = zones; z != NULL && sn->nzones < nrows_zones; z = z->next) {
+	for (struct nk_zone *z = zone_walk_begin(); z != NULL && sn->nzones < nrows_zones; z = z->next) {
 		if (z->flags & NK_ZONE_MALLOC)
 			continue;
 		struct szone *sz = &sn->zones[sn->nzones++];
@@ -329,6 +325,7 @@ snap_take(struct snapshot *sn)
 			row_add(&sz->rows[nd], &sz->rows[d]);
 		}
 	}
+	zone_walk_end();
 	/*
 	 * Domains and the process.  A domain's bytes used are its memory the
 	 * program holds: its slabs' items less the free ones (in the slabs and
