@@ -215,6 +215,23 @@ large_counts(int domain, uint64_t *allocs, uint64_t *frees)
 
 /* ---- Blocks ---- */
 
+/*
+ * A recycled run handed out by calloc: above this many bytes its pages are
+ * given back to the OS to be zeroed (as jemalloc zeroes dirty extents), not
+ * cleared by hand, which would make every page resident whether or not the
+ * program touches it.
+ */
+#define LARGE_ZERO_BY_PURGE ((size_t)64 << 10)
+
+static void
+large_zero(void *p, size_t n)
+{
+	if (n >= LARGE_ZERO_BY_PURGE)
+		page_zero(p, nk_howmany(n, NK_PAGE_SIZE));
+	else
+		memset(p, 0, n);
+}
+
 void *
 large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 {
@@ -229,7 +246,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 		void *run = large_tc_take(domain, npages);
 		if (run != NULL) {
 			if (zero)
-				memset(run, 0, n);
+				large_zero(run, n);
 			return run;
 		}
 	}
@@ -244,7 +261,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 			page_set_large(p, npages, d, PG_LARGE);
 			__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
 			if (zero && !zeroed)
-				memset(p, 0, n);
+				large_zero(p, n);
 			return p;
 		}
 		/* Out of memory: what the caches hold may be enough. */

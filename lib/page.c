@@ -316,6 +316,12 @@ page_grow(void *addr, size_t oldpages, size_t newpages)
 }
 
 void
+page_zero(void *addr, size_t npages)
+{
+	kva_purge((uintptr_t)addr, npages << NK_PAGE_SHIFT);
+}
+
+void
 page_shrink(void *addr, size_t oldpages, size_t newpages)
 {
 	NK_ASSERT(newpages > 0 && newpages < oldpages, "page_shrink that does not shrink");

@@ -86,6 +86,9 @@ void page_free_nofree(void *addr, size_t npages);
 bool page_grow(void *addr, size_t oldpages, size_t newpages);
 void page_shrink(void *addr, size_t oldpages, size_t newpages);
 
+/* Makes the pages of a run in use read zero, by giving them back to the OS. */
+void page_zero(void *addr, size_t npages);
+
 /* Descriptors: a slab marks all its pages, a large run its first page. */
 void page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, uint16_t extra);
 void page_set_large(void *addr, size_t npages, int domain, uint16_t flags);

@@ -19,11 +19,12 @@ struct page_run {
 /* Descriptions come from the domain's own window, this many bytes at a time. */
 #define PCACHE_SPARE_CHUNK ((size_t)64 << 10)
 /*
- * Fitting runs compared in a bin before the lowest address among them is
- * taken, and runs looked at in all: a bounded search, nearly address-ordered.
+ * Bounds on the searches, so that a bin of many runs costs no more than
+ * this: runs looked at in a bin for the first that fits, and runs passed
+ * over to insert one in address order.
  */
-#define PCACHE_SCAN        8
 #define PCACHE_SCAN_MAX    32
+#define PCACHE_SORT_SCAN   64
 
 static unsigned
 pcache_bin(size_t npages)
@@ -125,16 +126,30 @@ pcache_desc_free(struct page_cache *pc, struct page_run *r)
 	pc->spare = r;
 }
 
+/*
+ * Into its bin, in address order (the first PCACHE_SORT_SCAN runs are
+ * compared; a bin longer than that is only nearly sorted): reuse takes the
+ * lowest addresses, so a program's memory stays compact and the pages it
+ * touched before are the ones it touches again.
+ */
 static void
 pcache_link(struct page_cache *pc, struct page_run *r)
 {
 	unsigned b = pcache_bin(r->npages);
+	struct page_run *prev = NULL, *next = pc->bins[b];
+	for (int i = 0; next != NULL && next->addr < r->addr && i < PCACHE_SORT_SCAN; i++) {
+		prev = next;
+		next = next->next;
+	}
 	r->bin = b;
-	r->prev = NULL;
-	r->next = pc->bins[b];
-	if (r->next != NULL)
-		r->next->prev = r;
-	pc->bins[b] = r;
+	r->prev = prev;
+	r->next = next;
+	if (next != NULL)
+		next->prev = r;
+	if (prev != NULL)
+		prev->next = r;
+	else
+		pc->bins[b] = r;
 	pc->nonempty[b / 64] |= 1ull << (b % 64);
 	pc->bytes += r->npages << NK_PAGE_SHIFT;
 	pcache_tag(r);
@@ -287,30 +302,122 @@ pcache_carve(struct page_cache *pc, struct page_run *r, uintptr_t a, size_t npag
 	return true;
 }
 
+/* The first run of bin b, in address order, that holds the request; its start in *at. */
+static struct page_run *
+pcache_first_fit_in(const struct page_cache *pc, unsigned b, size_t npages, size_t align_pages,
+    uintptr_t *at)
+{
+	int looked = 0;
+	for (struct page_run *r = pc->bins[b]; r != NULL && looked++ < PCACHE_SCAN_MAX; r = r->next) {
+		uintptr_t a = pcache_fit(r, npages, align_pages);
+		if (a != 0) {
+			*at = a;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Absorbs the free run just right of r into r (r keeps its bin order after a
+ * relink).  The merged run has the older of the two ages and the older's
+ * place on the age list, so the age list stays in order.
+ */
+static void
+pcache_absorb_right(struct page_cache *pc, struct page_run *r, struct page_run *right)
+{
+	pcache_unlink(pc, r);
+	pcache_unlink(pc, right);
+	pcache_untag_page(r->addr + ((r->npages - 1) << NK_PAGE_SHIFT));
+	pcache_untag_page(right->addr);
+	if (right->freed_ns < r->freed_ns) {
+		/* r takes right's place on the age list. */
+		pcache_age_unlink(pc, r);
+		r->freed_ns = right->freed_ns;
+		r->older = right->older;
+		r->newer = right->newer;
+		if (r->older != NULL)
+			r->older->newer = r;
+		else
+			pc->oldest = r;
+		if (r->newer != NULL)
+			r->newer->older = r;
+		else
+			pc->newest = r;
+	} else {
+		pcache_age_unlink(pc, right);
+	}
+	r->npages += right->npages;
+	pcache_desc_free(pc, right);
+	pcache_link(pc, r);
+}
+
+/*
+ * Merges every run with the free runs right of it.  Freed runs are not
+ * merged as they come (jemalloc's delayed coalescing of dirty extents): a
+ * run freed whole is most often taken again whole by the next request of
+ * its size class, at the same address, so the pages the program touched
+ * before are touched again and not new ones.  This runs when nothing fits.
+ * Returns whether anything merged.
+ */
+static bool
+pcache_coalesce(struct page_cache *pc)
+{
+	bool merged = false;
+	struct page_run *r = pc->oldest;
+	while (r != NULL) {
+		struct page_run *next = r->newer;
+		struct page_run *left = pcache_left_of(pc, r->addr);
+		if (left != NULL) {
+			/* r goes; next may move (to r's place), but it stays valid. */
+			pcache_absorb_right(pc, left, r);
+			merged = true;
+		}
+		r = next;
+	}
+	return merged;
+}
+
+/* The lowest-addressed run of exactly npages, aligned; NULL if none is seen. */
+static struct page_run *
+pcache_exact_fit(const struct page_cache *pc, size_t npages, size_t align_pages)
+{
+	int looked = 0;
+	for (struct page_run *r = pc->bins[pcache_bin(npages)]; r != NULL && looked++ < PCACHE_SCAN_MAX;
+	    r = r->next)
+		if (r->npages == npages && (r->addr & ((align_pages << NK_PAGE_SHIFT) - 1)) == 0)
+			return r;
+	return NULL;
+}
+
+/*
+ * A run of exactly the size first (the same class freed before, at the
+ * same address); else first fit by address among the bins that can hold
+ * the request, as jemalloc's extents and vmem's address-ordered policies,
+ * the run split; else the free runs are merged and that is tried again.
+ */
 uintptr_t
 pcache_take(struct page_cache *pc, size_t npages, size_t align_pages)
 {
-	size_t want = npages + align_pages - 1;
-	for (unsigned b = pcache_next_bin(pc, pcache_bin(npages)); b < PCACHE_NBINS;
-	    b = pcache_next_bin(pc, b + 1)) {
-		/* The lowest address among the first few that fit. */
+	struct page_run *exact = pcache_exact_fit(pc, npages, align_pages);
+	if (exact != NULL)
+		return pcache_carve(pc, exact, exact->addr, npages) ? exact->addr : 0;
+	for (int pass = 0; pass < 2; pass++) {
 		struct page_run *best = NULL;
 		uintptr_t best_a = 0;
-		int seen = 0, looked = 0;
-		for (struct page_run *r = pc->bins[b]; r != NULL && seen < PCACHE_SCAN &&
-		    looked++ < PCACHE_SCAN_MAX; r = r->next) {
-			uintptr_t a = r->npages >= want ? nk_roundup(r->addr, align_pages << NK_PAGE_SHIFT)
-			                                : pcache_fit(r, npages, align_pages);
-			if (a == 0)
-				continue;
-			seen++;
-			if (best == NULL || r->addr < best->addr) {
+		for (unsigned b = pcache_next_bin(pc, pcache_bin(npages)); b < PCACHE_NBINS;
+		    b = pcache_next_bin(pc, b + 1)) {
+			uintptr_t a;
+			struct page_run *r = pcache_first_fit_in(pc, b, npages, align_pages, &a);
+			if (r != NULL && (best == NULL || r->addr < best->addr)) {
 				best = r;
 				best_a = a;
 			}
 		}
 		if (best != NULL)
 			return pcache_carve(pc, best, best_a, npages) ? best_a : 0;
+		if (pass == 0 && !pcache_coalesce(pc))
+			break;
 	}
 	return 0;
 }
@@ -319,7 +426,13 @@ bool
 pcache_take_at(struct page_cache *pc, uintptr_t addr, size_t npages)
 {
 	struct page_run *r = pcache_at(pc, addr);
-	if (r == NULL || r->npages < npages)
+	if (r == NULL)
+		return false;
+	struct page_run *right;
+	while (r->npages < npages &&
+	    (right = pcache_at(pc, r->addr + (r->npages << NK_PAGE_SHIFT))) != NULL)
+		pcache_absorb_right(pc, r, right);
+	if (r->npages < npages)
 		return false;
 	return pcache_carve(pc, r, addr, npages);
 }
@@ -327,32 +440,20 @@ pcache_take_at(struct page_cache *pc, uintptr_t addr, size_t npages)
 bool
 pcache_put(struct page_cache *pc, uintptr_t addr, size_t npages, uint64_t now)
 {
-	uintptr_t end = addr + (npages << NK_PAGE_SHIFT);
-	struct page_run *left = pcache_left_of(pc, addr);
-	struct page_run *right = pcache_at(pc, end);
-	struct page_run *r;
-	if (left != NULL) {
-		/* The left run grows over the freed pages, and the right one too. */
-		pcache_unlink(pc, left);
-		pcache_age_unlink(pc, left);
-		pcache_untag_page(left->addr + ((left->npages - 1) << NK_PAGE_SHIFT));
-		r = left;
-		r->npages += npages;
-	} else {
-		r = pcache_desc_alloc(pc);
-		if (r == NULL)
+	struct page_run *r = pcache_desc_alloc(pc);
+	if (r == NULL) {
+		/* No description to spare: merged into a neighbour it needs none. */
+		struct page_run *left = pcache_left_of(pc, addr);
+		if (left == NULL)
 			return false;
-		r->addr = addr;
-		r->npages = npages;
+		pcache_unlink(pc, left);
+		pcache_untag_page(left->addr + ((left->npages - 1) << NK_PAGE_SHIFT));
+		left->npages += npages;
+		pcache_link(pc, left);
+		return true;
 	}
-	if (right != NULL) {
-		pcache_unlink(pc, right);
-		pcache_age_unlink(pc, right);
-		pcache_untag_page(right->addr);
-		r->npages += right->npages;
-		pcache_desc_free(pc, right);
-	}
-	/* A merged run takes the newest age: it decays as one. */
+	r->addr = addr;
+	r->npages = npages;
 	r->freed_ns = pc->newest != NULL ? nk_max(now, pc->newest->freed_ns) : now;
 	pcache_link(pc, r);
 	pcache_age_link(pc, r);
@@ -423,7 +524,6 @@ pcache_check(const struct page_cache *pc)
 			NK_ASSERT(page_desc((void *)r->addr)->slab == r &&
 			    page_desc((void *)(r->addr + ((r->npages - 1) << NK_PAGE_SHIFT)))->slab == r,
 			    "a run's boundary tags do not name it");
-			NK_ASSERT(pcache_left_of(pc, r->addr) == NULL, "two free runs side by side");
 			bytes += r->npages << NK_PAGE_SHIFT;
 		}
 	}

@@ -4,9 +4,9 @@
  *
  * Freed runs coalesce with the free runs beside them, found in O(1) through
  * the page descriptors of their first and last pages (boundary tags, as in
- * vmem and jemalloc's extents).  Reuse is best fit: the smallest size bin
- * that holds a run big enough, the lowest address among the candidates, and
- * a run is split only when nothing fits exactly.  A run's description lives
+ * vmem and jemalloc's extents).  Reuse is address-ordered first fit: the
+ * lowest free address among the runs big enough (each size bin is kept in
+ * address order), split when it is bigger.  A run's description lives
  * out of the pages handed to the program, so a heap overflow cannot reach
  * it, and every unlink checks its neighbours.
  *
@@ -45,7 +45,8 @@ struct page_purge {
 void pcache_init(struct page_cache *pc, int domain);
 /*
  * A cached run of npages whose start is aligned to align_pages pages (a
- * power of two), carved out of the best fitting run; 0 when none fits.
+ * power of two), carved from the lowest-addressed run that holds it; 0 when
+ * none does.
  */
 uintptr_t pcache_take(struct page_cache *pc, size_t npages, size_t align_pages);
 /* The npages at addr, if they are the start of a cached run (growth in place). */
