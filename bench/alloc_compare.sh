@@ -44,6 +44,9 @@
 # Environment:
 #   REPS=N          repetitions (default 5)
 #   NUMAKEG_LIB     numakeg's library (default build/lib/libnumakeg.so)
+#   NUMAKEG_BASE_LIB another build of numakeg (e.g. of an earlier commit):
+#                   when set, it runs too, as the allocator nk-base, and
+#                   numakeg's ratios against it say what a change did
 #   BENCH_BIN       where large_churn and mixed_sizes are (default build/bench)
 #   WORKLOADS       the workloads to run, e.g. "large" (default: all of SPEC)
 #   ALLOCATORS      the allocators, e.g. "glibc numakeg" (default: all five)
@@ -67,6 +70,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 NUMAKEG_LIB=${NUMAKEG_LIB:-$root/build/lib/libnumakeg.so}
 BENCH_BIN=${BENCH_BIN:-$root/build/bench}
 ALL_ALLOCATORS="glibc jemalloc mimalloc tcmalloc numakeg"
+[ -n "${NUMAKEG_BASE_LIB:-}" ] && ALL_ALLOCATORS+=" nk-base"
 ALLOCATORS=${ALLOCATORS:-$ALL_ALLOCATORS}
 libdir=/usr/lib/x86_64-linux-gnu
 
@@ -214,6 +218,12 @@ for a in "${allocs[@]}"; do
 	mimalloc) baseline mimalloc libmimalloc2.0 "$libdir/libmimalloc.so.2" \
 		"$libdir/libmimalloc.so.2.*" "$libdir/libmimalloc.so" ;;
 	tcmalloc) baseline tcmalloc libtcmalloc-minimal4 "$libdir/libtcmalloc_minimal.so.4" ;;
+	nk-base)
+		if [ -f "$NUMAKEG_BASE_LIB" ]; then
+			LIB[nk-base]=$(cd "$(dirname "$NUMAKEG_BASE_LIB")" && pwd)/$(basename "$NUMAKEG_BASE_LIB")
+		else
+			NA[nk-base]="NUMAKEG_BASE_LIB=$NUMAKEG_BASE_LIB does not exist"
+		fi ;;
 	numakeg)
 		if [ -f "$NUMAKEG_LIB" ]; then
 			LIB[numakeg]=$(cd "$(dirname "$NUMAKEG_LIB")" && pwd)/$(basename "$NUMAKEG_LIB")
@@ -321,10 +331,11 @@ for a in "${allocs[@]}"; do
 		printf '  %-9s no preload (libc6 %s)\n' "$a" "$(dpkg-query -W -f '${Version}' libc6 2>/dev/null || echo '?')"
 	elif available "$a"; then
 		v=$(pkg_version "${LIB[$a]}")
-		if [ "$a" = numakeg ]; then
-			NUMAKEG_STATS=text NUMAKEG_STATS_FILE=$tmp/probe.txt LD_PRELOAD=${LIB[numakeg]} /bin/true
+		if [ "$a" = numakeg ] || [ "$a" = nk-base ]; then
+			rm -f "$tmp/probe.txt"
+			NUMAKEG_STATS=text NUMAKEG_STATS_FILE=$tmp/probe.txt LD_PRELOAD=${LIB[$a]} /bin/true
 			v=$(head -n 1 "$tmp/probe.txt" 2>/dev/null | sed 's/: pid [0-9]*,/,/')
-			case ${LIB[numakeg]} in "$root"/*)
+			case ${LIB[$a]} in "$root"/*)
 				g=$(git -C "$root" describe --always --dirty 2>/dev/null) && v+=", tree $g" ;;
 			esac
 		fi
@@ -333,7 +344,7 @@ for a in "${allocs[@]}"; do
 		printf '  %-9s n/a: %s\n' "$a" "${NA[$a]}"
 	fi
 done
-nkenv=$(env | grep '^NUMAKEG_' | grep -v '^NUMAKEG_LIB=' | tr '\n' ' ')
+nkenv=$(env | grep '^NUMAKEG_' | grep -Ev '^NUMAKEG_(BASE_)?LIB=' | tr '\n' ' ')
 printf '  numakeg environment: %s\n' "${nkenv:-(none: defaults)}"
 for wl in "${W_NAMES[@]}"; do
 	[ -n "${W_UNAVAIL[$wl]:-}" ] && continue
