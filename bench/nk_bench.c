@@ -10,9 +10,18 @@
  *   pair64     a warm 64-byte malloc/free pair (the thread caches' fast path)
  *   batch64    1000 x 64 B allocated, then freed in the same order: more than
  *              any thread cache holds, so the shared layers work too
- *   churn256K  malloc/free of 256 KiB, first and last byte touched
- *   churn1M    the same with 1 MiB: what large blocks cost, page faults
- *              included (sys_ns and minflt say how much is the kernel's)
+ *   churnSIZE  malloc/free of one SIZE block, first and last byte touched:
+ *              what large blocks cost, page faults included (sys_ns and
+ *              minflt say how much is the kernel's).  The sizes sit on both
+ *              sides of numakeg's cache boundaries (lib/large.c, page.c):
+ *                32K+1, 36K   just above the largest small class (32 KiB):
+ *                             the smallest large blocks, page runs
+ *                256K, 1M, 2M inside the thread's run cache (runs of at
+ *                             most 2 MiB, 8 runs and 8 MiB a thread)
+ *                2M+4K, 4M,   outside it (2M+4K rounds up to the 2.5 MiB
+ *                24M          class): the page layer's cache of freed runs
+ *                32M          returned to the OS at once (runs of 32 MiB
+ *                             and more skip the page cache)
  * Times are per operation (one malloc + one free), the median over Google
  * Benchmark's repetitions.  After the run come a table of the medians (CPU,
  * wall and kernel time, page faults) and one `ratio ...` line per comparison
@@ -176,8 +185,15 @@ struct workload {
 static const struct workload workloads[] = {
 	{ "pair64", "64B pair", bm_pair, 64, 1 },
 	{ "batch64", "1000x64B batch", bm_batch, 64, 1 },
+	{ "churn32K+1", "32KiB+1B churn", bm_churn, 32 * 1024 + 1, 0 },
+	{ "churn36K", "36KiB churn", bm_churn, 36 * 1024, 0 },
 	{ "churn256K", "256KiB churn", bm_churn, 256 * 1024, 0 },
 	{ "churn1M", "1MiB churn", bm_churn, 1024 * 1024, 0 },
+	{ "churn2M", "2MiB churn", bm_churn, 2 * 1024 * 1024, 0 },
+	{ "churn2M+4K", "2MiB+4KiB churn", bm_churn, 2 * 1024 * 1024 + 4096, 0 },
+	{ "churn4M", "4MiB churn", bm_churn, 4 * 1024 * 1024, 0 },
+	{ "churn24M", "24MiB churn", bm_churn, 24 * 1024 * 1024, 0 },
+	{ "churn32M", "32MiB churn", bm_churn, 32 * 1024 * 1024, 0 },
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 #define MAXTHREADS 2
