@@ -22,13 +22,11 @@
 
 #include "keg.h"
 #include "topo.h"
-#include "zone.h"
 
-#define KEG_INPAGE_ONLY 0x10000u  /* private: the header zone's own keg */
-#define SLAB_HDR_MAX (sizeof(struct nk_slab) + KEG_MAP_WORDS * sizeof(uint64_t))
+#define SLAB_HDR_MAX KEG_SLAB_HDR_MAX
 
-static struct nk_zone keg_hdr_zone;
-static struct nk_keg keg_hdr_keg;
+/* Off-page headers: items of the slab-header zone, which zone.c makes. */
+static struct nk_item_source keg_hdr_src;
 uint64_t nk_slab_cookie;
 
 void
@@ -121,6 +119,7 @@ keg_init(struct nk_keg *k, const char *name, size_t size, int align,
 	k->fini = fini;
 	k->keep_free_slabs = 1;
 	k->refs = 1;
+	k->zid = UINT16_MAX;  /* until the zone is registered */
 	/* NUMAKEG_SECURE: guard pages for malloc's classes, random order for
 	 * every keg the program's items come from. */
 	k->guard = nk_opt.secure && (zflags & NK_ZONE_MALLOC) && !(zflags & NK_ZONE_NOFREE);
@@ -286,7 +285,7 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 
 	struct nk_slab *s;
 	if (k->offpage) {
-		s = nk_zalloc(&keg_hdr_zone, NK_NOWAIT);
+		s = keg_hdr_src.alloc(keg_hdr_src.ctx, NK_NOWAIT);
 		if (s == NULL) {
 			if (k->flags & NK_ZONE_NOFREE)
 				page_free_nofree(mem, k->pages);
@@ -321,7 +320,7 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 					for (uint32_t j = 0; j < i; j++)
 						k->fini((char *)mem + j * k->size, k->size);
 				if (k->offpage)
-					nk_zfree(&keg_hdr_zone, s);
+					keg_hdr_src.free(keg_hdr_src.ctx, s);
 				if (k->flags & NK_ZONE_NOFREE)
 					page_free_nofree(mem, k->pages);
 				else
@@ -332,7 +331,7 @@ keg_alloc_slab(struct nk_keg *k, int domain, int flags)
 		}
 	}
 	/* The guard page too: a pointer into it is no item of any slab. */
-	page_set_slab(mem, k->pages + guarded, s, domain, k->owner ? (uint16_t)k->owner->id : UINT16_MAX,
+	page_set_slab(mem, k->pages + guarded, s, domain, k->zid,
 	    (k->flags & NK_ZONE_NOFREE) && !k->allocf ? PG_NOFREE : 0);
 	return s;
 }
@@ -351,7 +350,7 @@ keg_free_slab(struct nk_keg *k, struct nk_slab *s)
 	bool guarded = s->guarded;
 	page_clear(mem, k->pages + guarded);
 	if (s->offpage)
-		nk_zfree(&keg_hdr_zone, s);
+		keg_hdr_src.free(keg_hdr_src.ctx, s);
 	keg_release_slab_mem(k, mem, guarded);
 }
 
@@ -680,14 +679,9 @@ keg_free_count(struct nk_keg *k)
 }
 
 void
-keg_bootstrap(void);
-void
-keg_bootstrap(void)
+keg_set_header_source(const struct nk_item_source *src)
 {
-	keg_hdr_keg.flags = KEG_INPAGE_ONLY;
-	zone_setup(&keg_hdr_zone, &keg_hdr_keg, "slab-header", SLAB_HDR_MAX,
-	    NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
-	    NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL | KEG_INPAGE_ONLY, NK_RANK_KEG);
+	keg_hdr_src = *src;
 }
 
 /*

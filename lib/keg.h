@@ -41,6 +41,18 @@ struct nk_keg_domain {
 	uint64_t fallbacks;        /* slabs made here for a request from elsewhere */
 } __attribute__((aligned(NK_CACHELINE)));
 
+/*
+ * Memory for a lower layer's own small structures (slab headers, buckets,
+ * thread caches, map entries) from a zone the zone layer makes for it and
+ * hands down at start-up: so the layer below calls a function pointer, not
+ * the zone API above it (UMA calls its internal zones directly).
+ */
+struct nk_item_source {
+	void *(*alloc)(void *ctx, int flags);
+	void (*free)(void *ctx, void *item);
+	void *ctx;
+};
+
 struct nk_keg;
 /* A keg's backend for slab memory (uma_zone_set_allocf). */
 typedef void *(*keg_allocf_t)(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed);
@@ -69,8 +81,24 @@ struct nk_keg {
 	uint32_t keep_free_slabs;  /* empty slabs kept per domain before freeing */
 	int refs;                  /* zones on this keg */
 	struct nk_zone *owner;     /* the primary zone: free() finds it here */
+	uint16_t zid;              /* its id, in every slab page's descriptor (zone_setup) */
 	struct nk_keg_domain dom[NK_MAX_DOMAINS];
 };
+
+/*
+ * Private zone flags, above the public NK_ZONE_* bits; a keg gets its
+ * zone's flags (keg_init reads MALLOC and INTERNAL, for the secure mode).
+ */
+#define NK_ZONE_INTERNAL 0x1000u /* numakeg's own: not in the totals */
+#define NK_ZONE_MALLOC   0x2000u /* a malloc size class: free() may take its items */
+#define NK_ZONE_LIMITED  0x4000u /* has a limit: no caches, counted items */
+#define NK_ZONE_SECONDARY 0x8000u
+/* The keg of off-page slab headers is in-page itself. */
+#define KEG_INPAGE_ONLY 0x10000u
+/* The largest slab header: the size of the slab-header zone's items. */
+#define KEG_SLAB_HDR_MAX (sizeof(struct nk_slab) + KEG_MAP_WORDS * sizeof(uint64_t))
+/* Where off-page headers come from: the slab-header zone, set by zone_bootstrap. */
+void keg_set_header_source(const struct nk_item_source *src);
 
 int  keg_init(struct nk_keg *keg, const char *name, size_t size, int align,
               nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank);

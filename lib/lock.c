@@ -36,8 +36,6 @@ nk_gettid(void)
 	return nk_tls_tid;
 }
 
-/* fork() gives the child a new tid; the cached one must go. */
-void nk_lock_forget_tid(void);
 void
 nk_lock_forget_tid(void)
 {

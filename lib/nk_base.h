@@ -87,6 +87,8 @@ bool nk_trylock(nk_lock_t *lk);
 void nk_unlock(nk_lock_t *lk);
 bool nk_lock_owned(const nk_lock_t *lk);
 pid_t nk_gettid(void);
+/* fork() gives the child a new tid; the cached one must go (in the child). */
+void nk_lock_forget_tid(void);
 /* After fork() in the child: the lock is free and owned by no one. */
 void nk_lock_reinit(nk_lock_t *lk);
 #define NK_LOCK_ASSERT_OWNED(lk) NK_ASSERT(nk_lock_owned(lk), "lock not held")

@@ -24,14 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "malloc_int.h"
+#include "boot.h"
+#include "stats.h"
 
 #define NUMAKEG_VERSION     "0.1.0"
 #define STATS_SCHEMA        2     /* the JSON "version": doc/STATS.md */
 #define PLACEMENT_SAMPLE    256   /* pages checked per domain */
 
-const char *malloc_policy_str(void);
-void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
 
 static int stats_fd = -1;                 /* a copy of stderr */
 static pthread_mutex_t stats_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -661,7 +660,6 @@ stats_emit(struct sink *s, int format, bool full, const char *reason)
 NK_EXPORT void
 nk_stats_print(FILE *out, int json)
 {
-	extern void nk_init_once(void);
 	nk_init_once();
 	struct sink s = { .f = out, .fd = -1, .len = 0 };
 	pthread_mutex_lock(&stats_mtx);
@@ -790,14 +788,13 @@ stats_live_poll(void)
  * child starts with the lock free.  (Taking it in a prepare handler could
  * deadlock against malloc's, which holds the zone locks a dump needs.)
  */
-static void
+void
 stats_fork_child(void)
 {
 	pthread_mutex_init(&stats_mtx, NULL);
 	stats_file_reported = false;
 }
 
-void stats_init(void);
 void
 stats_init(void)
 {
@@ -820,6 +817,5 @@ stats_init(void)
 		stats_next_ns = nk_now_ns() + (uint64_t)nk_opt.stats_interval_s * 1000000000u;
 		zone_slow_hook = stats_live_poll;
 	}
-	pthread_atfork(NULL, NULL, stats_fork_child);
 	atexit(stats_atexit);
 }
