@@ -80,7 +80,6 @@ zone_release(struct nk_zone *z, void **items, int n)
 		for (int i = 0; i < n; i++)
 			z->zfini(items[i], z->size);
 	keg_free_items(z->keg, items, n);
-	__atomic_sub_fetch(&z->keg_out, n, __ATOMIC_RELAXED);
 }
 
 int
@@ -102,7 +101,6 @@ zone_import(struct nk_zone *z, int domain, int flags, void **items, int max, boo
 		if (n == 0)
 			errno = ENOMEM;
 	}
-	__atomic_add_fetch(&z->keg_out, n, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -186,7 +184,6 @@ zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 	}
 	b->next = dep->full;
 	dep->full = b;
-	dep->nfull++;
 	dep->nitems += b->cnt;
 	nk_unlock(&dep->lock);
 }
@@ -199,7 +196,6 @@ zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *empty)
 	struct nk_bucket *b = dep->full;
 	if (b != NULL) {
 		dep->full = b->next;
-		dep->nfull--;
 		dep->nitems -= b->cnt;
 		if (dep->nitems < dep->imin)
 			dep->imin = dep->nitems;
@@ -275,7 +271,6 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 	while (dep->full != NULL && freed < excess) {
 		struct nk_bucket *b = dep->full;
 		dep->full = b->next;
-		dep->nfull--;
 		dep->nitems -= b->cnt;
 		freed += b->cnt;
 		b->next = release;

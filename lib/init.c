@@ -14,6 +14,7 @@
 #include "malloc_int.h"
 #include "stats.h"
 #include "sys.h"
+#include "zone_boot.h"
 
 static pid_t nk_starter;
 

@@ -125,6 +125,7 @@ kva_commit_meta(uintptr_t from, uintptr_t to)
 static void
 kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	int l = kva_list_of(bt->size);
 	bt->prev = NULL;
 	bt->next = m->lists[l];
@@ -140,6 +141,7 @@ kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 static void
 kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	if (bt->prev)
 		bt->prev->next = bt->next;
 	else
@@ -229,6 +231,7 @@ kva_report_commit_failure(size_t len)
 static int
 kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	if (upto <= m->committed)
 		return 0;
 	size_t step = nk_min(nk_max((m->committed - m->base) / 4, KVA_COMMIT_MIN), KVA_COMMIT_MAX);
@@ -250,6 +253,7 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 static int
 kva_carve(struct kva_map *m, struct kva_bt *bt, uintptr_t a, size_t size)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	uintptr_t bend = bt->start + bt->size;
 	size_t lead = a - bt->start;
 	size_t trail = bend - (a + size);
@@ -317,6 +321,7 @@ kva_alloc(int domain, size_t size, size_t align)
 static void
 kva_free_locked(struct kva_map *m, uintptr_t addr, size_t size)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	struct kva_bt *left = NULL, *right = NULL;
 	if (addr > m->base) {
 		struct kva_bt *t = kva_tags[kva_page_index(addr - NK_PAGE_SIZE)];

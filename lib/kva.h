@@ -3,7 +3,8 @@
  * a window per domain, so the domain of any numakeg address is a subtraction
  * and a shift.  Inside each window a vmem/vm_map-like arena hands out page
  * ranges; its boundary tags (map entries) come from a zone of its own whose
- * slabs take address space straight from the map (seed 000).
+ * slabs take address space straight from the map (doc/DESIGN.md, "The KVA
+ * map's own tags").
  */
 #ifndef NK_KVA_H
 #define NK_KVA_H

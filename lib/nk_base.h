@@ -62,7 +62,7 @@ static inline const char *nk_assert_msg(const char *m) { return m; }
  * Debug builds record the ranks a thread holds and assert that a lock is
  * only taken while every lock held is of a lower rank, as WITNESS would.
  * The entry keg ranks inside the KVA map: the map allocates its own
- * boundary tags while locked (seed 000).
+ * boundary tags while locked (doc/DESIGN.md, "Lock order").
  */
 enum nk_lock_rank {
 	NK_RANK_REGISTRY = 1,   /* the zone list, the thread-cache list */

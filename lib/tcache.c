@@ -145,7 +145,6 @@ tc_create(void)
 		return NULL;
 	}
 	tc->domain = topo_current_domain();
-	tc->tid = nk_gettid();
 	zone_registry_lock();
 	tc->next = nk_tc_list;
 	if (nk_tc_list)
@@ -411,6 +410,4 @@ tc_fork_child(void)
 		}
 		tc = next;
 	}
-	if ((uintptr_t)self > 1)
-		self->tid = nk_gettid();
 }

@@ -1,16 +1,14 @@
 /*
  * Zones (zone.h): the allocation tiers, ctor/dtor, the public zone API,
- * limits, drain and reclaim, numakeg's own zones, and the zone layer's
- * fork handlers.
+ * limits, drain and reclaim, the counters the stats layer reads.
  *
- * Layering: zone.c is the top of the zone layer.  It calls the thread
- * caches (tcache.c), the depots (bucket.c), the registry, the keg, the
- * page layer (nk_reclaim's purge, the map-entry slabs' accounting) and the
- * KVA layer (registering the map-entry zone).  Nothing below calls it: the
+ * Layering: zone.c is the top of the zone layer's data path.  It calls the
+ * thread caches (tcache.c), the depots (bucket.c), the registry, the keg
+ * and the page layer (nk_reclaim's purge).  Nothing below calls it: the
  * lower files get the memory of their own structures (buckets, thread
- * caches, slab headers, map entries) from zones made here, as item
- * sources handed down at start-up, and the stats layer above reaches in
- * only through zone_slow_hook (doc/DESIGN.md, "Layers").
+ * caches, slab headers, map entries) from zones that zone_boot.c makes and
+ * hands down as item sources at start-up, and the stats layer above
+ * reaches in only through zone_slow_hook (doc/DESIGN.md, "Layers").
  *
  * Three tiers, as UMA's uma_zalloc_arg / zalloc_slow / zone_alloc_item:
  *  1. the inline fast path (zone_alloc_fast, zone_free_fast): a plain cache
@@ -23,9 +21,7 @@
  * Daemon-free: depots are trimmed to their working set on the slow paths
  * (bucket.c, zone_maybe_trim).
  */
-#include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "boot.h"
 #include "zone.h"
@@ -43,16 +39,13 @@
 /* NK_WAITOK with no memory: the longest wait between tries, in ms. */
 #define ZONE_WAIT_MAX_MS 64
 
-static struct nk_zone bucket_zones[NK_NBUCKET_SIZES];
-static struct nk_keg bucket_kegs[NK_NBUCKET_SIZES];
-static struct nk_zone tc_zone, tc_ext_zone, zone_zone, slab_hdr_zone, kva_entry_zone;
-static struct nk_keg tc_keg, tc_ext_keg, zone_keg, slab_hdr_keg, kva_entry_keg;
-
-/* A user zone and its keg, allocated together. */
+/* A user zone and its keg, allocated together, from the zone of zones. */
 struct zone_and_keg {
 	struct nk_zone zone;
 	struct nk_keg keg;
 };
+static struct nk_zone zone_zone;
+static struct nk_keg zone_keg;
 
 static void zone_count_fail(struct nk_zone *z, int d);
 static void zone_count_sleep(struct nk_zone *z, int d);
@@ -339,6 +332,15 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
 	return 0;
 }
 
+void
+zone_api_bootstrap(void)
+{
+	if (zone_setup(&zone_zone, &zone_keg, "zones", sizeof(struct zone_and_keg),
+	    NULL, NULL, NULL, NULL, NK_ALIGN_CACHE, NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL,
+	    NK_RANK_KEG) != 0)
+		nk_panic("cannot create zone zones");
+}
+
 NK_EXPORT nk_zone_t
 nk_zcreate(const char *name, size_t size, nk_ctor_t ctor, nk_dtor_t dtor,
     nk_init_t init, nk_fini_t fini, int align, uint32_t zflags)
@@ -583,168 +585,4 @@ uint64_t
 zone_domain_tc_items(struct nk_zone *z, int d)
 {
 	return tc_zone_items(z, d);
-}
-
-/* ---- numakeg's own zones, and start-up ---- */
-
-static void *
-zone_source_alloc(void *zone, int flags)
-{
-	return nk_zalloc(zone, flags);
-}
-
-static void
-zone_source_free(void *zone, void *item)
-{
-	nk_zfree(zone, item);
-}
-
-static struct nk_item_source
-zone_source(struct nk_zone *z)
-{
-	return (struct nk_item_source){ zone_source_alloc, zone_source_free, z };
-}
-
-/* The KVA map's tags (kva.h, struct kva_entry_ops): reserved items only. */
-static void *
-kva_entry_alloc(void)
-{
-	return nk_zalloc(&kva_entry_zone, NK_NOWAIT | NK_USE_RESERVE | NK_NOVM);
-}
-
-static void
-kva_entry_free(void *tag)
-{
-	nk_zfree(&kva_entry_zone, tag);
-}
-
-static int64_t
-kva_entry_free_count(void)
-{
-	return keg_free_count(&kva_entry_keg);
-}
-
-static void
-kva_entry_refill(int domain, int count)
-{
-	(void)keg_prealloc_domain(&kva_entry_keg, domain, count);
-}
-
-static void kva_entry_fork_prepare(void) { keg_fork_prepare(&kva_entry_keg); }
-static void kva_entry_fork_parent(void) { keg_fork_parent(&kva_entry_keg); }
-static void kva_entry_fork_child(void) { keg_fork_child(&kva_entry_keg); }
-
-/* The entry keg's slabs: the map's own address space, counted against the domain. */
-static void *
-kva_entry_slab(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed)
-{
-	void *mem = kva_entry_slab_alloc(keg, domain, bytes, zeroed);
-	if (mem != NULL)
-		page_account_meta(domain, bytes);
-	return mem;
-}
-
-static void
-zone_internal(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
-    int align, uint32_t zflags, enum nk_lock_rank rank)
-{
-	if (zone_setup(z, keg, name, size, NULL, NULL, NULL, NULL, align,
-	    NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL | zflags, rank) != 0)
-		nk_panic("cannot create zone %s", name);
-}
-
-/*
- * The order matters: the map-entry zone first (every later slab may need a
- * tag), then the slab-header zone (off-page kegs need it), then buckets and
- * thread caches (doc/DESIGN.md, "Start-up").
- */
-void
-zone_bootstrap(void)
-{
-	zone_registry_init();
-
-	zone_internal(&kva_entry_zone, &kva_entry_keg, "kva-entry", kva_entry_size(),
-	    NK_ALIGN_PTR, NK_ZONE_NOFREE, NK_RANK_ENTRY_KEG);
-	kva_entry_keg.allocf = kva_entry_slab;
-	kva_entry_keg.reserve = KVA_ENTRY_RESERVE / 2;
-	static const struct kva_entry_ops entry_ops = {
-		kva_entry_alloc, kva_entry_free, kva_entry_free_count, kva_entry_refill,
-		kva_entry_fork_prepare, kva_entry_fork_parent, kva_entry_fork_child,
-	};
-	kva_set_entry_ops(&entry_ops);
-
-	zone_internal(&slab_hdr_zone, &slab_hdr_keg, "slab-header", KEG_SLAB_HDR_MAX,
-	    NK_ALIGN_PTR, KEG_INPAGE_ONLY, NK_RANK_KEG);
-	struct nk_item_source hdr = zone_source(&slab_hdr_zone);
-	keg_set_header_source(&hdr);
-
-	struct nk_item_source buckets[NK_NBUCKET_SIZES];
-	for (unsigned i = 0; i < NK_NBUCKET_SIZES; i++) {
-		char name[24];
-		snprintf(name, sizeof(name), "bucket-%u", bucket_size_cap(i));
-		zone_internal(&bucket_zones[i], &bucket_kegs[i], name, bucket_size_bytes(i),
-		    NK_ALIGN_PTR, 0, NK_RANK_KEG);
-		buckets[i] = zone_source(&bucket_zones[i]);
-	}
-	bucket_set_sources(buckets);
-
-	zone_internal(&tc_zone, &tc_keg, "thread-cache", sizeof(struct nk_tcache),
-	    NK_ALIGN_CACHE, 0, NK_RANK_KEG);
-	zone_internal(&tc_ext_zone, &tc_ext_keg, "thread-cache-ext",
-	    NK_TC_INLINE * sizeof(struct nk_cache_slot), NK_ALIGN_CACHE, 0, NK_RANK_KEG);
-	zone_internal(&zone_zone, &zone_keg, "zones", sizeof(struct zone_and_keg),
-	    NK_ALIGN_CACHE, 0, NK_RANK_KEG);
-	struct nk_item_source caches = zone_source(&tc_zone), chunks = zone_source(&tc_ext_zone);
-	tc_bootstrap(&caches, &chunks);
-}
-
-/* ---- fork ---- */
-
-/* Every zone lock, depot lock and keg lock, outermost first. */
-void
-zone_fork_prepare(void)
-{
-	zone_registry_fork_prepare();
-	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
-		pthread_mutex_lock(&z->lock.mtx);
-		for (int d = 0; d < nk_topo.ndomains; d++)
-			pthread_mutex_lock(&z->depot[d].lock.mtx);
-	}
-	/* Every keg once, by any of its zones: a secondary zone's keg may have
-	 * lost its primary zone (keg_fork_* skip a keg already done).  The
-	 * map-entry keg is the KVA layer's to take, inside its map locks. */
-	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
-		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
-			keg_fork_prepare(z->keg);
-}
-
-void
-zone_fork_parent(void)
-{
-	for (struct nk_zone *z = nk_zone_list; z; z = z->next)
-		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
-			keg_fork_parent(z->keg);
-	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
-		for (int d = 0; d < nk_topo.ndomains; d++)
-			pthread_mutex_unlock(&z->depot[d].lock.mtx);
-		pthread_mutex_unlock(&z->lock.mtx);
-	}
-	zone_registry_fork_parent();
-}
-
-/* The locks reset, then the other threads' caches dropped (tc_fork_child). */
-void
-zone_fork_child(void)
-{
-	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
-		if (z->keg->dom[0].lock.rank == NK_RANK_KEG)
-			keg_fork_child(z->keg);
-		for (int d = 0; d < nk_topo.ndomains; d++)
-			nk_lock_reinit(&z->depot[d].lock);
-		nk_lock_reinit(&z->lock);
-		pthread_cond_init(&z->cv, NULL);
-		z->sleepers = 0;
-	}
-	zone_registry_fork_child();
-	tc_fork_child();
 }

@@ -18,8 +18,8 @@
 int zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
                nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
                int align, uint32_t zflags, enum nk_lock_rank keg_rank);
-/* The zone layer's start-up: the registry, numakeg's own zones, the caches. */
-void zone_bootstrap(void);
+/* zone.c's part of the start-up (zone_boot.h): the zone user zones come from. */
+void zone_api_bootstrap(void);
 
 /*
  * The free slow path, for a layer above whose fast path declined (malloc's
@@ -28,11 +28,6 @@ void zone_bootstrap(void);
  * is another domain's, or straight to the keg.
  */
 void zone_free_slow(struct nk_zone *z, void *item);
-
-/* fork(): every zone, depot and keg lock, outermost first; released or reset. */
-void zone_fork_prepare(void);
-void zone_fork_parent(void);
-void zone_fork_child(void);
 
 /*
  * Called by nk_reclaim() for the calling thread, after the zones are

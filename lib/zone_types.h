@@ -28,7 +28,7 @@ struct nk_depot {
 	nk_lock_t lock;
 	struct nk_bucket *full;     /* buckets with items (not always full) */
 	struct nk_bucket *empty;
-	uint32_t nfull, nempty;
+	uint32_t nempty;
 	uint64_t nitems;
 	uint64_t imin;              /* fewest items seen since the last trim */
 	/* Counters flushed from thread caches. */
@@ -57,7 +57,6 @@ struct nk_zone {
 	int64_t items;              /* items users hold, while limited */
 	int sleepers;
 	uint64_t last_trim_ns;
-	int64_t keg_out;            /* items taken from the keg and not returned */
 	struct nk_zone *next;       /* the registry */
 	struct nk_depot depot[NK_MAX_DOMAINS];
 };
@@ -212,7 +211,6 @@ slot_pop(struct nk_cache_slot *s)
 
 struct nk_tcache {
 	int domain;                 /* the domain the alloc and free buckets hold */
-	pid_t tid;
 	struct nk_tcache *next, *prev;
 	struct nk_cache_slot *ext[NK_MAX_ZONES / NK_TC_INLINE];
 	struct nk_cache_slot slot[NK_TC_INLINE];
