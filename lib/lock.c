@@ -1,6 +1,8 @@
 /*
  * Locks with their lock-order check, reporting that does not allocate and
  * the clock: the plumbing below every layer (the options are in options.c).
+ * Layering: lock.c calls only the C library and the kernel; every layer may
+ * call it, and it knows none of them.
  */
 #include <signal.h>
 #include <stdarg.h>

@@ -58,7 +58,8 @@ _Noreturn void nk_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2
 static inline const char *nk_assert_msg(const char *m) { return m; }
 
 /*
- * Locks carry their rank in the lock order (DESIGN.md), outermost first.
+ * Locks carry their rank in the lock order (doc/DESIGN.md, "Lock order"),
+ * outermost first.
  * Debug builds record the ranks a thread holds and assert that a lock is
  * only taken while every lock held is of a lower rank, as WITNESS would.
  * The entry keg ranks inside the KVA map: the map allocates its own
