@@ -165,10 +165,10 @@ malloc_pick_domain(void)
 
 /* A large block by the placement policy: bind never falls back. */
 static void *
-malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
+malloc_large(size_t n, size_t align, int domain, bool zero)
 {
 	return large_alloc(n, nk_max(align, NK_PAGE_SIZE), domain,
-	    exact || malloc_policy == POLICY_BIND, zero);
+	    malloc_policy == POLICY_BIND, zero);
 }
 
 static void *
@@ -196,7 +196,7 @@ malloc_slow(size_t n)
 		return boot_alloc(n, 16);
 	if (n <= NK_SMALL_MAX)
 		return malloc_class(malloc_size_class(n), NK_NOWAIT);
-	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, false);
+	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false);
 }
 
 /*
@@ -337,7 +337,7 @@ nk_calloc(size_t nmemb, size_t size)
 		return p ? memset(p, 0, n) : NULL;
 	}
 	if (n > NK_SMALL_MAX)
-		return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, true);
+		return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), true);
 	void *p = malloc_fast(n);
 	return p ? memset(p, 0, n) : NULL;
 }
@@ -362,7 +362,7 @@ malloc_aligned(size_t align, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return malloc_large(nk_max(n, (size_t)1), align, malloc_pick_domain(), false, false);
+	return malloc_large(nk_max(n, (size_t)1), align, malloc_pick_domain(), false);
 }
 
 NK_EXPORT int
@@ -503,7 +503,7 @@ nk_malloc_domain(size_t n, int domain)
 		return NULL;
 	}
 	if (n > NK_SMALL_MAX)
-		return malloc_large(n, NK_PAGE_SIZE, domain, false, false);
+		return malloc_large(n, NK_PAGE_SIZE, domain, false);
 	struct nk_zone *z = &nk_malloc_zones[malloc_size_class(n)];
 	void *p = nk_zalloc_domain(z, NULL, domain, NK_NOWAIT);
 	if (p == NULL)
