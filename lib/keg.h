@@ -1,76 +1,13 @@
 /*
  * Kegs: slabs of one item size, per-domain partial/full/free slab lists,
  * the domain policy (first-touch with fallback by distance, round-robin),
- * the reserve and NK_USE_RESERVE, init/fini, NOFREE kegs (uma_keg).
+ * the reserve and NK_USE_RESERVE, init/fini, NOFREE kegs (uma_keg).  The
+ * data is in keg_types.h, the slab mechanics in slab.h.
  */
 #ifndef NK_KEG_H
 #define NK_KEG_H
 
-#include "page.h"
-
-#define KEG_MAX_IPERS  1024
-#define KEG_MAP_WORDS  (KEG_MAX_IPERS / 64)
-#define KEG_MAX_ITEM   ((size_t)32 << NK_PAGE_SHIFT)  /* the largest item: one 32-page slab */
-
-enum { SLAB_FREE, SLAB_PARTIAL, SLAB_FULL };
-
-/*
- * A slab header.  The canary comes first, so a linear overflow out of the
- * item before an in-page header reaches it before anything the keg follows;
- * it is nk_slab_cookie ^ the header's address, checked whenever the keg
- * touches the slab (slab_check).
- */
-struct nk_slab {
-	uint64_t canary;
-	struct nk_slab *next, *prev;
-	struct nk_keg *keg;
-	char *items;            /* item 0; the slab's pages start here */
-	uint32_t nfree;
-	uint16_t domain;
-	uint8_t list;           /* SLAB_FREE / SLAB_PARTIAL / SLAB_FULL */
-	uint8_t offpage : 1;    /* the header came from the header zone */
-	uint8_t guarded : 1;    /* a PROT_NONE page follows the slab (secure mode) */
-	uint64_t freemap[];     /* bit set: the item is free */
-};
-
-struct nk_keg_domain {
-	nk_lock_t lock;
-	struct nk_slab *lists[3];  /* indexed by SLAB_FREE / _PARTIAL / _FULL */
-	uint64_t nslabs;
-	uint64_t free_items;
-	uint64_t fallbacks;        /* slabs made here for a request from elsewhere */
-} __attribute__((aligned(NK_CACHELINE)));
-
-struct nk_keg;
-/* A keg's backend for slab memory (uma_zone_set_allocf). */
-typedef void *(*keg_allocf_t)(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed);
-typedef void (*keg_freef_t)(struct nk_keg *keg, void *mem, size_t bytes);
-
-struct nk_keg {
-	const char *name;          /* the primary zone's name */
-	size_t size;               /* item size, rounded to the alignment */
-	size_t align;              /* a mask */
-	uint32_t ipers;            /* items per slab */
-	uint32_t pages;            /* pages per slab */
-	uint32_t recip;            /* ceil(2^32 / size): item index without a divide */
-	uint32_t hdr_offset;       /* in-page header: where it sits in the slab */
-	bool offpage;
-	bool nofallback;           /* bind policy: the domain or nothing */
-	bool guard;                /* secure mode: a guard page after each slab */
-	bool random_order;         /* secure mode: items leave a slab in random order */
-	uint32_t flags;            /* NK_ZONE_* */
-	nk_init_t init;
-	nk_fini_t fini;
-	keg_allocf_t allocf;
-	keg_freef_t freef;
-	int64_t reserve;           /* free items only NK_USE_RESERVE may take */
-	int64_t free_total;        /* free items in all domains (atomic) */
-	uint32_t rr_cursor;        /* round-robin: the next domain (atomic) */
-	uint32_t keep_free_slabs;  /* empty slabs kept per domain before freeing */
-	int refs;                  /* zones on this keg */
-	struct nk_zone *owner;     /* the primary zone: free() finds it here */
-	struct nk_keg_domain dom[NK_MAX_DOMAINS];
-};
+#include "slab.h"
 
 int  keg_init(struct nk_keg *keg, const char *name, size_t size, int align,
               nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank);
@@ -88,35 +25,6 @@ int  keg_prealloc_domain(struct nk_keg *keg, int domain, int nitems);
 /* Frees every empty slab the reserve does not need. */
 void keg_drain(struct nk_keg *keg);
 int64_t keg_free_count(struct nk_keg *keg);
-
-/* Random per process (set by the first keg_init), never zero. */
-extern uint64_t nk_slab_cookie;
-
-/* A header that fails its canary, or a list link that does not point back. */
-NK_COLD _Noreturn void keg_corrupt(const char *zone, const void *slab, const char *what);
-
-/* Dies with a clear report if the header was overwritten (overflow, stray write). */
-static inline void
-slab_check(const char *zone, const struct nk_slab *s)
-{
-	if (NK_UNLIKELY(s->canary != (nk_slab_cookie ^ (uintptr_t)s)))
-		keg_corrupt(zone, s, "its header canary was overwritten");
-}
-
-/* The slab an item lives in, and whether the pointer is an item's start. */
-static inline struct nk_slab *
-keg_slab_of(const void *item)
-{
-	struct nk_pdesc *pd = page_desc(item);
-	return (pd->flags & PG_SLAB) ? (struct nk_slab *)pd->slab : NULL;
-}
-static inline bool
-keg_item_start(const struct nk_keg *keg, const struct nk_slab *slab, const void *item)
-{
-	uint64_t off = (uint64_t)((const char *)item - slab->items);
-	uint64_t idx = (off * keg->recip) >> 32;
-	return idx < keg->ipers && idx * keg->size == off;
-}
 
 void keg_fork_prepare(struct nk_keg *keg);
 void keg_fork_parent(struct nk_keg *keg);

@@ -5,23 +5,27 @@
  * table indexed by page that names the tag at each free segment's first and
  * last page, so that a freed range finds its free neighbours in O(1).
  *
- * The part that needs care is where the tags come from (seed 000, kernel map
- * entries): they are items of kva_entry_zone, whose slabs take address space
- * straight from the map.  Every tag is allocated with the map locked, so an
- * insertion never asks for a new slab: it takes an item with
- * NK_USE_RESERVE|NK_NOVM and sets KVA_REPLENISH; kva_map_unlock() then refills
- * the reserve before it drops the lock, and that refill's slab is carved out
- * of the very map it holds (the allocf sees the lock is its own).
+ * The part that needs care is where the tags come from (doc/DESIGN.md, "The
+ * KVA map's own tags"; FreeBSD's kernel map entries): they are items of the
+ * entry zone, whose slabs take address space straight from the map.  Every
+ * tag is allocated with the map locked, so an insertion never asks for a
+ * new slab: it takes a reserved item and sets KVA_REPLENISH; kva_map_unlock()
+ * then refills the reserve before it drops the lock, and that refill's slab
+ * is carved out of the very map it holds (the allocf sees the lock is its
+ * own).
+ *
+ * Layering: kva.c calls the lock layer, sys.c and the topology only.  The
+ * entry zone is made by the zone layer and reached through kva_entry_ops,
+ * registered at start-up; the caller of kva_entry_slab_alloc accounts the
+ * pages against the domain's limit (the page layer is above this one).
  */
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "kva.h"
-#include "page.h"
 #include "sys.h"
 #include "topo.h"
-#include "zone.h"
 
 #define KVA_NLISTS       48
 /*
@@ -32,7 +36,6 @@
 #define KVA_COMMIT_MIN   ((size_t)1 << 20)
 #define KVA_COMMIT_MAX   ((size_t)64 << 20)
 #define KVA_REPLENISH    0x1u
-#define KVA_ENTRY_RESERVE 32                 /* free tags kept for locked insertions */
 #define KVA_MIN_SHIFT    24                  /* the smallest window: 16 MiB */
 
 struct kva_bt {
@@ -59,8 +62,7 @@ uint64_t nk_kva_window;
 static struct kva_map kva_maps[NK_MAX_DOMAINS];
 static struct kva_bt **kva_tags;              /* per page of the whole span */
 static struct kva_bt kva_boot_bt[NK_MAX_DOMAINS];  /* each window's first tag */
-static struct nk_zone kva_entry_zone;
-static struct nk_keg kva_entry_keg;
+static struct kva_entry_ops kva_entries;
 static bool kva_entries_ready;
 
 static inline size_t
@@ -123,6 +125,7 @@ kva_commit_meta(uintptr_t from, uintptr_t to)
 static void
 kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	int l = kva_list_of(bt->size);
 	bt->prev = NULL;
 	bt->next = m->lists[l];
@@ -138,6 +141,7 @@ kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 static void
 kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	if (bt->prev)
 		bt->prev->next = bt->next;
 	else
@@ -151,13 +155,13 @@ kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
 	m->nsegs--;
 }
 
-/* A new tag, with the map locked: never a new slab here (seed 000). */
+/* A new tag, with the map locked: never a new slab here (DESIGN.md, "The KVA map's own tags"). */
 static struct kva_bt *
 kva_bt_alloc(struct kva_map *m)
 {
 	NK_LOCK_ASSERT_OWNED(&m->lock);
 	NK_ASSERT(kva_entries_ready, "map entry needed before the entry zone exists");
-	struct kva_bt *bt = nk_zalloc(&kva_entry_zone, NK_NOWAIT | NK_USE_RESERVE | NK_NOVM);
+	struct kva_bt *bt = kva_entries.alloc();
 	/* Whatever was taken, the reserve is topped up before the unlock. */
 	m->flags |= KVA_REPLENISH;
 	return bt;
@@ -169,7 +173,7 @@ kva_bt_free(struct kva_map *m, struct kva_bt *bt)
 	(void)m;
 	if (bt >= &kva_boot_bt[0] && bt < &kva_boot_bt[NK_MAX_DOMAINS])
 		return;  /* a window's first tag is static */
-	nk_zfree(&kva_entry_zone, bt);
+	kva_entries.free(bt);
 }
 
 static void
@@ -185,9 +189,9 @@ kva_map_unlock(struct kva_map *m)
 	NK_LOCK_ASSERT_OWNED(&m->lock);
 	while (m->flags & KVA_REPLENISH) {
 		m->flags &= ~KVA_REPLENISH;
-		if (kva_entries_ready && keg_free_count(&kva_entry_keg) < KVA_ENTRY_RESERVE) {
+		if (kva_entries_ready && kva_entries.free_count() < KVA_ENTRY_RESERVE) {
 			/* The slab comes from this map: kva_entry_slab_alloc sees the lock is ours. */
-			(void)keg_prealloc_domain(&kva_entry_keg, m->domain, KVA_ENTRY_RESERVE);
+			kva_entries.refill(m->domain, KVA_ENTRY_RESERVE);
 			m->replenishes++;
 		}
 	}
@@ -227,6 +231,7 @@ kva_report_commit_failure(size_t len)
 static int
 kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	if (upto <= m->committed)
 		return 0;
 	size_t step = nk_min(nk_max((m->committed - m->base) / 4, KVA_COMMIT_MIN), KVA_COMMIT_MAX);
@@ -248,6 +253,7 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 static int
 kva_carve(struct kva_map *m, struct kva_bt *bt, uintptr_t a, size_t size)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	uintptr_t bend = bt->start + bt->size;
 	size_t lead = a - bt->start;
 	size_t trail = bend - (a + size);
@@ -315,6 +321,7 @@ kva_alloc(int domain, size_t size, size_t align)
 static void
 kva_free_locked(struct kva_map *m, uintptr_t addr, size_t size)
 {
+	NK_LOCK_ASSERT_OWNED(&m->lock);
 	struct kva_bt *left = NULL, *right = NULL;
 	if (addr > m->base) {
 		struct kva_bt *t = kva_tags[kva_page_index(addr - NK_PAGE_SIZE)];
@@ -400,7 +407,7 @@ kva_populate(uintptr_t addr, size_t size)
 
 /* ---- The entry zone's slabs: straight from the map ---- */
 
-static void *
+void *
 kva_entry_slab_alloc(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed)
 {
 	(void)keg;
@@ -416,22 +423,23 @@ kva_entry_slab_alloc(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed)
 		kva_map_unlock(m);
 	if (a == 0)
 		return NULL;
-	page_account_meta(domain, bytes);
 	*zeroed = true;
 	return (void *)a;
 }
 
-void
-kva_entries_init(void)
+size_t
+kva_entry_size(void)
 {
-	zone_setup(&kva_entry_zone, &kva_entry_keg, "kva-entry", sizeof(struct kva_bt),
-	    NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
-	    NK_ZONE_NOBUCKET | NK_ZONE_NOFREE | NK_ZONE_INTERNAL, NK_RANK_ENTRY_KEG);
-	kva_entry_keg.allocf = kva_entry_slab_alloc;
-	kva_entry_keg.reserve = KVA_ENTRY_RESERVE / 2;
+	return sizeof(struct kva_bt);
+}
+
+void
+kva_set_entry_ops(const struct kva_entry_ops *ops)
+{
+	kva_entries = *ops;
 	kva_entries_ready = true;
 	for (int d = 0; d < nk_topo.ndomains; d++)
-		(void)keg_prealloc_domain(&kva_entry_keg, d, KVA_ENTRY_RESERVE);
+		kva_entries.refill(d, KVA_ENTRY_RESERVE);
 }
 
 void
@@ -445,7 +453,7 @@ kva_map_stats(int domain, struct kva_map_stats *out)
 	out->replenishes = m->replenishes;
 	out->locked_slabs = m->locked_slabs;
 	kva_map_unlock(m);
-	out->entries_reserve = (uint64_t)keg_free_count(&kva_entry_keg);
+	out->entries_reserve = kva_entries_ready ? (uint64_t)kva_entries.free_count() : 0;
 }
 
 /* ---- Start-up ---- */
@@ -540,13 +548,15 @@ kva_fork_prepare(void)
 {
 	for (int d = 0; d < nk_topo.ndomains; d++)
 		pthread_mutex_lock(&kva_maps[d].lock.mtx);
-	keg_fork_prepare(&kva_entry_keg);
+	if (kva_entries_ready)
+		kva_entries.fork_prepare();
 }
 
 void
 kva_fork_parent(void)
 {
-	keg_fork_parent(&kva_entry_keg);
+	if (kva_entries_ready)
+		kva_entries.fork_parent();
 	for (int d = 0; d < nk_topo.ndomains; d++)
 		pthread_mutex_unlock(&kva_maps[d].lock.mtx);
 }
@@ -554,7 +564,8 @@ kva_fork_parent(void)
 void
 kva_fork_child(void)
 {
-	keg_fork_child(&kva_entry_keg);
+	if (kva_entries_ready)
+		kva_entries.fork_child();
 	for (int d = 0; d < nk_topo.ndomains; d++)
 		nk_lock_reinit(&kva_maps[d].lock);
 }

@@ -3,7 +3,8 @@
  * a window per domain, so the domain of any numakeg address is a subtraction
  * and a shift.  Inside each window a vmem/vm_map-like arena hands out page
  * ranges; its boundary tags (map entries) come from a zone of its own whose
- * slabs take address space straight from the map (seed 000).
+ * slabs take address space straight from the map (doc/DESIGN.md, "The KVA
+ * map's own tags").
  */
 #ifndef NK_KVA_H
 #define NK_KVA_H
@@ -30,8 +31,33 @@ kva_domain_of(const void *p)
 
 /* Reserves the windows; on a real multi-node machine binds each to its node. */
 void kva_init(void);
-/* Creates the map-entry zone and fills its reserve: after the zone layer is up. */
-void kva_entries_init(void);
+/*
+ * The map's boundary tags are items of a zone (NK_RANK_ENTRY_KEG) that the
+ * zone layer makes at start-up and hands down as these operations, so that
+ * kva.c calls no zone or keg function (doc/DESIGN.md, "The KVA map's own
+ * tags").  alloc runs with the map locked and takes only reserved tags
+ * (NK_USE_RESERVE | NK_NOVM); refill tops up a domain's reserve, and may
+ * run with that domain's map locked: its slabs come from
+ * kva_entry_slab_alloc, which carves them from the map itself.
+ */
+struct kva_entry_ops {
+	void *(*alloc)(void);
+	void (*free)(void *tag);
+	int64_t (*free_count)(void);
+	void (*refill)(int domain, int count);
+	/* The entry keg's locks, taken inside the map locks at fork. */
+	void (*fork_prepare)(void);
+	void (*fork_parent)(void);
+	void (*fork_child)(void);
+};
+#define KVA_ENTRY_RESERVE 32                /* free tags kept for locked insertions */
+/* The size of a tag: the entry zone's item size. */
+size_t kva_entry_size(void);
+/* Registers the operations and fills each domain's reserve. */
+void kva_set_entry_ops(const struct kva_entry_ops *ops);
+/* The entry keg's slab allocator (keg_allocf_t): address space straight from the map. */
+struct nk_keg;
+void *kva_entry_slab_alloc(struct nk_keg *keg, int domain, size_t bytes, bool *zeroed);
 
 /* A page-aligned range of the domain's window, aligned to align; 0 and errno. */
 uintptr_t kva_alloc(int domain, size_t size, size_t align);

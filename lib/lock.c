@@ -1,6 +1,8 @@
 /*
  * Locks with their lock-order check, reporting that does not allocate and
  * the clock: the plumbing below every layer (the options are in options.c).
+ * Layering: lock.c calls only the C library and the kernel; every layer may
+ * call it, and it knows none of them.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -36,8 +38,6 @@ nk_gettid(void)
 	return nk_tls_tid;
 }
 
-/* fork() gives the child a new tid; the cached one must go. */
-void nk_lock_forget_tid(void);
 void
 nk_lock_forget_tid(void)
 {

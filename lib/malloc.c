@@ -1,24 +1,22 @@
 /*
  * malloc(3) on zones, as malloc(9) sits on UMA: 40 size classes, each a
- * zone of its own, and page runs for anything larger than 32 KiB.  This file
- * also owns start-up (the boot allocator, like UMA's boot pages), fork, the
- * placement policy, and the reports of bad frees.
+ * zone of its own, and page runs for anything larger than 32 KiB
+ * (large.c, kmem_malloc's counterpart).  This file owns the malloc family,
+ * the size classes, the placement policy (NUMAKEG_POLICY), the NUMA calls
+ * and the reports of bad pointers.
  *
- * Start-up: hwloc, libnuma and the dynamic loader call malloc while numakeg
- * is starting.  The thread that starts numakeg serves its own nested calls
- * from a static bump arena; other threads wait.  Boot blocks are never
- * reused, and free() of one does nothing.
+ * Layering: malloc.c calls the zone layer, large.c, the page layer's
+ * descriptor lookup (page_lookup) and the boot arena (boot.h: calls that
+ * come before numakeg is ready).  It never calls the stats layer or the
+ * start-up sequence (init.c) except through nk_init_once().
  */
-#include <fcntl.h>
 #include <malloc.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/random.h>
-#include <unistd.h>
 
+#include "boot.h"
 #include "large.h"
 #include "malloc_int.h"
-#include "sys.h"
 
 struct nk_zone nk_malloc_zones[NK_NCLASSES];
 static struct nk_keg malloc_kegs[NK_NCLASSES];
@@ -35,101 +33,8 @@ static int malloc_policy = POLICY_FIRSTTOUCH;
 static char malloc_policy_name[24] = "firsttouch";
 static uint32_t large_rr_cursor;
 
-/* ---- Start-up ---- */
-
-#define BOOT_ARENA_SIZE ((size_t)8 << 20)
-static char boot_arena[BOOT_ARENA_SIZE] __attribute__((aligned(4096)));
-static size_t boot_used;
-static int nk_state;          /* 0: not started, 1: starting, 2: ready */
-static pid_t nk_starter;
-/* The loader's own mappings: blocks from before numakeg took over. */
-static uintptr_t loader_lo, loader_hi;
-static bool loader_known;
-
-static bool
-boot_contains(const void *p)
-{
-	return (const char *)p >= boot_arena && (const char *)p < boot_arena + BOOT_ARENA_SIZE;
-}
-
-/*
- * A block of n bytes aligned to align (a power of two) with its size in the
- * 8 bytes before it.  The alignment is of the address, not of the offset in
- * the arena (which is only page aligned), and nothing here can wrap: an
- * alignment or size the arena cannot hold gives NULL with ENOMEM.  Not
- * static: harden_boot tests it directly (it is reached only at start-up).
- */
-void *boot_alloc(size_t n, size_t align);
-void *
-boot_alloc(size_t n, size_t align)
-{
-	align = nk_max(align, (size_t)16);
-	if ((align & (align - 1)) != 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (n > BOOT_ARENA_SIZE || align > BOOT_ARENA_SIZE) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	uintptr_t base = (uintptr_t)boot_arena;
-	uintptr_t at = nk_roundup(base + boot_used + 16, (uintptr_t)align);  /* no wrap: both small */
-	size_t start = (size_t)(at - base);
-	if (start > BOOT_ARENA_SIZE || n > BOOT_ARENA_SIZE - start) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	boot_used = start + n;
-	((size_t *)(boot_arena + start))[-1] = n;
-	return boot_arena + start;
-}
-
-static size_t
-boot_size(const void *p)
-{
-	return ((const size_t *)p)[-1];
-}
-
-static void
-record_loader_range(void)
-{
-	/* /proc/self/maps with read(2): no stdio, no malloc. */
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	char buf[8192];
-	size_t have = 0;
-	ssize_t r;
-	uintptr_t lo_all = 0, hi_all = 0;  /* published whole, at the end */
-	while ((r = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
-		have += (size_t)r;
-		buf[have] = '\0';
-		char *line = buf, *nl;
-		while ((nl = strchr(line, '\n')) != NULL) {
-			*nl = '\0';
-			if (strstr(line, "/ld-linux") != NULL) {
-				uintptr_t lo = strtoul(line, NULL, 16);
-				char *dash = strchr(line, '-');
-				uintptr_t hi = dash ? strtoul(dash + 1, NULL, 16) : lo;
-				if (lo_all == 0 || lo < lo_all)
-					lo_all = lo;
-				if (hi > hi_all)
-					hi_all = hi;
-			}
-			line = nl + 1;
-		}
-		have = (size_t)(buf + have - line);
-		memmove(buf, line, have);
-		if (have == sizeof(buf) - 1)
-			have = 0;
-	}
-	close(fd);
-	loader_lo = lo_all;
-	loader_hi = hi_all;
-}
-
-static void
-malloc_parse_policy(void)
+void
+malloc_policy_init(void)
 {
 	const char *s = nk_opt.policy;
 	if (s == NULL || *s == '\0' || strcmp(s, "firsttouch") == 0)
@@ -154,7 +59,6 @@ malloc_parse_policy(void)
 	snprintf(malloc_policy_name, sizeof(malloc_policy_name), "%s", s);
 }
 
-const char *malloc_policy_str(void);
 const char *
 malloc_policy_str(void)
 {
@@ -171,9 +75,13 @@ malloc_debug_init(void *mem, size_t size, int flags)
 	return 0;
 }
 
-static void
-malloc_init_classes(void)
+void
+malloc_init(void)
 {
+	if (getrandom(&nk_free_cookie, sizeof(nk_free_cookie), GRND_NONBLOCK) !=
+	    sizeof(nk_free_cookie))
+		nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&nk_free_cookie;
+	nk_free_cookie |= 1;  /* never zero, so a zeroed block is never "free" */
 	for (unsigned c = 0; c < NK_NCLASSES; c++) {
 		if (c < 8) {
 			nk_class_size[c] = 16 * (c + 1);
@@ -209,64 +117,7 @@ malloc_init_classes(void)
 		nk_class_ipers[c] = malloc_kegs[c].ipers;
 	}
 	nk_malloc_rr = (zflags & NK_ZONE_ROUNDROBIN) != 0;
-}
-
-static void malloc_fork_prepare(void);
-static void malloc_fork_parent(void);
-static void malloc_fork_child(void);
-void stats_init(void);
-
-static void
-nk_init_slow(void)
-{
-	int expected = 0;
-	if (__atomic_compare_exchange_n(&nk_state, &expected, 1, false,
-	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		nk_starter = nk_gettid();
-		nk_options_init();
-		sys_fault_init();
-		if (getrandom(&nk_free_cookie, sizeof(nk_free_cookie), GRND_NONBLOCK) !=
-		    sizeof(nk_free_cookie))
-			nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&expected;
-		nk_free_cookie |= 1;  /* never zero, so a zeroed block is never "free" */
-		topo_init();          /* hwloc: its mallocs come from the boot arena */
-		malloc_parse_policy();
-		kva_init();
-		page_init();
-		zone_bootstrap();
-		malloc_init_classes();
-		large_init(malloc_policy != POLICY_INTERLEAVE);
-		stats_init();
-		__atomic_store_n(&nk_state, 2, __ATOMIC_RELEASE);
-		pthread_atfork(malloc_fork_prepare, malloc_fork_parent, malloc_fork_child);
-		sys_fault_arm();
-		return;
-	}
-	if (expected == 1 && nk_starter == nk_gettid())
-		return;  /* a nested call while starting: the caller uses the boot arena */
-	while (__atomic_load_n(&nk_state, __ATOMIC_ACQUIRE) != 2)
-		sched_yield();
-}
-
-void nk_init_once(void);
-void
-nk_init_once(void)
-{
-	if (NK_UNLIKELY(__atomic_load_n(&nk_state, __ATOMIC_ACQUIRE) != 2))
-		nk_init_slow();
-}
-
-static inline bool
-nk_ready(void)
-{
-	nk_init_once();
-	return __atomic_load_n(&nk_state, __ATOMIC_ACQUIRE) == 2;
-}
-
-__attribute__((constructor)) static void
-nk_constructor(void)
-{
-	nk_init_once();
+	large_init(malloc_policy != POLICY_INTERLEAVE);
 }
 
 /* ---- Reports ---- */
@@ -314,10 +165,10 @@ malloc_pick_domain(void)
 
 /* A large block by the placement policy: bind never falls back. */
 static void *
-malloc_large(size_t n, size_t align, int domain, bool exact, bool zero)
+malloc_large(size_t n, size_t align, int domain, bool zero)
 {
 	return large_alloc(n, nk_max(align, NK_PAGE_SIZE), domain,
-	    exact || malloc_policy == POLICY_BIND, zero);
+	    malloc_policy == POLICY_BIND, zero);
 }
 
 static void *
@@ -345,7 +196,7 @@ malloc_slow(size_t n)
 		return boot_alloc(n, 16);
 	if (n <= NK_SMALL_MAX)
 		return malloc_class(malloc_size_class(n), NK_NOWAIT);
-	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, false);
+	return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false);
 }
 
 /*
@@ -372,12 +223,7 @@ malloc_block_zone(const char *fn, void *p, struct nk_pdesc *pd)
 static void
 malloc_foreign_free(void *p, const char *fn)
 {
-	/* Read only when needed: most processes never free a foreign pointer. */
-	if (!__atomic_load_n(&loader_known, __ATOMIC_ACQUIRE)) {
-		record_loader_range();
-		__atomic_store_n(&loader_known, true, __ATOMIC_RELEASE);
-	}
-	if ((uintptr_t)p >= loader_lo && (uintptr_t)p < loader_hi)
+	if (boot_loader_block(p))
 		return;  /* allocated by the loader before numakeg took over */
 	malloc_bad_pointer(fn, p, "not numakeg memory", NULL);
 }
@@ -491,7 +337,7 @@ nk_calloc(size_t nmemb, size_t size)
 		return p ? memset(p, 0, n) : NULL;
 	}
 	if (n > NK_SMALL_MAX)
-		return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), false, true);
+		return malloc_large(n, NK_PAGE_SIZE, malloc_pick_domain(), true);
 	void *p = malloc_fast(n);
 	return p ? memset(p, 0, n) : NULL;
 }
@@ -516,7 +362,7 @@ malloc_aligned(size_t align, size_t n)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return malloc_large(nk_max(n, (size_t)1), align, malloc_pick_domain(), false, false);
+	return malloc_large(nk_max(n, (size_t)1), align, malloc_pick_domain(), false);
 }
 
 NK_EXPORT int
@@ -657,7 +503,7 @@ nk_malloc_domain(size_t n, int domain)
 		return NULL;
 	}
 	if (n > NK_SMALL_MAX)
-		return malloc_large(n, NK_PAGE_SIZE, domain, false, false);
+		return malloc_large(n, NK_PAGE_SIZE, domain, false);
 	struct nk_zone *z = &nk_malloc_zones[malloc_size_class(n)];
 	void *p = nk_zalloc_domain(z, NULL, domain, NK_NOWAIT);
 	if (p == NULL)
@@ -668,7 +514,6 @@ nk_malloc_domain(size_t n, int domain)
 	return p;
 }
 
-void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
 void
 malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
 {
@@ -676,7 +521,6 @@ malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
 }
 
 /* glibc's mallinfo2, from the page layer's counts. */
-struct mallinfo2 malloc_mallinfo2(void);
 struct mallinfo2
 malloc_mallinfo2(void)
 {
@@ -724,38 +568,4 @@ nk_thread_set_domain(int domain)
 {
 	nk_init_once();
 	return topo_set_thread_domain(domain);
-}
-
-/* ---- fork ---- */
-
-void nk_lock_forget_tid(void);
-void zone_fork_child_caches(void);
-
-static void
-malloc_fork_prepare(void)
-{
-	large_fork_prepare();
-	zone_fork_prepare();
-	page_fork_prepare();
-	kva_fork_prepare();
-}
-
-static void
-malloc_fork_parent(void)
-{
-	kva_fork_parent();
-	page_fork_parent();
-	zone_fork_parent();
-	large_fork_parent();
-}
-
-static void
-malloc_fork_child(void)
-{
-	nk_lock_forget_tid();
-	kva_fork_child();
-	page_fork_child();
-	zone_fork_child();
-	zone_fork_child_caches();
-	large_fork_child();
 }

@@ -27,6 +27,15 @@ extern bool nk_malloc_rr;         /* the classes are round-robin zones */
 
 _Static_assert(NK_NCLASSES == NK_MALLOC_IDS, "a class is its zone id");
 
+/* Start-up (init.c): the policy once the topology is known, then the classes. */
+void malloc_policy_init(void);
+void malloc_init(void);
+/* For the stats layer: the policy's name, the large blocks' counts. */
+const char *malloc_policy_str(void);
+void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+/* glibc's mallinfo2, from the page layer's counts (export.c). */
+struct mallinfo2 malloc_mallinfo2(void);
+
 static inline unsigned
 malloc_size_class(size_t n)
 {

@@ -58,11 +58,12 @@ _Noreturn void nk_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2
 static inline const char *nk_assert_msg(const char *m) { return m; }
 
 /*
- * Locks carry their rank in the lock order (DESIGN.md), outermost first.
+ * Locks carry their rank in the lock order (doc/DESIGN.md, "Lock order"),
+ * outermost first.
  * Debug builds record the ranks a thread holds and assert that a lock is
  * only taken while every lock held is of a lower rank, as WITNESS would.
  * The entry keg ranks inside the KVA map: the map allocates its own
- * boundary tags while locked (seed 000).
+ * boundary tags while locked (doc/DESIGN.md, "Lock order").
  */
 enum nk_lock_rank {
 	NK_RANK_REGISTRY = 1,   /* the zone list, the thread-cache list */
@@ -87,6 +88,8 @@ bool nk_trylock(nk_lock_t *lk);
 void nk_unlock(nk_lock_t *lk);
 bool nk_lock_owned(const nk_lock_t *lk);
 pid_t nk_gettid(void);
+/* fork() gives the child a new tid; the cached one must go (in the child). */
+void nk_lock_forget_tid(void);
 /* After fork() in the child: the lock is free and owned by no one. */
 void nk_lock_reinit(nk_lock_t *lk);
 #define NK_LOCK_ASSERT_OWNED(lk) NK_ASSERT(nk_lock_owned(lk), "lock not held")

@@ -2,7 +2,9 @@
  * The page layer.  Owns: the page descriptors (one per page of the KVA,
  * found from the address by one subtraction and shift, as vtoslab), each
  * domain's page accounting and limit, its cache of freed runs (page_cache.c)
- * and its NOFREE list.  Calls: kva, page_cache.  Called by: keg, large.
+ * and its NOFREE list.  Calls: kva, page_cache.  Called by: slab and keg,
+ * large, the zone layer (nk_reclaim's purge, the map entries' accounting),
+ * malloc (page_lookup), stats.
  *
  * Freed runs are not given back to the OS at once: page faults cost about
  * 2.3 us a page on these machines, so a domain keeps freed runs, merged with
@@ -12,8 +14,8 @@
  * Runs of 32 MiB and more go back at once.  The system calls that give pages
  * back run after the domain lock is dropped.
  *
- * NOFREE pages (seed 002) never go back to the OS.  Freed ones go on a
- * per-domain list of runs, the run length in the run's first descriptor; only
+ * NOFREE pages (doc/DESIGN.md, "NOFREE") never go back to the OS.  Freed
+ * ones go on a per-domain list of runs, the run length in the run's first descriptor; only
  * page_free_nofree() puts them there, and page_free() of a NOFREE page is a
  * bug that stops the process.
  */
@@ -52,6 +54,7 @@ page_purge_flush(struct page_purge *pp)
 static void
 page_count_purged(struct page_domain *pd, uint64_t bytes)
 {
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	pd->purged += bytes;
 }
 
@@ -62,6 +65,7 @@ page_count_purged(struct page_domain *pd, uint64_t bytes)
 static void
 page_decay(struct page_domain *pd, struct page_purge *pp, uint64_t now)
 {
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	uint64_t decay = nk_opt.decay_ms * 1000000u;
 	if (now - pd->last_decay_ns < decay / 4)
 		return;
@@ -81,6 +85,7 @@ page_charged(const struct page_domain *pd)
 static bool
 page_make_room(struct page_domain *pd, size_t bytes, struct page_purge *pp)
 {
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	if (pd->limit == 0)
 		return true;
 	while (page_charged(pd) + bytes > pd->limit) {
@@ -96,6 +101,7 @@ page_make_room(struct page_domain *pd, size_t bytes, struct page_purge *pp)
 static void *
 page_refuse(struct page_domain *pd, struct page_purge *pp)
 {
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	pd->fallbacks++;
 	nk_unlock(&pd->lock);
 	page_purge_flush(pp);
@@ -106,6 +112,7 @@ page_refuse(struct page_domain *pd, struct page_purge *pp)
 static void
 page_note_active(struct page_domain *pd, uint64_t bytes)
 {
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	pd->active += bytes;
 	pd->active_peak = nk_max(pd->active_peak, pd->active);
 }
@@ -186,7 +193,7 @@ void
 page_free(void *addr, size_t npages)
 {
 	struct nk_pdesc *d = page_desc(addr);
-	/* seed 002: only page_free_nofree() may take NOFREE pages back. */
+	/* Only page_free_nofree() may take NOFREE pages back (DESIGN.md, "NOFREE"). */
 	if (d->flags & PG_NOFREE)
 		nk_panic("page_free() of NOFREE page %p: use page_free_nofree()", addr);
 	NK_ASSERT(((uintptr_t)addr & NK_PAGE_MASK) == 0, "unaligned page");

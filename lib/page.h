@@ -2,7 +2,7 @@
  * Pages: committing address space on a domain and giving it back, one
  * descriptor per page found from the address in O(1) (vm_page, vtoslab), the
  * per-domain cache of freed runs, coalescing, with decay (page_cache.h), and
- * the NOFREE page list (D49480).
+ * the NOFREE page list (doc/DESIGN.md, "NOFREE").
  */
 #ifndef NK_PAGE_H
 #define NK_PAGE_H

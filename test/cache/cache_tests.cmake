@@ -1,4 +1,4 @@
-# Tests of the per-thread caches (lib/zone.c): stress with cross-domain
+# Tests of the per-thread caches (lib/tcache.c): stress with cross-domain
 # frees, migration between domains, fork, thread exit, zone limits.  Plain
 # C + pthreads; each program prints what failed and exits non-zero.  They
 # link numakeg_noexport (the nk_* API only; malloc stays glibc's) and run

@@ -257,7 +257,7 @@ static void abort_handler_case(void)
 
 /* ---- boot_align ---- */
 
-void *boot_alloc(size_t n, size_t align);  /* lib/malloc.c, start-up only */
+void *boot_alloc(size_t n, size_t align);  /* lib/boot.c, start-up only */
 
 static void boot_align(void)
 {

@@ -1,0 +1,248 @@
+/*
+ * The zone layer's data (uma_int.h's uma_zone, uma_bucket, uma_cache): the
+ * zone, its per-domain bucket depot, the bucket, a thread cache and its
+ * slots, and the inline slot operations.  Shared by the four files of the
+ * zone layer (registry.c, bucket.c, tcache.c, zone.c) and read by the
+ * layers above; it holds no code that calls out (doc/DESIGN.md, "Layers").
+ */
+#ifndef NK_ZONE_TYPES_H
+#define NK_ZONE_TYPES_H
+
+#include "keg.h"
+#include "topo.h"
+
+#define NK_MAX_ZONES     4096
+#define NK_TC_INLINE     64      /* zone ids below this have inline cache slots */
+#define NK_MALLOC_IDS    40      /* ids 0..39: the malloc size classes, in order */
+#define NK_BUCKET_MAX    256
+
+struct nk_bucket {
+	struct nk_bucket *next;
+	uint16_t cnt;
+	uint16_t cap;
+	uint32_t pad;
+	void *items[];
+};
+
+struct nk_depot {
+	nk_lock_t lock;
+	struct nk_bucket *full;     /* buckets with items (not always full) */
+	struct nk_bucket *empty;
+	uint32_t nempty;
+	uint64_t nitems;
+	uint64_t imin;              /* fewest items seen since the last trim */
+	/* Counters flushed from thread caches. */
+	uint64_t allocs, frees, xdomain;
+	uint64_t fails, sleeps;     /* slow paths only: NULL returned, waits */
+} __attribute__((aligned(NK_CACHELINE)));
+
+struct nk_zone {
+	char name[40];
+	size_t size;
+	uint32_t flags;
+	int id;                     /* cache slot index */
+	nk_ctor_t ctor;
+	nk_dtor_t dtor;
+	nk_init_t zinit;            /* secondary zones: run on import/release */
+	nk_fini_t zfini;
+	struct nk_keg *keg;
+	/* The cache slot the fast paths may use, or -1 (ctor, dtor, no cache, limit). */
+	int16_t alloc_slot, free_slot;
+	uint16_t bucket_cap;        /* current bucket size */
+	uint16_t bucket_max;
+	/* Limits (nk_zone_set_max). */
+	nk_lock_t lock;
+	pthread_cond_t cv;
+	int64_t max_items;
+	int64_t items;              /* items users hold, while limited */
+	int sleepers;
+	uint64_t last_trim_ns;
+	struct nk_zone *next;       /* the registry */
+	struct nk_depot depot[NK_MAX_DOMAINS];
+};
+
+/*
+ * A slot holds the live counts of its two buckets (acnt, fcnt): the fast
+ * paths touch the slot's cache line and the items array, nothing else.  A
+ * bucket's own cnt is exact only while it is out of a slot (in a depot, on
+ * a list); slot_set_* and slot_take_* move the count between the two.
+ *
+ * A free goes into the alloc bucket while it has room, for LIFO reuse of
+ * cache-hot items (as UMA's cache_free does), and spills into the free
+ * bucket.  The fast paths count only frees (live_frees): allocations are
+ * the frees minus the growth of the slot's items since the last settle,
+ * live_frees + base - (acnt + fcnt).  base is kept by the slot operations
+ * themselves: a bucket that enters or leaves the slot moves base by its
+ * count, so the allocations a slot has seen do not change when a slow path
+ * trades buckets, and no caller has to remember to rebase (doc/DESIGN.md,
+ * "Invariants"; debug builds check it with slot_assert).
+ */
+struct nk_cache_slot {
+	struct nk_bucket *alloc;
+	struct nk_bucket *free;
+	uint16_t acnt, acap;        /* the alloc bucket's items and capacity */
+	uint16_t fcnt, fcap;        /* the free bucket's; cap 0: no bucket */
+	uint32_t live_frees;        /* frees since the last settle */
+	int32_t base;               /* see above: acnt + fcnt at the settle, moved by trades */
+	struct nk_bucket *cross;    /* items of other domains, on their way home */
+	uint64_t nalloc, nfree, nxdomain;  /* settled counts */
+};
+_Static_assert(sizeof(struct nk_cache_slot) == 64, "a slot is one cache line");
+
+static inline void
+slot_set_alloc(struct nk_cache_slot *s, struct nk_bucket *b)
+{
+	NK_ASSERT(s->alloc == NULL && s->acnt == 0, "a slot's alloc bucket replaced, not taken");
+	s->alloc = b;
+	s->acnt = b ? b->cnt : 0;
+	s->acap = b ? b->cap : 0;
+	s->base += s->acnt;
+}
+
+static inline void
+slot_set_free(struct nk_cache_slot *s, struct nk_bucket *b)
+{
+	NK_ASSERT(s->free == NULL && s->fcnt == 0, "a slot's free bucket replaced, not taken");
+	s->free = b;
+	s->fcnt = b ? b->cnt : 0;
+	s->fcap = b ? b->cap : 0;
+	s->base += s->fcnt;
+}
+
+static inline struct nk_bucket *
+slot_take_alloc(struct nk_cache_slot *s)
+{
+	struct nk_bucket *b = s->alloc;
+	if (b != NULL)
+		b->cnt = s->acnt;
+	s->base -= s->acnt;
+	s->alloc = NULL;
+	s->acnt = s->acap = 0;
+	return b;
+}
+
+static inline struct nk_bucket *
+slot_take_free(struct nk_cache_slot *s)
+{
+	struct nk_bucket *b = s->free;
+	if (b != NULL)
+		b->cnt = s->fcnt;
+	s->base -= s->fcnt;
+	s->free = NULL;
+	s->fcnt = s->fcap = 0;
+	return b;
+}
+
+static inline void
+slot_swap(struct nk_cache_slot *s)
+{
+	struct nk_bucket *a = slot_take_alloc(s), *f = slot_take_free(s);
+	slot_set_alloc(s, f);
+	slot_set_free(s, a);
+}
+
+/* Allocations the fast paths made since the last settle. */
+static inline uint64_t
+slot_live_allocs(const struct nk_cache_slot *s)
+{
+	return (uint64_t)((int64_t)s->live_frees + s->base - (s->acnt + s->fcnt));
+}
+
+/*
+ * The slot's own bookkeeping, checked by the thread that owns it (another
+ * thread's read races with its fast paths): counts within capacity, and no
+ * fewer allocations than none.  A trade that bypassed slot_set_* and
+ * slot_take_* shows here as a negative count.
+ */
+static inline void
+slot_assert(const struct nk_cache_slot *s)
+{
+	NK_ASSERT(s->acnt <= s->acap && s->fcnt <= s->fcap, "slot counts past capacity");
+	NK_ASSERT((int64_t)s->live_frees + s->base - (s->acnt + s->fcnt) >= 0,
+	    "slot bookkeeping: fewer allocations than none");
+	(void)s;
+}
+
+/* Folds the fast paths' counts into the settled ones. */
+static inline void
+slot_settle(struct nk_cache_slot *s)
+{
+	s->nalloc += slot_live_allocs(s);
+	s->nfree += s->live_frees;
+	s->live_frees = 0;
+	s->base = s->acnt + s->fcnt;
+}
+
+/* A free into the cache, the alloc bucket first; false if both are full. */
+static inline bool
+slot_push_raw(struct nk_cache_slot *s, void *item)
+{
+	if (NK_LIKELY(s->acnt < s->acap))
+		s->alloc->items[s->acnt++] = item;
+	else if (NK_LIKELY(s->fcnt < s->fcap))
+		s->free->items[s->fcnt++] = item;
+	else
+		return false;
+	s->live_frees++;
+	return true;
+}
+
+/*
+ * The fast paths' push.  In secure mode it declines, so every free takes
+ * zone_free_slow, which checks the item first (tc_secure_free_check): a
+ * call here would cost the fast paths a stack frame in every mode.
+ */
+static inline bool
+slot_push(struct nk_cache_slot *s, void *item)
+{
+	if (NK_UNLIKELY(nk_opt.secure))
+		return false;
+	return slot_push_raw(s, item);
+}
+
+/* The fast paths' pop from the alloc bucket; NULL when it is empty. */
+static inline void *
+slot_pop(struct nk_cache_slot *s)
+{
+	if (NK_LIKELY(s->acnt != 0))
+		return s->alloc->items[--s->acnt];
+	return NULL;
+}
+
+struct nk_tcache {
+	int domain;                 /* the domain the alloc and free buckets hold */
+	struct nk_tcache *next, *prev;
+	struct nk_cache_slot *ext[NK_MAX_ZONES / NK_TC_INLINE];
+	struct nk_cache_slot slot[NK_TC_INLINE];
+};
+
+#define NK_TC_DEAD ((struct nk_tcache *)1)  /* the thread is exiting */
+extern __thread struct nk_tcache *nk_tls_tc;
+
+/* A cache slot of a thread's cache for a zone id; NULL if there is none yet. */
+static inline struct nk_cache_slot *
+tc_slot(struct nk_tcache *tc, int id)
+{
+	if (NK_LIKELY(id < NK_TC_INLINE))
+		return &tc->slot[id];
+	struct nk_cache_slot *chunk = tc->ext[id / NK_TC_INLINE];
+	return chunk ? &chunk[id % NK_TC_INLINE] : NULL;
+}
+
+/*
+ * The cache, if the fast paths may use it now: no call, so they need no
+ * stack frame.  A thread that moved domains gets NULL and the slow path,
+ * which sends its buckets home (tc_get) before going on.
+ */
+static inline struct nk_tcache *
+tc_fast(void)
+{
+	struct nk_tcache *tc = nk_tls_tc;
+	if (NK_UNLIKELY((uintptr_t)tc <= 1))
+		return NULL;
+	if (NK_UNLIKELY(nk_topo.ndomains > 1) && topo_fast_domain() != tc->domain)
+		return NULL;
+	return tc;
+}
+
+#endif /* NK_ZONE_TYPES_H */
