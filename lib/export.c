@@ -1,7 +1,8 @@
 /*
- * The C library's names for the malloc family.  Kept apart from malloc.c so
- * that numakeg_noexport can sit beside the C library's malloc (benchmarks,
- * tests); each function is the same inline body as its nk_ twin.
+ * The C library's names for the malloc family, and C++'s operator new and
+ * delete.  Kept apart from malloc.c so that numakeg_noexport can sit beside
+ * the C library's malloc (benchmarks, tests); each function is the same
+ * inline body as its nk_ twin.
  */
 #include <malloc.h>
 
@@ -53,3 +54,89 @@ malloc_stats(void)
 {
 	nk_stats_print(stderr, 0);
 }
+
+/*
+ * C++'s replaceable operator new and delete, every standard form, exported
+ * as jemalloc and tcmalloc do, so that a C++ program's new and delete (and
+ * libstdc++'s own) come here without the extra call of libstdc++'s operator
+ * new into malloc.  They are written in C, under their mangled (Itanium C++
+ * ABI) names, so that each is malloc's or free's inline fast path; only a
+ * failed allocation goes to the C++ part (cxx.cc: the new_handler loop,
+ * std::bad_alloc).
+ *
+ * Sized and aligned delete: the block's descriptor says its class, and is
+ * read anyway to check the pointer (an invalid or double free is reported
+ * by name, as for free), so the size is not needed and is not trusted: a
+ * wrong size frees the block by its real class and corrupts nothing.
+ * Reading the class from the size instead would save no memory access and
+ * would need the descriptor all the same (the block's domain, the checks).
+ * free_sized and free_aligned_sized (C23) are the same.
+ */
+void *nk_cxx_new_failed(size_t n, size_t align, bool nothrow);
+
+/* align_val_t is a size_t (an enum class of it): its value, at most 16 meaning "as malloc". */
+static inline __attribute__((always_inline)) void *
+cxx_new(size_t n, size_t align, bool nothrow)
+{
+	void *p;
+	if (NK_LIKELY(align <= 16)) {
+		p = malloc_fast(n);
+		align = 0;
+	} else {
+		p = nk_aligned_alloc(align, n);
+	}
+	if (NK_LIKELY(p != NULL))
+		return p;
+	return nk_cxx_new_failed(n, align, nothrow);
+}
+
+/* operator new(size_t), new[](size_t) */
+NK_EXPORT void *_Znwm(size_t n);
+NK_EXPORT void *_Znam(size_t n);
+/* ... (size_t, const std::nothrow_t &) */
+NK_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt);
+NK_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt);
+/* ... (size_t, std::align_val_t) */
+NK_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t align);
+NK_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t align);
+/* ... (size_t, std::align_val_t, const std::nothrow_t &) */
+NK_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const void *nt);
+NK_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const void *nt);
+/* operator delete(void *), delete[](void *), and with const std::nothrow_t & */
+NK_EXPORT void _ZdlPv(void *p);
+NK_EXPORT void _ZdaPv(void *p);
+NK_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt);
+NK_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt);
+/* ... (void *, size_t) */
+NK_EXPORT void _ZdlPvm(void *p, size_t n);
+NK_EXPORT void _ZdaPvm(void *p, size_t n);
+/* ... (void *, std::align_val_t), and with const std::nothrow_t & */
+NK_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t align);
+NK_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t align);
+NK_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt);
+NK_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt);
+/* ... (void *, size_t, std::align_val_t) */
+NK_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t align);
+NK_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t align);
+
+void *_Znwm(size_t n) { return cxx_new(n, 0, false); }
+void *_Znam(size_t n) { return cxx_new(n, 0, false); }
+void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) { (void)nt; return cxx_new(n, 0, true); }
+void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) { (void)nt; return cxx_new(n, 0, true); }
+void *_ZnwmSt11align_val_t(size_t n, size_t align) { return cxx_new(n, align, false); }
+void *_ZnamSt11align_val_t(size_t n, size_t align) { return cxx_new(n, align, false); }
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const void *nt) { (void)nt; return cxx_new(n, align, true); }
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t align, const void *nt) { (void)nt; return cxx_new(n, align, true); }
+
+void _ZdlPv(void *p) { free_fast(p); }
+void _ZdaPv(void *p) { free_fast(p); }
+void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; free_fast(p); }
+void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; free_fast(p); }
+void _ZdlPvm(void *p, size_t n) { (void)n; free_fast(p); }
+void _ZdaPvm(void *p, size_t n) { (void)n; free_fast(p); }
+void _ZdlPvSt11align_val_t(void *p, size_t align) { (void)align; free_fast(p); }
+void _ZdaPvSt11align_val_t(void *p, size_t align) { (void)align; free_fast(p); }
+void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt) { (void)align; (void)nt; free_fast(p); }
+void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt) { (void)align; (void)nt; free_fast(p); }
+void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t align) { (void)n; (void)align; free_fast(p); }
+void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t align) { (void)n; (void)align; free_fast(p); }
