@@ -8,8 +8,11 @@
  * each LIB in turn (posix_spawn, then waitpid), so that the libraries are
  * interleaved and a busy machine slows them alike; the table gives, per
  * library, the median over the rounds of the time of one start (spawn to
- * reaped), in microseconds, and the smallest round's.  Shell scripts and
- * builds start thousands of processes: this is the cost they pay.
+ * reaped), in microseconds, and the smallest round's; then the same for the
+ * CPU time the started processes used (user + system, from getrusage's
+ * RUSAGE_CHILDREN), which a busy machine disturbs much less than the wall
+ * time.  Shell scripts and builds start thousands of processes: this is
+ * the cost they pay.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,11 +72,24 @@ environment_for(const char *lib)
 	return env;
 }
 
-/* Microseconds per start over STARTS starts; negative if one failed. */
 static double
-time_starts(const char *program, char **env, int starts)
+children_cpu_us(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/*
+ * Microseconds per start over STARTS starts, wall; *cpu: the children's CPU
+ * time per start.  Negative if one failed.
+ */
+static double
+time_starts(const char *program, char **env, int starts, double *cpu)
 {
 	char *const argv[] = { (char *)program, NULL };
+	double c0 = children_cpu_us();
 	double t0 = now_us();
 	for (int i = 0; i < starts; i++) {
 		pid_t pid;
@@ -90,7 +107,9 @@ time_starts(const char *program, char **env, int starts)
 			return -1;
 		}
 	}
-	return (now_us() - t0) / starts;
+	double wall = (now_us() - t0) / starts;
+	*cpu = (children_cpu_us() - c0) / starts;
+	return wall;
 }
 
 int
@@ -111,7 +130,7 @@ main(int argc, char **argv)
 		goto usage;
 
 	char **envs[MAX_LIBS];
-	double *times[MAX_LIBS];
+	double *times[MAX_LIBS], *cpus[MAX_LIBS];
 	for (int l = 0; l < nlibs; l++) {
 		const char *lib = argv[optind + l];
 		if (strcmp(lib, "none") != 0 && access(lib, R_OK) != 0) {
@@ -120,19 +139,22 @@ main(int argc, char **argv)
 		}
 		envs[l] = environment_for(lib);
 		times[l] = calloc((size_t)rounds, sizeof(double));
-		if (envs[l] == NULL || times[l] == NULL)
+		cpus[l] = calloc((size_t)rounds, sizeof(double));
+		if (envs[l] == NULL || times[l] == NULL || cpus[l] == NULL)
 			return 1;
 	}
 	for (int r = 0; r < rounds; r++)
 		for (int l = 0; l < nlibs; l++)
-			if ((times[l][r] = time_starts(program, envs[l], starts)) < 0)
+			if ((times[l][r] = time_starts(program, envs[l], starts, &cpus[l][r])) < 0)
 				return 1;
 
 	printf("%d rounds of %d starts of %s, interleaved; us per start\n", rounds, starts, program);
-	printf("%-50s %10s %10s\n", "preload", "median", "min");
+	printf("%-50s %10s %10s %10s %10s\n", "preload", "wall med", "wall min", "cpu med", "cpu min");
 	for (int l = 0; l < nlibs; l++) {
 		qsort(times[l], (size_t)rounds, sizeof(double), compare_double);
-		printf("%-50s %10.1f %10.1f\n", argv[optind + l], times[l][rounds / 2], times[l][0]);
+		qsort(cpus[l], (size_t)rounds, sizeof(double), compare_double);
+		printf("%-50s %10.1f %10.1f %10.1f %10.1f\n", argv[optind + l], times[l][rounds / 2],
+		    times[l][0], cpus[l][rounds / 2], cpus[l][0]);
 	}
 	return 0;
 usage:

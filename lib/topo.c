@@ -70,10 +70,19 @@ topo_fake(int n)
 	nk_topo.ncpus = (int)nk_min(nk_max(ncpu, 1), NK_MAX_CPUS);
 	for (int i = 0; i < n; i++)
 		CPU_ZERO(&nk_topo.domain_cpus[i]);
-	for (int c = 0; c < NK_MAX_CPUS; c++) {
-		nk_topo.cpu_domain[c] = (uint8_t)(c % n);
+	/*
+	 * cpu c is on domain c % n, counted rather than divided: this runs at
+	 * every process start, and with one domain cpu_domain is already zero
+	 * (writing it would fault its pages in for nothing).
+	 */
+	int last = n > 1 ? NK_MAX_CPUS : nk_topo.ncpus;
+	for (int c = 0, d = 0; c < last; c++) {
+		if (n > 1)
+			nk_topo.cpu_domain[c] = (uint8_t)d;
 		if (c < nk_topo.ncpus)
-			CPU_SET(c, &nk_topo.domain_cpus[c % n]);
+			CPU_SET(c, &nk_topo.domain_cpus[d]);
+		if (++d == n)
+			d = 0;
 	}
 	for (int i = 0; i < n; i++) {
 		nk_topo.os_node[i] = 0;
