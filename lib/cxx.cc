@@ -32,6 +32,7 @@ __asm__(".weak _ZSt15get_new_handlerv\n"
         ".weak _Unwind_Resume\n"
         ".weak _ZTISt9bad_alloc\n"
         ".weak _ZTVSt9bad_alloc\n"
+        ".weak _ZTVSt9exception\n"
         ".weak _ZNSt9bad_allocD1Ev\n");
 
 extern "C" {
