@@ -8,6 +8,16 @@
 
 #include "malloc_int.h"
 
+/* The size says the class only when the alignment is malloc's own. */
+static inline __attribute__((always_inline)) void
+free_aligned_sized_fast(void *p, size_t align, size_t n)
+{
+	if (NK_LIKELY(align <= 16))
+		free_sized_fast(p, n);
+	else
+		free_fast(p);
+}
+
 NK_EXPORT void *malloc(size_t n) { return malloc_fast(n); }
 NK_EXPORT void free(void *p) { free_fast(p); }
 NK_EXPORT void *calloc(size_t nmemb, size_t size) { return nk_calloc(nmemb, size); }
@@ -19,8 +29,8 @@ NK_EXPORT void *memalign(size_t align, size_t n) { return nk_memalign(align, n);
 NK_EXPORT void *valloc(size_t n) { return nk_valloc(n); }
 NK_EXPORT void *pvalloc(size_t n) { return nk_pvalloc(n); }
 NK_EXPORT size_t malloc_usable_size(void *p) { return nk_malloc_usable_size(p); }
-NK_EXPORT void free_sized(void *p, size_t n) { (void)n; free_fast(p); }
-NK_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void)n; free_fast(p); }
+NK_EXPORT void free_sized(void *p, size_t n) { free_sized_fast(p, n); }
+NK_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { free_aligned_sized_fast(p, align, n); }
 NK_EXPORT int malloc_trim(size_t pad) { return nk_malloc_trim(pad); }
 
 struct mallinfo2 malloc_mallinfo2(void);
@@ -64,13 +74,12 @@ malloc_stats(void)
  * failed allocation goes to the C++ part (cxx.cc: the new_handler loop,
  * std::bad_alloc).
  *
- * Sized and aligned delete: the block's descriptor says its class, and is
- * read anyway to check the pointer (an invalid or double free is reported
- * by name, as for free), so the size is not needed and is not trusted: a
- * wrong size frees the block by its real class and corrupts nothing.
- * Reading the class from the size instead would save no memory access and
- * would need the descriptor all the same (the block's domain, the checks).
- * free_sized and free_aligned_sized (C23) are the same.
+ * Sized delete, like free_sized (C23), takes the size as a hint only
+ * (free_sized_fast): the block's descriptor, read anyway to check the
+ * pointer (an invalid or double free is reported by name, as for free),
+ * says its class, so a wrong size frees the block as what it is and
+ * corrupts nothing.  Aligned forms use the hint only for alignments malloc
+ * gives anyway: a larger alignment may have come from a larger class.
  */
 void *nk_cxx_new_failed(size_t n, size_t align, bool nothrow);
 
@@ -132,11 +141,11 @@ void _ZdlPv(void *p) { free_fast(p); }
 void _ZdaPv(void *p) { free_fast(p); }
 void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; free_fast(p); }
 void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; free_fast(p); }
-void _ZdlPvm(void *p, size_t n) { (void)n; free_fast(p); }
-void _ZdaPvm(void *p, size_t n) { (void)n; free_fast(p); }
+void _ZdlPvm(void *p, size_t n) { free_sized_fast(p, n); }
+void _ZdaPvm(void *p, size_t n) { free_sized_fast(p, n); }
 void _ZdlPvSt11align_val_t(void *p, size_t align) { (void)align; free_fast(p); }
 void _ZdaPvSt11align_val_t(void *p, size_t align) { (void)align; free_fast(p); }
 void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt) { (void)align; (void)nt; free_fast(p); }
 void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt) { (void)align; (void)nt; free_fast(p); }
-void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t align) { (void)n; (void)align; free_fast(p); }
-void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t align) { (void)n; (void)align; free_fast(p); }
+void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t align) { free_aligned_sized_fast(p, align, n); }
+void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t align) { free_aligned_sized_fast(p, align, n); }

@@ -1,9 +1,9 @@
 // C++'s operator new and delete come from numakeg (export.c, cxx.cc):
 // every standard form hands out numakeg memory, new throws std::bad_alloc
 // on an impossible size after the new_handler loop, nothrow new returns
-// nullptr, aligned new is aligned, a sized delete with a wrong size frees
-// the block by its real class (it is never handed out as a block of the
-// wrong size), and a double delete is reported by name.
+// nullptr, aligned new is aligned, a sized delete (or free_sized) with a
+// wrong size frees the block by its real class (it is never handed out as
+// a block of the wrong size), and a double delete is reported by name.
 //
 // Built three ways (CMakeLists.txt): linked with libnumakeg.so, with
 // libnumakeg.a, and with neither, run under LD_PRELOAD=libnumakeg.so; the
@@ -200,6 +200,22 @@ test_wrong_size()
 	}
 	for (int i = 0; i < rounds; i++)
 		::operator delete(held[i], 16);
+
+	// C23's free_sized, the same path (glibc 2.36 does not declare it).
+	typedef void (*free_sized_fn)(void *, std::size_t);
+	free_sized_fn free_sized = (free_sized_fn)dlsym(RTLD_DEFAULT, "free_sized");
+	CHECK(free_sized != nullptr, "numakeg exports no free_sized");
+	if (free_sized == nullptr)
+		return;
+	void *block = std::malloc(48);
+	free_sized(block, 2000);
+	for (int i = 0; i < rounds; i++) {
+		held[i] = std::malloc(2000);
+		CHECK(held[i] != block, "a 48-byte block freed as 2000 bytes came back from malloc(2000)");
+		std::memset(held[i], 0x22, 2000);
+	}
+	for (int i = 0; i < rounds; i++)
+		free_sized(held[i], 2000);
 }
 
 // A double delete stops the process with the double-free report.
