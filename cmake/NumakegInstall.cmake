@@ -39,8 +39,15 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(NK_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
-# For `pkg-config --static`: what libnumakeg.a needs besides itself.
-set(NK_PC_LIBS_PRIVATE "-lhwloc -lnuma -pthread")
+# For `pkg-config --static`: what libnumakeg.a needs besides itself (not
+# hwloc, which it loads with dlopen, nor libnuma: see lib/CMakeLists.txt).
+# NUMAKEG_DLOPEN_IN_LIBC: cached by lib/CMakeLists.txt (glibc 2.34 on).
+set(NK_PC_LIBS_PRIVATE "-pthread")
+if(NOT NUMAKEG_DLOPEN_IN_LIBC)
+  foreach(_nk_lib ${CMAKE_DL_LIBS})
+    string(APPEND NK_PC_LIBS_PRIVATE " -l${_nk_lib}")
+  endforeach()
+endif()
 if(NUMAKEG_UBSAN)
   string(APPEND NK_PC_LIBS_PRIVATE " -fsanitize=undefined")
 endif()
@@ -62,8 +69,6 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/install/numakegConfigVers
 install(FILES
   ${PROJECT_BINARY_DIR}/install/numakegConfig.cmake
   ${PROJECT_BINARY_DIR}/install/numakegConfigVersion.cmake
-  ${PROJECT_SOURCE_DIR}/cmake/FindNUMA.cmake
-  ${PROJECT_SOURCE_DIR}/cmake/FindHwloc.cmake
   DESTINATION ${NUMAKEG_INSTALL_CMAKEDIR})
 
 # ---- The launcher --------------------------------------------------------------

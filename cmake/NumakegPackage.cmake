@@ -18,8 +18,10 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libs)
 # Named, not computed by dpkg-shlibdeps: the run-time libraries of Debian 12
-# that libnumakeg.so links.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libnuma1, libhwloc15")
+# that libnumakeg.so needs.  It links only the C library; hwloc it loads with
+# dlopen on machines of more than one node, where without it numakeg would
+# see one domain.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libhwloc15")
 if(NUMAKEG_UBSAN)
   # A UBSan build (tools/test.sh's) links UBSan's run-time library.
   string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libubsan1")

@@ -81,35 +81,69 @@ malloc_fast(size_t n)
  * The descriptor alone says which class a block is of and where its slab
  * starts, so the checks need no slab header: a pointer must be an item's
  * start, and a block already marked free is a double free (free_slow says
- * which, by name).
+ * which, by name).  free_fast_push: those checks and the push, once the
+ * class is known, for free_fast and free_sized_fast alike; false when the
+ * block must take the slow path.
  */
+static inline __attribute__((always_inline)) bool
+free_fast_push(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
+{
+	struct nk_tcache *tc;
+	if (NK_LIKELY((pd->flags & PG_SLAB) && !nk_opt.debug && (tc = tc_fast()) != NULL)) {
+		uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
+		    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
+		uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
+		uint64_t *w = p;
+		uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
+		struct nk_cache_slot *s = &tc->slot[cls];
+		if (NK_LIKELY(idx * nk_class_size[cls] == ioff && idx < nk_class_ipers[cls] &&
+		    *w != mark && (nk_topo.ndomains == 1 || nk_malloc_rr ||
+		    (int)(off >> nk_kva_shift) == tc->domain))) {
+			*w = mark;
+			if (NK_LIKELY(slot_push(s, p)))
+				return true;
+			*w = 0;  /* free_slow starts over and marks it again */
+		}
+	}
+	return false;
+}
+
 static inline __attribute__((always_inline)) void
 free_fast(void *p)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
 	if (NK_LIKELY(off < nk_kva_span)) {
-		struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
+		const struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
 		unsigned cls = pd->zid;
-		struct nk_tcache *tc;
-		if (NK_LIKELY((pd->flags & PG_SLAB) && cls < NK_NCLASSES && !nk_opt.debug &&
-		    (tc = tc_fast()) != NULL)) {
-			uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
-			    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
-			uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
-			uint64_t *w = p;
-			uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-			struct nk_cache_slot *s = &tc->slot[cls];
-			if (NK_LIKELY(idx * nk_class_size[cls] == ioff && idx < nk_class_ipers[cls] &&
-			    *w != mark && (nk_topo.ndomains == 1 || nk_malloc_rr ||
-			    (int)(off >> nk_kva_shift) == tc->domain))) {
-				*w = mark;
-				if (NK_LIKELY(slot_push(s, p)))
-					return;
-				*w = 0;  /* free_slow starts over and marks it again */
-			}
-		}
+		if (NK_LIKELY(cls < NK_NCLASSES) && NK_LIKELY(free_fast_push(p, off, pd, cls)))
+			return;
 	}
 	free_slow(p);
+}
+
+/*
+ * A free that is told the size (free_sized, C++'s sized delete).  The size
+ * is not trusted: it only says which class to expect, and the block is
+ * pushed only if its descriptor names that class, with every check of
+ * free_fast.  What it buys is time, not work: the class's tables and the
+ * thread's slot are read while the descriptor is still on its way, off the
+ * chain of dependent loads (a 64-byte new/sized-delete pair, bench:
+ * about 30% faster though a few instructions longer).  Any other block
+ * (a wrong size, an aligned allocation from a larger class, a block realloc
+ * shrank in place, a large one) takes free_fast, and is freed as what its
+ * descriptor says it is.
+ */
+static inline __attribute__((always_inline)) void
+free_sized_fast(void *p, size_t n)
+{
+	uintptr_t off = (uintptr_t)p - nk_kva_base;
+	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(off < nk_kva_span)) {
+		unsigned cls = malloc_size_class(n);
+		const struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
+		if (NK_LIKELY(pd->zid == cls) && NK_LIKELY(free_fast_push(p, off, pd, cls)))
+			return;
+	}
+	free_fast(p);
 }
 
 #endif /* NK_MALLOC_INT_H */

@@ -129,7 +129,7 @@ snap_placement(struct snapshot *sn, int d)
 	}
 	zone_walk_end();
 	sn->dom[d].sampled = n;
-	if (n != 0 && move_pages(0, n, pages, NULL, status, 0) != 0) {
+	if (n != 0 && sys_move_pages(0, n, pages, NULL, status, 0) != 0) {
 		sn->dom[d].move_errno = errno;
 		sn->dom[d].sampled = 0;
 		return;

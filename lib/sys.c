@@ -2,10 +2,15 @@
  * The system-call layer (sys.h).  Owns: how numakeg reserves, commits,
  * purges and binds memory, and the fault injection of NUMAKEG_FAULT.
  * Calls: the kernel, nk_msg.  Nothing above it.
+ *
+ * The NUMA calls (mbind, move_pages) are made as raw system calls, which is
+ * all libnuma's wrappers of them are: numakeg does not load libnuma.
  */
-#include <numaif.h>
+#include <linux/mempolicy.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "sys.h"
 
@@ -193,5 +198,13 @@ sys_bind_node(void *addr, size_t len, int node)
 	if (node < 0 || (size_t)node >= sizeof(mask) * 8)
 		return EINVAL;
 	mask[node / 64] |= 1ul << (node % 64);
-	return mbind(addr, len, MPOL_PREFERRED, mask, sizeof(mask) * 8, 0) == 0 ? 0 : errno;
+	/* maxnode as libnuma's mbind() passes it: the mask's size in bits. */
+	return syscall(SYS_mbind, addr, (unsigned long)len, (unsigned long)MPOL_PREFERRED, mask,
+	    (unsigned long)(sizeof(mask) * 8), 0ul) == 0 ? 0 : errno;
+}
+
+long
+sys_move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status, int flags)
+{
+	return syscall(SYS_move_pages, pid, count, pages, nodes, status, flags);
 }

@@ -40,6 +40,12 @@ void sys_purge(void *addr, size_t len, int node);
 int sys_populate(void *addr, size_t len);
 /* Binds a range's future pages to a node (MPOL_PREFERRED); 0 or an errno. */
 int sys_bind_node(void *addr, size_t len, int node);
+/*
+ * move_pages(2), as libnuma declares it: with nodes NULL, status[i] gets
+ * the node pages[i] is on (or a negative errno).  0, or -1 with errno.
+ */
+long sys_move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status,
+    int flags);
 
 /*
  * Fault injection (NUMAKEG_FAULT=CALL:A/B[,CALL:A/B...], CALL one of mmap,

@@ -2,17 +2,28 @@
  * Topology discovery.  hwloc finds the NUMA nodes, their cpus and the
  * distance matrix once, on the bootstrap path: hwloc calls malloc, which is
  * numakeg in an LD_PRELOADed process, so the caller arranges for those calls
- * to be served by the boot allocator.  libnuma is used only for its plain
- * system-call wrappers (mbind), never for its allocating helpers.
+ * to be served by the boot allocator.
+ *
+ * hwloc is loaded with dlopen, and only on a machine with more than one
+ * NUMA node online: linked, it (and libudev and libm behind it) would be
+ * loaded and relocated by every process started under numakeg, shell
+ * commands included, where almost all machines have one node and nothing to
+ * discover.  Its header gives the types and constants; every call goes
+ * through a pointer from dlsym, so the library has no hwloc symbol to bind.
  *
  * NUMAKEG_FAKE_DOMAINS=N replaces the machine with N domains: cpu c is on
  * domain c % N, and a thread may say which domain it runs on
  * (nk_thread_set_domain), which is how tests migrate threads.  Their
  * distances form a line (10 + 10 * |i - j|) unless NUMAKEG_FAKE_DISTANCES
  * gives a matrix.
+ *
+ * Owns: nk_topo.  Calls: the kernel, the dynamic loader, hwloc, options.c's
+ * nk_options_domains, nk_msg.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <hwloc.h>
+#include <hwloc/distances.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -59,10 +70,19 @@ topo_fake(int n)
 	nk_topo.ncpus = (int)nk_min(nk_max(ncpu, 1), NK_MAX_CPUS);
 	for (int i = 0; i < n; i++)
 		CPU_ZERO(&nk_topo.domain_cpus[i]);
-	for (int c = 0; c < NK_MAX_CPUS; c++) {
-		nk_topo.cpu_domain[c] = (uint8_t)(c % n);
+	/*
+	 * cpu c is on domain c % n, counted rather than divided: this runs at
+	 * every process start, and with one domain cpu_domain is already zero
+	 * (writing it would fault its pages in for nothing).
+	 */
+	int last = n > 1 ? NK_MAX_CPUS : nk_topo.ncpus;
+	for (int c = 0, d = 0; c < last; c++) {
+		if (n > 1)
+			nk_topo.cpu_domain[c] = (uint8_t)d;
 		if (c < nk_topo.ncpus)
-			CPU_SET(c, &nk_topo.domain_cpus[c % n]);
+			CPU_SET(c, &nk_topo.domain_cpus[d]);
+		if (++d == n)
+			d = 0;
 	}
 	for (int i = 0; i < n; i++) {
 		nk_topo.os_node[i] = 0;
@@ -117,27 +137,105 @@ bad:
 	    "1..65535, row by row; using a line of domains", s, n, n);
 }
 
+/*
+ * The hwloc functions topo_hwloc calls, from libhwloc.so.15 (hwloc 2.x: the
+ * soname is its ABI, which the header's types describe).  Declared with the
+ * header's own prototypes, so a mismatch is a compile error.
+ */
+struct topo_hwloc_api {
+	__typeof__(hwloc_get_api_version) *get_api_version;
+	__typeof__(hwloc_topology_init) *topology_init;
+	__typeof__(hwloc_topology_destroy) *topology_destroy;
+	__typeof__(hwloc_topology_load) *topology_load;
+	__typeof__(hwloc_topology_set_io_types_filter) *set_io_types_filter;
+	__typeof__(hwloc_topology_set_cache_types_filter) *set_cache_types_filter;
+	__typeof__(hwloc_topology_set_icache_types_filter) *set_icache_types_filter;
+	__typeof__(hwloc_get_nbobjs_by_depth) *get_nbobjs_by_depth;
+	__typeof__(hwloc_get_obj_by_depth) *get_obj_by_depth;
+	__typeof__(hwloc_bitmap_first) *bitmap_first;
+	__typeof__(hwloc_bitmap_next) *bitmap_next;
+	__typeof__(hwloc_distances_get_by_type) *distances_get_by_type;
+	__typeof__(hwloc_distances_release) *distances_release;
+};
+
+#define TOPO_HWLOC_SONAME "libhwloc.so.15"
+
+/*
+ * Loads hwloc and finds its functions.  The library stays loaded (never
+ * dlclose'd): the program may use hwloc too, and unloading at start-up buys
+ * nothing but risk.  On failure, says why (once) and returns false.
+ */
+static bool
+topo_hwloc_load(struct topo_hwloc_api *api)
+{
+	void *lib = dlopen(TOPO_HWLOC_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		const char *why = dlerror();
+		nk_msg("cannot load %s (%s): install Debian's libhwloc15 to use this machine's NUMA nodes",
+		    TOPO_HWLOC_SONAME, why ? why : "?");
+		return false;
+	}
+	static const struct { const char *name; size_t offset; } syms[] = {
+#define TOPO_SYM(field, name) { name, offsetof(struct topo_hwloc_api, field) }
+		TOPO_SYM(get_api_version, "hwloc_get_api_version"),
+		TOPO_SYM(topology_init, "hwloc_topology_init"),
+		TOPO_SYM(topology_destroy, "hwloc_topology_destroy"),
+		TOPO_SYM(topology_load, "hwloc_topology_load"),
+		TOPO_SYM(set_io_types_filter, "hwloc_topology_set_io_types_filter"),
+		TOPO_SYM(set_cache_types_filter, "hwloc_topology_set_cache_types_filter"),
+		TOPO_SYM(set_icache_types_filter, "hwloc_topology_set_icache_types_filter"),
+		TOPO_SYM(get_nbobjs_by_depth, "hwloc_get_nbobjs_by_depth"),
+		TOPO_SYM(get_obj_by_depth, "hwloc_get_obj_by_depth"),
+		TOPO_SYM(bitmap_first, "hwloc_bitmap_first"),
+		TOPO_SYM(bitmap_next, "hwloc_bitmap_next"),
+		TOPO_SYM(distances_get_by_type, "hwloc_distances_get_by_type"),
+		TOPO_SYM(distances_release, "hwloc_distances_release"),
+#undef TOPO_SYM
+	};
+	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		void *f = dlsym(lib, syms[i].name);
+		if (f == NULL) {
+			nk_msg("%s has no %s: not the hwloc 2 it should be", TOPO_HWLOC_SONAME,
+			    syms[i].name);
+			return false;
+		}
+		/* POSIX: a data pointer from dlsym converts to a function pointer. */
+		memcpy((char *)api + syms[i].offset, &f, sizeof(f));
+	}
+	/* The struct layouts compiled in are hwloc 2's: refuse another major. */
+	unsigned version = api->get_api_version();
+	if ((version >> 16) != (HWLOC_API_VERSION >> 16)) {
+		nk_msg("%s is hwloc API %#x, numakeg was built for %#x", TOPO_HWLOC_SONAME,
+		    version, (unsigned)HWLOC_API_VERSION);
+		return false;
+	}
+	return true;
+}
+
 /* hwloc: nodes, cpusets, distances.  Returns false if it could not run. */
 static bool
 topo_hwloc(void)
 {
-	hwloc_topology_t t;
-	if (hwloc_topology_init(&t) != 0)
+	struct topo_hwloc_api api;
+	if (!topo_hwloc_load(&api))
 		return false;
-	/* Only nodes and cpus matter: skip I/O and caches, and their plugins. */
+	hwloc_topology_t t;
+	if (api.topology_init(&t) != 0)
+		return false;
 	/*
 	 * Only nodes and cpus matter: skip I/O and caches and their plugins.
 	 * (Filtering every type away changed the nodes' cpusets: the NUMA VM
 	 * test caught a thread of domain 1 running on node 0's cpu.)
 	 */
-	hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-	hwloc_topology_set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-	hwloc_topology_set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
-	if (hwloc_topology_load(t) != 0) {
-		hwloc_topology_destroy(t);
+	api.set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	api.set_cache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	api.set_icache_types_filter(t, HWLOC_TYPE_FILTER_KEEP_NONE);
+	if (api.topology_load(t) != 0) {
+		api.topology_destroy(t);
 		return false;
 	}
-	int n = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+	/* NUMA nodes live at their own virtual depth in hwloc 2. */
+	int n = (int)api.get_nbobjs_by_depth(t, HWLOC_TYPE_DEPTH_NUMANODE);
 	if (n < 1)
 		n = 1;
 	if (n > NK_MAX_DOMAINS) {
@@ -147,19 +245,19 @@ topo_hwloc(void)
 	nk_topo.ndomains = n;
 	int maxcpu = 0;
 	for (int d = 0; d < n; d++) {
-		hwloc_obj_t node = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, (unsigned)d);
+		hwloc_obj_t node = api.get_obj_by_depth(t, HWLOC_TYPE_DEPTH_NUMANODE, (unsigned)d);
 		CPU_ZERO(&nk_topo.domain_cpus[d]);
 		nk_topo.os_node[d] = node ? (int)node->os_index : 0;
 		if (node == NULL || node->cpuset == NULL)
 			continue;
-		int cpu;
-		hwloc_bitmap_foreach_begin(cpu, node->cpuset) {
+		for (int cpu = api.bitmap_first(node->cpuset); cpu >= 0;
+		    cpu = api.bitmap_next(node->cpuset, cpu)) {
 			if (cpu < NK_MAX_CPUS) {
 				nk_topo.cpu_domain[cpu] = (uint8_t)d;
 				CPU_SET(cpu, &nk_topo.domain_cpus[d]);
 				maxcpu = nk_max(maxcpu, cpu + 1);
 			}
-		} hwloc_bitmap_foreach_end();
+		}
 	}
 	nk_topo.ncpus = nk_max(maxcpu, 1);
 
@@ -168,7 +266,7 @@ topo_hwloc(void)
 			nk_topo.distance[i][j] = (uint16_t)(i == j ? 10 : 20);
 	struct hwloc_distances_s *dist[4];
 	unsigned nr = 4;
-	if (n > 1 && hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, dist,
+	if (n > 1 && api.distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, dist,
 	    HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) == 0 && nr > 0) {
 		struct hwloc_distances_s *m = dist[0];
 		for (unsigned i = 0; i < m->nbobjs; i++)
@@ -179,10 +277,11 @@ topo_hwloc(void)
 					nk_topo.distance[a][b] =
 					    (uint16_t)nk_min(m->values[i * m->nbobjs + j], 65535u);
 			}
-		for (unsigned k = 0; k < nr; k++)
-			hwloc_distances_release(t, dist[k]);
+		/* nr says how many exist, which may be more than were stored. */
+		for (unsigned k = 0; k < nk_min(nr, 4u); k++)
+			api.distances_release(t, dist[k]);
 	}
-	hwloc_topology_destroy(t);
+	api.topology_destroy(t);
 	return true;
 }
 
@@ -220,7 +319,7 @@ topo_init(void)
 	} else if (topo_hwloc()) {
 		nk_topo.source = "hwloc";
 	} else {
-		nk_msg("hwloc could not read the topology; running as one domain");
+		nk_msg("no topology from hwloc; running as one domain");
 		topo_fake(1);
 		nk_topo.fake = false;
 		nk_topo.source = "none";

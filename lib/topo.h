@@ -6,6 +6,8 @@
 #define NK_TOPO_H
 
 #include "nk_base.h"  /* brings <sched.h> and <sys/rseq.h>, before its hidden pragma */
+/* The layer below: where the kernel put pages (sys_move_pages), for topo's users. */
+#include "sys.h"
 
 struct nk_topo {
 	int ndomains;
@@ -23,7 +25,10 @@ struct nk_topo {
 extern struct nk_topo nk_topo;
 extern __thread int nk_tls_domain_override;
 
-/* Discovers the topology; runs once on the bootstrap path (hwloc mallocs). */
+/*
+ * Discovers the topology; runs once on the bootstrap path.  On a machine
+ * with more than one node it loads hwloc (dlopen), which mallocs.
+ */
 void topo_init(void);
 
 /* The current cpu: one load from glibc's rseq area, else a system call. */

@@ -25,8 +25,14 @@ mkdir -p "$root"/{bin,proc,sys,dev,tmp}
 cp "$busybox" "$root/bin/busybox"
 for t in sh mount poweroff cat echo sleep; do ln -s busybox "$root/bin/$t"; done
 cp "$prog" "$root/bin/test"
-# The program's shared libraries, at the paths the loader looks for them.
-ldd "$prog" | awk '/=>/ { print $3 } /^[ \t]*\// { print $1 }' | while read -r lib; do
+# The program's shared libraries, at the paths the loader looks for them,
+# and hwloc with its own: numakeg loads it with dlopen on a machine of more
+# than one node, so ldd of the program does not list it.
+hwloc=$(ldconfig -p | awk '$1 == "libhwloc.so.15" && /x86-64/ { print $NF; exit }')
+{
+	ldd "$prog"
+	if [ -n "$hwloc" ]; then echo " $hwloc"; ldd "$hwloc"; fi
+} | awk '/=>/ { print $3 } /^[ \t]*\// { print $1 }' | sort -u | while read -r lib; do
 	[ -n "$lib" ] && [ -e "$lib" ] || continue
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"

@@ -27,8 +27,6 @@ expect=(
 	"$lib/cmake/numakeg/numakegConfigVersion.cmake"
 	"$lib/cmake/numakeg/numakegTargets.cmake"
 	"$lib/cmake/numakeg/numakegStaticTargets.cmake"
-	"$lib/cmake/numakeg/FindNUMA.cmake"
-	"$lib/cmake/numakeg/FindHwloc.cmake"
 	bin/numakeg
 	share/man/man1/numakeg.1
 	share/man/man3/numakeg.3
@@ -45,6 +43,10 @@ done
 soname=$(readelf -d "$nk_prefix/$lib/libnumakeg.so.$nk_version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [[ $soname == "libnumakeg.so.${nk_version%%.*}" ]] ||
 	nk_fail "SONAME is '$soname', want libnumakeg.so.${nk_version%%.*}"
+# Every process started under numakeg loads what it needs: hwloc is loaded
+# with dlopen where there is more than one node, libnuma not at all.
+needed=$(readelf -d "$nk_prefix/$lib/libnumakeg.so.$nk_version" | grep NEEDED || true)
+[[ $needed != *hwloc* && $needed != *libnuma* ]] || nk_fail "libnumakeg.so links hwloc or libnuma: $needed"
 
 # Relocatable: no installed text file may name where things were built or
 # first installed.  (The binaries' debug info may name the sources.)
