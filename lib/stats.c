@@ -21,7 +21,6 @@
  * start-up and fork reach it from init.c.
  */
 #include <fcntl.h>
-#include <numaif.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
