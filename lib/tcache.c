@@ -246,6 +246,17 @@ tc_alloc(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, int f
 			return NULL;
 		}
 		b->cnt = (uint16_t)n;
+		/*
+		 * The keg hands items out in address order and the bucket pops
+		 * from its end: reversed, consecutive allocations are adjacent
+		 * and ascending, as jemalloc hands out a slab's lowest region
+		 * first, and a structure built by them is walked in memory order.
+		 */
+		for (int i = 0, j = n - 1; i < j; i++, j--) {
+			void *t = b->items[i];
+			b->items[i] = b->items[j];
+			b->items[j] = t;
+		}
 	}
 	slot_set_alloc(s, b);
 	zone_maybe_trim(z);
