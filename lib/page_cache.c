@@ -25,6 +25,8 @@ struct page_run {
  */
 #define PCACHE_SCAN_MAX    32
 #define PCACHE_SORT_SCAN   64
+/* At most this many merge passes when nothing fits (see pcache_coalesce). */
+#define PCACHE_COALESCE_PASSES 8
 
 static unsigned
 pcache_bin(size_t npages)
@@ -175,30 +177,20 @@ pcache_unlink(struct page_cache *pc, struct page_run *r)
 }
 
 /* The age list: newest at the head, oldest at the tail. */
+/* Puts n on the age list just newer than r (r NULL: as the oldest). */
 static void
-pcache_age_link(struct page_cache *pc, struct page_run *r)
-{
-	r->older = pc->newest;
-	r->newer = NULL;
-	if (pc->newest != NULL)
-		pc->newest->newer = r;
-	else
-		pc->oldest = r;
-	pc->newest = r;
-	pc->runs++;
-}
-
-/* The age list, just newer than r: a split-off part keeps r's age and place. */
-static void
-pcache_age_link_after(struct page_cache *pc, struct page_run *r, struct page_run *n)
+pcache_age_insert(struct page_cache *pc, struct page_run *r, struct page_run *n)
 {
 	n->older = r;
-	n->newer = r->newer;
-	if (r->newer != NULL)
-		r->newer->older = n;
+	n->newer = r != NULL ? r->newer : pc->oldest;
+	if (n->newer != NULL)
+		n->newer->older = n;
 	else
 		pc->newest = n;
-	r->newer = n;
+	if (r != NULL)
+		r->newer = n;
+	else
+		pc->oldest = n;
 	pc->runs++;
 }
 
@@ -297,7 +289,7 @@ pcache_carve(struct page_cache *pc, struct page_run *r, uintptr_t a, size_t npag
 		tail->npages = (end - cut_end) >> NK_PAGE_SHIFT;
 		tail->freed_ns = r->freed_ns;
 		pcache_link(pc, tail);
-		pcache_age_link_after(pc, r, tail);
+		pcache_age_insert(pc, r, tail);  /* r's age and place */
 	}
 	return true;
 }
@@ -330,23 +322,12 @@ pcache_absorb_right(struct page_cache *pc, struct page_run *r, struct page_run *
 	pcache_unlink(pc, right);
 	pcache_untag_page(r->addr + ((r->npages - 1) << NK_PAGE_SHIFT));
 	pcache_untag_page(right->addr);
-	if (right->freed_ns < r->freed_ns) {
-		/* r takes right's place on the age list. */
-		pcache_age_unlink(pc, r);
+	pcache_age_unlink(pc, r);
+	if (right->freed_ns < r->freed_ns)
 		r->freed_ns = right->freed_ns;
-		r->older = right->older;
-		r->newer = right->newer;
-		if (r->older != NULL)
-			r->older->newer = r;
-		else
-			pc->oldest = r;
-		if (r->newer != NULL)
-			r->newer->older = r;
-		else
-			pc->newest = r;
-	} else {
-		pcache_age_unlink(pc, right);
-	}
+	/* Where the older of the two was: right's place, or r's old one. */
+	pcache_age_insert(pc, r->freed_ns == right->freed_ns ? right->older : r->older, r);
+	pcache_age_unlink(pc, right);
 	r->npages += right->npages;
 	pcache_desc_free(pc, right);
 	pcache_link(pc, r);
@@ -364,16 +345,27 @@ static bool
 pcache_coalesce(struct page_cache *pc)
 {
 	bool merged = false;
-	struct page_run *r = pc->oldest;
-	while (r != NULL) {
-		struct page_run *next = r->newer;
-		struct page_run *left = pcache_left_of(pc, r->addr);
-		if (left != NULL) {
-			/* r goes; next may move (to r's place), but it stays valid. */
-			pcache_absorb_right(pc, left, r);
-			merged = true;
+	/*
+	 * A pass visits the runs oldest first and merges each into its left
+	 * neighbour; a merged run can move to an age already passed, so passes
+	 * repeat while they merge (a bounded number: what is left stays split).
+	 */
+	for (int pass = 0; pass < PCACHE_COALESCE_PASSES; pass++) {
+		bool any = false;
+		struct page_run *r = pc->oldest;
+		while (r != NULL) {
+			struct page_run *next = r->newer;
+			struct page_run *left = pcache_left_of(pc, r->addr);
+			if (left != NULL) {
+				/* r goes; next may move, but it stays a live run. */
+				pcache_absorb_right(pc, left, r);
+				any = true;
+			}
+			r = next;
 		}
-		r = next;
+		merged |= any;
+		if (!any)
+			break;
 	}
 	return merged;
 }
@@ -456,7 +448,7 @@ pcache_put(struct page_cache *pc, uintptr_t addr, size_t npages, uint64_t now)
 	r->npages = npages;
 	r->freed_ns = pc->newest != NULL ? nk_max(now, pc->newest->freed_ns) : now;
 	pcache_link(pc, r);
-	pcache_age_link(pc, r);
+	pcache_age_insert(pc, pc->newest, r);
 	return true;
 }
 
