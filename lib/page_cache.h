@@ -6,9 +6,10 @@
  * the page descriptors of their first and last pages (boundary tags, as in
  * vmem and jemalloc's extents).  Reuse is address-ordered first fit: the
  * lowest free address among the runs big enough (each size bin is kept in
- * address order), split when it is bigger.  A run's description lives
- * out of the pages handed to the program, so a heap overflow cannot reach
- * it, and every unlink checks its neighbours.
+ * address order), split when it is bigger.  Runs of 64 KiB and more merge
+ * only when nothing fits (delayed coalescing), smaller ones as they come.
+ * A run's description lives out of the pages handed to the program, so a
+ * heap overflow cannot reach it, and every unlink checks its neighbours.
  *
  * Calls: kva (address space for the run descriptions), page.h's descriptor
  * lookup.  Called by: page.c only.
