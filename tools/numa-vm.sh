@@ -5,6 +5,9 @@
 # Exit: the program's status; 77 when QEMU, the kernel or busybox is missing
 # (the test is then reported as skipped, with the reason).
 #   tools/numa-vm.sh PROGRAM [ARGS...]
+#   NUMA_VM_NODES=4 tools/numa-vm.sh ...   four nodes of one cpu, with a
+#       distance matrix whose nearest node to node 0 is node 3 (then 1, then 2),
+#       so that distance order and index order differ
 set -euo pipefail
 
 prog=${1:?usage: numa-vm.sh PROGRAM [ARGS...]}
@@ -51,11 +54,24 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd"
 
-# Two nodes of two cpus and 512 MiB each; TCG: /dev/kvm cannot run it here.
+# Two nodes of two cpus and 512 MiB each, or four of one cpu and 256 MiB;
+# TCG: /dev/kvm cannot run it here.
+numa=(-object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M
+	-numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1)
+if [ "${NUMA_VM_NODES:-2}" = 4 ]; then
+	numa=()
+	for n in 0 1 2 3; do
+		numa+=(-object "memory-backend-ram,id=m$n,size=256M" -numa "node,nodeid=$n,cpus=$n,memdev=m$n")
+	done
+	# From node 0: node 3 at 20, node 1 at 30, node 2 at 40 (and symmetric).
+	for d in 0,1,30 0,2,40 0,3,20 1,2,20 1,3,30 2,3,30; do
+		IFS=, read -r a b v <<<"$d"
+		numa+=(-numa "dist,src=$a,dst=$b,val=$v")
+	done
+fi
 out=$work/console
 timeout 300 "$qemu" -accel tcg -machine q35 -cpu max -smp 4 -m 1024 \
-	-object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M \
-	-numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1 \
+	"${numa[@]}" \
 	-kernel "$kernel" -initrd "$work/initrd" \
 	-append "console=ttyS0 quiet panic=-1 rdinit=/init" \
 	-nographic -no-reboot -monitor none -serial stdio </dev/null >"$out" 2>&1 || true

@@ -9,6 +9,10 @@
  * must be on another domain than the thread's, and the dump's placement
  * share and fallbacks must say the same.
  *
+ * With the argument nearest=N (the 4-node guest, whose distance matrix puts
+ * node N nearest to node 0), every block that fell back must be on node N:
+ * the fallback follows the distances, and the dump names that node.
+ *
  * numa-vm.sh passes no environment, so the program sets its variables and
  * runs itself again: numakeg reads them before main.
  */
@@ -73,7 +77,9 @@ main(int argc, char **argv)
 		printf("FAIL: cannot run myself again: %s\n", strerror(errno));
 		return 1;
 	}
-	(void)argc;
+	int nearest = -1;
+	if (argc > 1 && strncmp(argv[1], "nearest=", 8) == 0)
+		nearest = atoi(argv[1] + 8);
 	int nd = nk_ndomains();
 	if (nd < 2) {
 		printf("SKIPPED: %d NUMA domain(s) here, the test wants 2 or more\n", nd);
@@ -82,7 +88,7 @@ main(int argc, char **argv)
 	int err = nk_thread_set_domain(0);
 	CHECK(err == 0, "nk_thread_set_domain(0): %s", strerror(err));
 
-	int elsewhere = 0, wrong = 0, asked = 0;
+	int elsewhere = 0, wrong = 0, asked = 0, not_nearest = 0;
 	for (int i = 0; i < NBLOCKS; i++) {
 		blocks[i] = malloc(64);
 		CHECK(blocks[i] != NULL, "malloc %d", i);
@@ -112,7 +118,16 @@ main(int argc, char **argv)
 		asked++;
 		elsewhere += d != 0;
 		wrong += status[i] != node;
+		if (d != 0 && nearest >= 0 && status[i] != nearest) {
+			not_nearest++;
+			if (not_nearest == 1)
+				printf("stats_placement: a fallback page on node %d, not the nearest %d\n",
+				    status[i], nearest);
+		}
 	}
+	if (nearest >= 0)
+		CHECK(not_nearest == 0, "%d fallback pages not on node %d, the nearest to node 0",
+		    not_nearest, nearest);
 	printf("stats_placement: %d pages asked, %d on another domain than the thread's, "
 	    "%d not on their domain's node\n", asked, elsewhere, wrong);
 	CHECK(asked == n, "every page's domain is in the dump (%d of %d)", asked, n);
