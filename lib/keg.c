@@ -300,6 +300,19 @@ keg_fini(struct nk_keg *k)
 	k->reserve = 0;
 	keg_drain(k);
 	k->reserve = saved;
+	/* As UMA's keg_dtor: slabs still holding items are the caller's leak. */
+	uint64_t slabs = 0;
+	for (int d = 0; d < nk_topo.ndomains; d++) {
+		struct nk_keg_domain *kd = &k->dom[d];
+		nk_lock(&kd->lock);
+		for (int l = SLAB_PARTIAL; l <= SLAB_FULL; l++)
+			for (struct nk_slab *sl = kd->lists[l]; sl != NULL; sl = sl->next)
+				slabs++;
+		nk_unlock(&kd->lock);
+	}
+	if (slabs != 0)
+		nk_msg("zone %s destroyed with items not freed: %llu slabs stay allocated",
+		    k->name, (unsigned long long)slabs);
 }
 
 int64_t

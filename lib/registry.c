@@ -13,9 +13,12 @@ struct nk_tcache *nk_tc_list;
 
 static nk_lock_t zone_registry;
 static struct nk_zone *zone_by_id[NK_MAX_ZONES];
-/* An id whose zone nk_zdestroy is taking apart: skipped, not yet reusable
- * (a new zone on it would share slots still being flushed). */
-#define ZONE_ID_DYING ((struct nk_zone *)1)
+/*
+ * An id whose zone nk_zdestroy is taking apart: zone_of_id() skips it, and
+ * it is not reusable yet (a new zone on it would share slots still being
+ * flushed); zone_of_id_locked() still finds the zone.
+ */
+static bool zone_id_dying[NK_MAX_ZONES];
 
 /*
  * Walkers: code that follows zones (the zone list, zone ids) or slots of
@@ -126,7 +129,7 @@ void
 zone_unregister(struct nk_zone *z)
 {
 	zone_registry_lock();
-	__atomic_store_n(&zone_by_id[z->id], ZONE_ID_DYING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&zone_id_dying[z->id], true, __ATOMIC_SEQ_CST);
 	for (struct nk_zone **pp = &nk_zone_list; *pp; pp = &(*pp)->next)
 		if (*pp == z) {
 			*pp = z->next;
@@ -140,8 +143,9 @@ void
 zone_release_id(struct nk_zone *z)
 {
 	zone_registry_lock();
-	NK_ASSERT(zone_by_id[z->id] == ZONE_ID_DYING, "an id released that was not dying");
+	NK_ASSERT(zone_by_id[z->id] == z && zone_id_dying[z->id], "an id released that was not dying");
 	zone_by_id[z->id] = NULL;
+	zone_id_dying[z->id] = false;
 	zone_registry_unlock();
 }
 
@@ -151,7 +155,14 @@ zone_of_id(unsigned id)
 	if (id >= NK_MAX_ZONES)
 		return NULL;
 	struct nk_zone *z = __atomic_load_n(&zone_by_id[id], __ATOMIC_SEQ_CST);
-	return z == ZONE_ID_DYING ? NULL : z;
+	return __atomic_load_n(&zone_id_dying[id], __ATOMIC_SEQ_CST) ? NULL : z;
+}
+
+struct nk_zone *
+zone_of_id_locked(unsigned id)
+{
+	NK_ASSERT(zone_registry_owned(), "registry lock not held");
+	return id < NK_MAX_ZONES ? zone_by_id[id] : NULL;
 }
 
 void

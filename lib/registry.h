@@ -33,6 +33,12 @@ void zone_unregister(struct nk_zone *z);
 void zone_release_id(struct nk_zone *z);
 /* The live zone with this id, or NULL (none, or one being destroyed). */
 struct nk_zone *zone_of_id(unsigned id);
+/*
+ * With the registry lock held: the zone with this id, also one being
+ * destroyed (nk_zdestroy frees it only after it took the registry lock to
+ * flush the caches, so it is valid while the lock is held).
+ */
+struct nk_zone *zone_of_id_locked(unsigned id);
 
 /*
  * A walk of the zone list that nk_zdestroy cannot pull a zone out from

@@ -98,16 +98,27 @@ tc_flush_slot_all(struct nk_tcache *tc, struct nk_zone *z, struct nk_cache_slot 
 /* ---- Lifecycle ---- */
 
 /*
- * The cache stays on the list while its slots are flushed: a zone that
- * nk_zdestroy unregisters meanwhile is skipped here, and flushed by
- * nk_zdestroy from the list instead (under the registry lock, which the
- * unlink below waits for).
+ * The whole flush runs under the registry lock, dying zones included: a zone
+ * that nk_zdestroy is destroying has its caches flushed by nk_zdestroy under
+ * that lock from the cache list, so an exiting cache is either still on the
+ * list then (and flushed there) or flushes that zone's slot itself first.
+ * (Skipping dying zones here lost their items: the cache left the list
+ * between nk_zdestroy's wait for walkers and its flush.)
  */
 static void
 tc_destroy(struct nk_tcache *tc)
 {
-	tc_each_slot(tc, tc_flush_slot_all);
 	zone_registry_lock();
+	for (int id = 0; id < NK_MAX_ZONES; id++) {
+		struct nk_cache_slot *s = tc_slot(tc, id);
+		if (s == NULL) {
+			id += NK_TC_INLINE - 1;  /* a chunk that was never made */
+			continue;
+		}
+		struct nk_zone *z = zone_of_id_locked((unsigned)id);
+		if (z != NULL)
+			tc_flush_slot_all(tc, z, s);
+	}
 	if (tc->prev)
 		tc->prev->next = tc->next;
 	else
