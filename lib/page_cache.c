@@ -479,6 +479,17 @@ pcache_purge_add(struct page_purge *pp, uintptr_t addr, size_t npages)
 	return true;
 }
 
+/* Moves the whole run r to pp (the caller checked there is room); its bytes. */
+static uint64_t
+pcache_evict_whole(struct page_cache *pc, struct page_run *r, struct page_purge *pp)
+{
+	uintptr_t a = r->addr;
+	size_t n = r->npages;
+	pcache_remove(pc, r);
+	pcache_purge_add(pp, a, n);
+	return n << NK_PAGE_SHIFT;
+}
+
 uint64_t
 pcache_evict(struct page_cache *pc, uint64_t bytes, struct page_purge *pp)
 {
@@ -496,11 +507,7 @@ pcache_evict(struct page_cache *pc, uint64_t bytes, struct page_purge *pp)
 			moved += need << NK_PAGE_SHIFT;
 			break;
 		}
-		uintptr_t a = r->addr;
-		size_t n = r->npages;
-		pcache_remove(pc, r);
-		pcache_purge_add(pp, a, n);
-		moved += n << NK_PAGE_SHIFT;
+		moved += pcache_evict_whole(pc, r, pp);
 	}
 	return moved;
 }
@@ -510,12 +517,7 @@ pcache_evict_older(struct page_cache *pc, uint64_t cutoff_ns, struct page_purge 
 {
 	uint64_t moved = 0;
 	while (pc->oldest != NULL && pc->oldest->freed_ns <= cutoff_ns && pp->n < PAGE_PURGE_MAX) {
-		struct page_run *r = pc->oldest;
-		uintptr_t a = r->addr;
-		size_t n = r->npages;
-		pcache_remove(pc, r);
-		pcache_purge_add(pp, a, n);
-		moved += n << NK_PAGE_SHIFT;
+		moved += pcache_evict_whole(pc, pc->oldest, pp);
 	}
 	return moved;
 }
