@@ -84,6 +84,10 @@ void  *nk_calloc(size_t nmemb, size_t size);
 void  *nk_realloc(void *ptr, size_t size);
 void  *nk_reallocarray(void *ptr, size_t nmemb, size_t size);
 void   nk_free(void *ptr);
+/*
+ * The size (and alignment) is a hint, never trusted: a block of another size
+ * is freed as what it is, and bad or double frees are reported as nk_free's.
+ */
 void   nk_free_sized(void *ptr, size_t size);
 void   nk_free_aligned_sized(void *ptr, size_t alignment, size_t size);
 int    nk_posix_memalign(void **memptr, size_t alignment, size_t size);

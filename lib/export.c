@@ -8,16 +8,6 @@
 
 #include "malloc_int.h"
 
-/* The size says the class only when the alignment is malloc's own. */
-static inline __attribute__((always_inline)) void
-free_aligned_sized_fast(void *p, size_t align, size_t n)
-{
-	if (NK_LIKELY(align <= 16))
-		free_sized_fast(p, n);
-	else
-		free_fast(p);
-}
-
 NK_EXPORT void *malloc(size_t n) { return malloc_fast(n); }
 NK_EXPORT void free(void *p) { free_fast(p); }
 NK_EXPORT void *calloc(size_t nmemb, size_t size) { return nk_calloc(nmemb, size); }
@@ -33,7 +23,6 @@ NK_EXPORT void free_sized(void *p, size_t n) { free_sized_fast(p, n); }
 NK_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { free_aligned_sized_fast(p, align, n); }
 NK_EXPORT int malloc_trim(size_t pad) { return nk_malloc_trim(pad); }
 
-struct mallinfo2 malloc_mallinfo2(void);
 NK_EXPORT struct mallinfo2 mallinfo2(void) { return malloc_mallinfo2(); }
 
 NK_EXPORT struct mallinfo

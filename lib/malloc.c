@@ -28,7 +28,10 @@ uint64_t nk_free_cookie;
 bool nk_malloc_rr;
 
 
-enum { POLICY_FIRSTTOUCH, POLICY_ROUNDROBIN, POLICY_INTERLEAVE, POLICY_BIND };
+enum {
+	POLICY_FIRSTTOUCH = NK_POLICY_FIRSTTOUCH, POLICY_ROUNDROBIN = NK_POLICY_ROUNDROBIN,
+	POLICY_INTERLEAVE = NK_POLICY_INTERLEAVE, POLICY_BIND = NK_POLICY_BIND
+};
 static int malloc_policy = POLICY_FIRSTTOUCH;
 static char malloc_policy_name[24] = "firsttouch";
 static uint32_t large_rr_cursor;
@@ -36,27 +39,12 @@ static uint32_t large_rr_cursor;
 void
 malloc_policy_init(void)
 {
-	const char *s = nk_opt.policy;
-	if (s == NULL || *s == '\0' || strcmp(s, "firsttouch") == 0)
-		return;
-	if (strcmp(s, "roundrobin") == 0) {
-		malloc_policy = POLICY_ROUNDROBIN;
-	} else if (strcmp(s, "interleave") == 0) {
-		malloc_policy = POLICY_INTERLEAVE;
-	} else if (strncmp(s, "bind:", 5) == 0) {
-		char *end;
-		long d = strtol(s + 5, &end, 10);
-		if (*end != '\0' || end == s + 5 || d < 0 || d >= nk_topo.ndomains) {
-			nk_msg("ignoring NUMAKEG_POLICY=%s: no such domain", s);
-			return;
-		}
-		malloc_policy = POLICY_BIND;
-		nk_topo.bind_domain = (int)d;
-	} else {
-		nk_msg("ignoring NUMAKEG_POLICY=%s: want firsttouch, roundrobin, interleave or bind:N", s);
-		return;
-	}
-	snprintf(malloc_policy_name, sizeof(malloc_policy_name), "%s", s);
+	/* options.c checked NUMAKEG_POLICY and turned nodeN into a domain index. */
+	malloc_policy = nk_opt.policy_kind;
+	if (malloc_policy == POLICY_BIND)
+		nk_topo.bind_domain = nk_opt.policy_bind;
+	if (nk_opt.policy != NULL)
+		snprintf(malloc_policy_name, sizeof(malloc_policy_name), "%s", nk_opt.policy);
 }
 
 const char *
@@ -291,16 +279,13 @@ nk_free(void *p)
 NK_EXPORT void
 nk_free_sized(void *p, size_t n)
 {
-	(void)n;
-	free_fast(p);
+	free_sized_fast(p, n);
 }
 
 NK_EXPORT void
 nk_free_aligned_sized(void *p, size_t align, size_t n)
 {
-	(void)align;
-	(void)n;
-	free_fast(p);
+	free_aligned_sized_fast(p, align, n);
 }
 
 NK_EXPORT size_t

@@ -146,4 +146,14 @@ free_sized_fast(void *p, size_t n)
 	free_fast(p);
 }
 
+/* The size says the class only when the alignment is malloc's own. */
+static inline __attribute__((always_inline)) void
+free_aligned_sized_fast(void *p, size_t align, size_t n)
+{
+	if (NK_LIKELY(align <= 16))
+		free_sized_fast(p, n);
+	else
+		free_fast(p);
+}
+
 #endif /* NK_MALLOC_INT_H */

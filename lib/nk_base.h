@@ -99,6 +99,7 @@ uint64_t nk_now_ns(void);
 
 /* Options read from the environment once, at start-up (options.c). */
 enum { NK_STATS_OFF, NK_STATS_TEXT, NK_STATS_JSON };
+enum { NK_POLICY_FIRSTTOUCH, NK_POLICY_ROUNDROBIN, NK_POLICY_INTERLEAVE, NK_POLICY_BIND };
 struct nk_options {
 	int fake_domains;          /* NUMAKEG_FAKE_DOMAINS, 0: real topology */
 	int debug;                 /* NUMAKEG_DEBUG */
@@ -108,8 +109,12 @@ struct nk_options {
 	uint32_t stats_interval_s; /* NUMAKEG_STATS_INTERVAL: a live dump this often, 0: none */
 	int stats_placement;       /* NUMAKEG_STATS_PLACEMENT: check pages with move_pages */
 	const char *stats_file;    /* NUMAKEG_STATS_FILE */
-	const char *domain_limit;  /* NUMAKEG_DOMAIN_LIMIT, checked; parsed by page.c */
-	const char *policy;        /* NUMAKEG_POLICY, checked; parsed by malloc.c */
+	const char *domain_limit;  /* NUMAKEG_DOMAIN_LIMIT, checked, canonical (D:BYTES,...) */
+	const char *policy;        /* NUMAKEG_POLICY, checked, canonical (bind:D) */
+	/* What the two say, by numakeg's domain index, once the topology is known: */
+	uint64_t limit[NK_MAX_DOMAINS];  /* bytes a domain may hold, 0: no limit */
+	int policy_kind;           /* NK_POLICY_* */
+	int policy_bind;           /* NK_POLICY_BIND: the domain */
 	const char *kva_window;    /* NUMAKEG_KVA_WINDOW, checked and capped; read by kva.c */
 	uint64_t dirty_max;        /* NUMAKEG_DIRTY_MAX: freed pages kept per domain */
 	uint64_t decay_ms;         /* NUMAKEG_DECAY_MS: dirty pages older go back */

@@ -310,13 +310,17 @@ opt_domain(const char *s, const char **end, int ndomains, const int *os_node, bo
 	return -1;
 }
 
-/* NUMAKEG_DOMAIN_LIMIT: SIZE, or D:SIZE,... with D an index or nodeN. */
+/*
+ * NUMAKEG_DOMAIN_LIMIT: SIZE, or D:SIZE,... with D an index or nodeN.  Fills
+ * nk_opt.limit and leaves the canonical text in nk_opt.domain_limit.
+ */
 static void
 opt_domain_limit(int ndomains, const int *os_node, bool fake)
 {
 	static char canon[512];
 	const char *s = nk_opt.domain_limit;
 	const char *want = "SIZE, or D:SIZE,... with D a domain index or nodeN (the kernel's node id)";
+	memset(nk_opt.limit, 0, sizeof(nk_opt.limit));
 	if (s == NULL)
 		return;
 	const char *end;
@@ -325,7 +329,10 @@ opt_domain_limit(int ndomains, const int *os_node, bool fake)
 		if (v == UINT64_MAX || *end != '\0') {
 			opt_bad("NUMAKEG_DOMAIN_LIMIT", s, want, "no limit");
 			nk_opt.domain_limit = NULL;
+			return;
 		}
+		for (int d = 0; d < ndomains; d++)
+			nk_opt.limit[d] = v;
 		return;
 	}
 	size_t o = 0;
@@ -337,8 +344,10 @@ opt_domain_limit(int ndomains, const int *os_node, bool fake)
 		if (v == UINT64_MAX || (*send != ',' && *send != '\0') || o + 48 > sizeof(canon)) {
 			opt_bad("NUMAKEG_DOMAIN_LIMIT", s, want, "no limit");
 			nk_opt.domain_limit = NULL;
+			memset(nk_opt.limit, 0, sizeof(nk_opt.limit));
 			return;
 		}
+		nk_opt.limit[d] = v;
 		o += (size_t)snprintf(canon + o, sizeof(canon) - o, "%s%d:%lu", o ? "," : "", d,
 		    (unsigned long)v);
 		p = *send == ',' ? send + 1 : send;
@@ -346,15 +355,27 @@ opt_domain_limit(int ndomains, const int *os_node, bool fake)
 	nk_opt.domain_limit = canon;
 }
 
-/* NUMAKEG_POLICY: the names malloc.c knows; bind:nodeN becomes bind:D. */
+/*
+ * NUMAKEG_POLICY: firsttouch, roundrobin, interleave, bind:D or bind:nodeN.
+ * Fills nk_opt.policy_kind and _bind; bind:nodeN becomes bind:D.
+ */
 static void
 opt_policy(int ndomains, const int *os_node, bool fake)
 {
 	static char canon[32];
+	static const char *const names[] = { "firsttouch", "roundrobin", "interleave" };
+	_Static_assert(NK_POLICY_FIRSTTOUCH == 0 && NK_POLICY_ROUNDROBIN == 1 &&
+	    NK_POLICY_INTERLEAVE == 2, "names[] follows NK_POLICY_*");
 	const char *s = nk_opt.policy;
-	if (s == NULL || strcmp(s, "firsttouch") == 0 || strcmp(s, "roundrobin") == 0 ||
-	    strcmp(s, "interleave") == 0)
+	nk_opt.policy_kind = NK_POLICY_FIRSTTOUCH;
+	nk_opt.policy_bind = -1;
+	if (s == NULL)
 		return;
+	for (int k = 0; k < 3; k++)
+		if (strcmp(s, names[k]) == 0) {
+			nk_opt.policy_kind = k;  /* the names are in NK_POLICY_* order */
+			return;
+		}
 	const char *end;
 	int d = strncmp(s, "bind:", 5) == 0 ? opt_domain(s + 5, &end, ndomains, os_node, fake) : -1;
 	if (d < 0 || *end != '\0') {
@@ -363,6 +384,8 @@ opt_policy(int ndomains, const int *os_node, bool fake)
 		nk_opt.policy = NULL;
 		return;
 	}
+	nk_opt.policy_kind = NK_POLICY_BIND;
+	nk_opt.policy_bind = d;
 	snprintf(canon, sizeof(canon), "bind:%d", d);
 	nk_opt.policy = canon;
 }

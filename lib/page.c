@@ -19,7 +19,6 @@
  * page_free_nofree() puts them there, and page_free() of a NOFREE page is a
  * bug that stops the process.
  */
-#include <stdlib.h>
 
 #include "page.h"
 #include "page_cache.h"
@@ -414,40 +413,6 @@ nk_page_stats(int domain, struct nk_page_stats *out)
 	return 0;
 }
 
-/* NUMAKEG_DOMAIN_LIMIT: "SIZE" for every domain, or "D:SIZE,D:SIZE". */
-static void
-page_parse_limits(const char *s)
-{
-	if (s == NULL || *s == '\0')
-		return;
-	const char *p = s;
-	if (strchr(s, ':') == NULL) {
-		const char *end;
-		uint64_t v = nk_parse_size(p, &end);
-		if (v == UINT64_MAX || *end != '\0') {
-			nk_msg("ignoring NUMAKEG_DOMAIN_LIMIT=%s: not a size", s);
-			return;
-		}
-		for (int d = 0; d < nk_topo.ndomains; d++)
-			page_domains[d].limit = v;
-		return;
-	}
-	while (*p) {
-		char *colon;
-		long d = strtol(p, &colon, 10);
-		const char *end;
-		if (*colon != ':' || d < 0 || d >= nk_topo.ndomains ||
-		    (page_domains[d].limit = nk_parse_size(colon + 1, &end)) == UINT64_MAX ||
-		    (*end != ',' && *end != '\0')) {
-			nk_msg("ignoring the rest of NUMAKEG_DOMAIN_LIMIT=%s at \"%s\"", s, p);
-			if (d >= 0 && d < nk_topo.ndomains && page_domains[d].limit == UINT64_MAX)
-				page_domains[d].limit = 0;
-			return;
-		}
-		p = *end == ',' ? end + 1 : end;
-	}
-}
-
 void
 page_init(void)
 {
@@ -458,8 +423,8 @@ page_init(void)
 	for (int d = 0; d < nk_topo.ndomains; d++) {
 		nk_lock_init(&page_domains[d].lock, NK_RANK_PAGE);
 		pcache_init(&page_domains[d].cache, d);
+		page_domains[d].limit = nk_opt.limit[d];  /* NUMAKEG_DOMAIN_LIMIT, parsed by options.c */
 	}
-	page_parse_limits(nk_opt.domain_limit);
 }
 
 void
