@@ -16,7 +16,7 @@ qemu=$(command -v qemu-system-x86_64 || true)
 kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
 busybox=$(command -v busybox || true)
 [ -x /bin/busybox ] && busybox=/bin/busybox
-if [ -z "$qemu" ] || [ -z "$kernel" ] || [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep -q static; then
+if [ -z "$qemu" ] || [ -z "$kernel" ] || [ -z "$busybox" ] || ! file -L "$busybox" 2>/dev/null | grep static >/dev/null; then
 	echo "SKIPPED: needs qemu-system-x86, linux-image-cloud-amd64 and busybox-static (tools/deps.sh installs them)"
 	exit 77
 fi
@@ -31,7 +31,9 @@ cp "$prog" "$root/bin/test"
 # The program's shared libraries, at the paths the loader looks for them,
 # and hwloc with its own: numakeg loads it with dlopen on a machine of more
 # than one node, so ldd of the program does not list it.
-hwloc=$(ldconfig -p | awk '$1 == "libhwloc.so.15" && /x86-64/ { print $NF; exit }')
+# awk reads to the end: an early exit would kill ldconfig with SIGPIPE, and
+# under pipefail that ended the script, silently, in one CI run.
+hwloc=$(ldconfig -p | awk '$1 == "libhwloc.so.15" && /x86-64/ && !found { print $NF; found = 1 }')
 {
 	ldd "$prog"
 	if [ -n "$hwloc" ]; then echo " $hwloc"; ldd "$hwloc"; fi

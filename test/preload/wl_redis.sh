@@ -43,7 +43,7 @@ for attempt in $(seq 0 19); do
 		kill -0 "$pid" 2>/dev/null || break
 		if [ "$(cli ping 2>/dev/null)" = PONG ]; then
 			answered=1
-			if cli info server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$pid"; then
+			if cli info server 2>/dev/null | tr -d '\r' | grep -x "process_id:$pid" >/dev/null; then
 				started=1
 			fi
 			break
