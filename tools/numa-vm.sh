@@ -9,6 +9,7 @@
 #       distance matrix whose nearest node to node 0 is node 3 (then 1, then 2),
 #       so that distance order and index order differ
 set -euo pipefail
+trap 'echo "numa-vm: line $LINENO failed (status $?)" >&2' ERR
 
 prog=${1:?usage: numa-vm.sh PROGRAM [ARGS...]}
 shift
