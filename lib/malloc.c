@@ -90,10 +90,13 @@ malloc_init(void)
 		zflags |= NK_ZONE_ROUNDROBIN;
 	else
 		zflags |= NK_ZONE_FIRSTTOUCH;
+	/* Every class's depots and keg domains in one block, a few pages in all. */
+	char *domain_mem = zone_static_domains(NK_NCLASSES, zflags);
 	for (unsigned c = 0; c < NK_NCLASSES; c++) {
 		char name[24];
 		snprintf(name, sizeof(name), "malloc-%u", nk_class_size[c]);
-		if (zone_setup(&nk_malloc_zones[c], &malloc_kegs[c], name, nk_class_size[c],
+		if (zone_setup(&nk_malloc_zones[c], &malloc_kegs[c],
+		    domain_mem + c * zone_domain_bytes(zflags), name, nk_class_size[c],
 		    NULL, NULL, nk_opt.debug ? malloc_debug_init : NULL, NULL,
 		    15, zflags, NK_RANK_KEG) != 0)
 			nk_panic("cannot create zone %s", name);
