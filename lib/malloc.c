@@ -94,7 +94,7 @@ malloc_init(void)
 	char *domain_mem = zone_static_domains(NK_NCLASSES, zflags);
 	for (unsigned c = 0; c < NK_NCLASSES; c++) {
 		char name[24];
-		snprintf(name, sizeof(name), "malloc-%u", nk_class_size[c]);
+		nk_name_number(name, sizeof(name), "malloc-", nk_class_size[c]);
 		if (zone_setup(&nk_malloc_zones[c], &malloc_kegs[c],
 		    domain_mem + c * zone_domain_bytes(zflags), name, nk_class_size[c],
 		    NULL, NULL, nk_opt.debug ? malloc_debug_init : NULL, NULL,

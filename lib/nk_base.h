@@ -41,6 +41,28 @@
 #define nk_min(a, b)       ((a) < (b) ? (a) : (b))
 #define nk_max(a, b)       ((a) > (b) ? (a) : (b))
 
+/*
+ * buf = prefix followed by n in decimal, cut to fit cap (cap >= 1): the
+ * names of the zones made at every process start, where snprintf cost
+ * more than the zones themselves.
+ */
+static inline void
+nk_name_number(char *buf, size_t cap, const char *prefix, unsigned n)
+{
+	char digits[10];
+	int nd = 0;
+	do {
+		digits[nd++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	size_t at = 0;
+	while (*prefix != '\0' && at + 1 < cap)
+		buf[at++] = *prefix++;
+	while (nd > 0 && at + 1 < cap)
+		buf[at++] = digits[--nd];
+	buf[at] = '\0';
+}
+
 /* Reports through write(2) only: these run where malloc may be broken. */
 void nk_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void nk_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -203,6 +203,21 @@ sys_bind_node(void *addr, size_t len, int node)
 	    (unsigned long)(sizeof(mask) * 8), 0ul) == 0 ? 0 : errno;
 }
 
+int
+sys_allowed_nodes(void)
+{
+	/* The kernel's node masks have at most 1024 bits (NODES_SHIFT <= 10);
+	 * a smaller buffer than its node count is refused (EINVAL). */
+	unsigned long mask[1024 / 64] = { 0 };
+	if (syscall(SYS_get_mempolicy, NULL, mask, (unsigned long)(sizeof(mask) * 8), NULL,
+	    (unsigned long)MPOL_F_MEMS_ALLOWED) != 0)
+		return errno == ENOSYS ? 1 : -1;
+	int n = 0;
+	for (size_t i = 0; i < sizeof(mask) / sizeof(mask[0]); i++)
+		n += __builtin_popcountl(mask[i]);
+	return n;
+}
+
 long
 sys_move_pages(int pid, unsigned long count, void **pages, const int *nodes, int *status, int flags)
 {

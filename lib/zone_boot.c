@@ -111,7 +111,7 @@ zone_bootstrap(void)
 	struct nk_item_source buckets[NK_NBUCKET_SIZES];
 	for (unsigned i = 0; i < NK_NBUCKET_SIZES; i++) {
 		char name[24];
-		snprintf(name, sizeof(name), "bucket-%u", bucket_size_cap(i));
+		nk_name_number(name, sizeof(name), "bucket-", bucket_size_cap(i));
 		zone_internal(&bucket_zones[i], &bucket_kegs[i], name, bucket_size_bytes(i),
 		    NK_ALIGN_PTR, 0, NK_RANK_KEG);
 		buckets[i] = zone_source(&bucket_zones[i]);
