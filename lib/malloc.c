@@ -12,7 +12,6 @@
  */
 #include <malloc.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #include "boot.h"
 #include "large.h"
@@ -66,10 +65,7 @@ malloc_debug_init(void *mem, size_t size, int flags)
 void
 malloc_init(void)
 {
-	if (getrandom(&nk_free_cookie, sizeof(nk_free_cookie), GRND_NONBLOCK) !=
-	    sizeof(nk_free_cookie))
-		nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&nk_free_cookie;
-	nk_free_cookie |= 1;  /* never zero, so a zeroed block is never "free" */
+	nk_free_cookie = nk_random_u64() | 1;  /* never zero, so a zeroed block is never "free" */
 	for (unsigned c = 0; c < NK_NCLASSES; c++) {
 		if (c < 8) {
 			nk_class_size[c] = 16 * (c + 1);

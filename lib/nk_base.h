@@ -118,6 +118,9 @@ void nk_lock_reinit(nk_lock_t *lk);
 
 /* A monotonic clock in nanoseconds, cheap (vDSO, coarse). */
 uint64_t nk_now_ns(void);
+/* 64 random bits for the start-up's cookies: one getrandom call serves
+ * several (start-up only: the starting thread, no lock). */
+uint64_t nk_random_u64(void);
 
 /* Options read from the environment once, at start-up (options.c). */
 enum { NK_STATS_OFF, NK_STATS_TEXT, NK_STATS_JSON };
