@@ -14,7 +14,8 @@
  * is carved out of the very map it holds (the allocf sees the lock is its
  * own).
  *
- * Layering: kva.c calls the lock layer, sys.c and the topology only.  The
+ * Layering: kva.c calls the lock layer, sys.c, the topology and the boot
+ * arena (its maps, one per domain, come from there at start-up) only.  The
  * entry zone is made by the zone layer and reached through kva_entry_ops,
  * registered at start-up; the caller of kva_entry_slab_alloc accounts the
  * pages against the domain's limit (the page layer is above this one).
@@ -23,6 +24,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "kva.h"
 #include "sys.h"
 #include "topo.h"
@@ -56,6 +58,7 @@ struct kva_map {
 	/* Each metadata array's slice for this window is writable from the
 	 * slice's start up to here (page-aligned): committed once, not again. */
 	uintptr_t meta_end[KVA_MAX_META];
+	struct kva_bt boot_bt;        /* the window's first tag, never freed */
 } __attribute__((aligned(NK_CACHELINE)));
 
 uintptr_t nk_kva_base;
@@ -63,9 +66,10 @@ uintptr_t nk_kva_span;
 unsigned nk_kva_shift;
 uint64_t nk_kva_window;
 
-static struct kva_map kva_maps[NK_MAX_DOMAINS];
+/* nk_topo.ndomains maps, from the boot arena: a start touches what the
+ * machine has, beside the zones' per-domain arrays. */
+static struct kva_map *kva_maps;
 static struct kva_bt **kva_tags;              /* per page of the whole span */
-static struct kva_bt kva_boot_bt[NK_MAX_DOMAINS];  /* each window's first tag */
 static struct kva_entry_ops kva_entries;
 static bool kva_entries_ready;
 
@@ -209,9 +213,8 @@ kva_bt_alloc(struct kva_map *m)
 static void
 kva_bt_free(struct kva_map *m, struct kva_bt *bt)
 {
-	(void)m;
-	if (bt >= &kva_boot_bt[0] && bt < &kva_boot_bt[NK_MAX_DOMAINS])
-		return;  /* a window's first tag is static */
+	if (bt == &m->boot_bt)
+		return;  /* a window's first tag is the map's own */
 	kva_entries.free(bt);
 }
 
@@ -562,6 +565,9 @@ kva_init(void)
 	nk_kva_shift = shift;
 	nk_kva_span = (uintptr_t)nd * window;
 
+	kva_maps = boot_alloc((size_t)nd * sizeof(*kva_maps), NK_CACHELINE);
+	if (kva_maps == NULL)
+		nk_panic("no boot memory for %d domain maps", nd);
 	for (int d = 0; d < nd; d++) {
 		struct kva_map *m = &kva_maps[d];
 		nk_lock_init(&m->lock, NK_RANK_KVA);
@@ -578,7 +584,7 @@ kva_init(void)
 		 * last page has none: kva_bt_end_tagged). */
 		if (kva_commit_meta(m, m->base, m->base + NK_PAGE_SIZE) != 0)
 			nk_panic("cannot commit the KVA map's first tags");
-		struct kva_bt *bt = &kva_boot_bt[d];
+		struct kva_bt *bt = &m->boot_bt;
 		bt->start = m->base;
 		bt->size = m->end - m->base;
 		kva_map_lock(m);

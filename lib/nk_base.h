@@ -36,6 +36,15 @@
 #define NK_MAX_DOMAINS 64
 #define NK_MAX_CPUS    4096
 
+/*
+ * Big zero-initialized arrays of which a process start touches little or
+ * nothing (the boot arena, tables indexed by zone id, the stats' buffers):
+ * in .lbss, which the linker puts after .bss, so the small variables every
+ * start writes share a few pages instead of lying scattered between them
+ * (each page a start touches is a page fault).
+ */
+#define NK_BIG_BSS __attribute__((section(".lbss.numakeg")))
+
 #define nk_roundup(x, a)   (((x) + ((a) - 1)) & ~((a) - 1))
 #define nk_howmany(x, y)   (((x) + ((y) - 1)) / (y))
 #define nk_min(a, b)       ((a) < (b) ? (a) : (b))

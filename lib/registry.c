@@ -12,13 +12,13 @@ struct nk_zone *nk_zone_list;
 struct nk_tcache *nk_tc_list;
 
 static nk_lock_t zone_registry;
-static struct nk_zone *zone_by_id[NK_MAX_ZONES];
+static struct nk_zone *zone_by_id[NK_MAX_ZONES] NK_BIG_BSS;
 /*
  * An id whose zone nk_zdestroy is taking apart: zone_of_id() skips it, and
  * it is not reusable yet (a new zone on it would share slots still being
  * flushed); zone_of_id_locked() still finds the zone.
  */
-static bool zone_id_dying[NK_MAX_ZONES];
+static bool zone_id_dying[NK_MAX_ZONES] NK_BIG_BSS;
 
 /*
  * Walkers: code that follows zones (the zone list, zone ids) or slots of

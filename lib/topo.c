@@ -109,7 +109,7 @@ topo_fake_distances(int n)
 	const char *s = getenv("NUMAKEG_FAKE_DISTANCES");
 	if (s == NULL || *s == '\0')
 		return;
-	static uint16_t parsed[NK_MAX_DOMAINS][NK_MAX_DOMAINS];
+	static uint16_t parsed[NK_MAX_DOMAINS][NK_MAX_DOMAINS] NK_BIG_BSS;
 	const char *p = s;
 	int count = 0;
 	for (;;) {
