@@ -158,6 +158,9 @@ struct nk_options {
 extern struct nk_options nk_opt;
 /* Reads and checks the environment without malloc: getenv() is safe at start-up. */
 void nk_options_init(void);
+/* getenv() for a NUMAKEG_ variable at start-up: NULL at once when the
+ * environment has none (nk_options_init looked). */
+const char *nk_getenv(const char *name);
 /*
  * Once the topology is known: checks the variables that name domains and
  * rewrites them with numakeg's domain indexes (nodeN becomes its index).

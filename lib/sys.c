@@ -48,10 +48,10 @@ sys_fault(enum sys_call call)
 void
 sys_fault_init(void)
 {
-	const char *spec = getenv("NUMAKEG_FAULT");
+	const char *spec = nk_getenv("NUMAKEG_FAULT");
 	if (spec == NULL || *spec == '\0')
 		return;
-	const char *seed = getenv("NUMAKEG_FAULT_SEED");
+	const char *seed = nk_getenv("NUMAKEG_FAULT_SEED");
 	if (seed != NULL && *seed != '\0')
 		sys_fault_state = strtoull(seed, NULL, 0) | 1;
 	const char *p = spec;

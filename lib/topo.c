@@ -106,7 +106,7 @@ topo_fake(int n)
 static void
 topo_fake_distances(int n)
 {
-	const char *s = getenv("NUMAKEG_FAKE_DISTANCES");
+	const char *s = nk_getenv("NUMAKEG_FAKE_DISTANCES");
 	if (s == NULL || *s == '\0')
 		return;
 	static uint16_t parsed[NK_MAX_DOMAINS][NK_MAX_DOMAINS] NK_BIG_BSS;
@@ -360,7 +360,7 @@ topo_init(void)
 		nk_msg("no topology from hwloc; running as one domain");
 		topo_one_domain("none");
 	}
-	const char *fake_distances = getenv("NUMAKEG_FAKE_DISTANCES");
+	const char *fake_distances = nk_getenv("NUMAKEG_FAKE_DISTANCES");
 	if (nk_opt.fake_domains <= 0 && fake_distances != NULL && *fake_distances)
 		nk_msg("ignoring NUMAKEG_FAKE_DISTANCES: it needs NUMAKEG_FAKE_DOMAINS");
 	topo_sort_fallbacks();
