@@ -145,6 +145,8 @@ static bool
 snap_take(struct snapshot *sn)
 {
 	int nd = nk_topo.ndomains, nz = 0;
+	/* Every class listed, those not used yet too: made now, before counting. */
+	malloc_make_all_classes();
 	zone_registry_lock();
 	for (struct nk_zone *z = nk_zone_list; z != NULL; z = z->next)
 		nz++;

@@ -319,7 +319,7 @@ zone_static_domains(int nzones, uint32_t zflags)
 }
 
 int
-zone_setup(struct nk_zone *z, struct nk_keg *keg, void *domain_mem, const char *name,
+zone_setup(struct nk_zone *z, struct nk_keg *keg, void *domain_mem, int id, const char *name,
     size_t size, nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
     int align, uint32_t zflags, enum nk_lock_rank keg_rank)
 {
@@ -357,7 +357,7 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, void *domain_mem, const char *
 		memset(&z->depot[d], 0, sizeof(z->depot[d]));
 		nk_lock_init(&z->depot[d].lock, NK_RANK_DEPOT);
 	}
-	int err = zone_register(z);
+	int err = zone_register(z, id);
 	if (err != 0)
 		return err;
 	if (!(zflags & NK_ZONE_SECONDARY))
@@ -370,7 +370,7 @@ void
 zone_api_bootstrap(void)
 {
 	uint32_t zflags = NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL;
-	if (zone_setup(&zone_zone, &zone_keg, zone_static_domains(1, zflags), "zones",
+	if (zone_setup(&zone_zone, &zone_keg, zone_static_domains(1, zflags), -1, "zones",
 	    ZONE_AND_KEG_HEAD + zone_domain_bytes(0), NULL, NULL, NULL, NULL, NK_ALIGN_CACHE,
 	    zflags, NK_RANK_KEG) != 0)
 		nk_panic("cannot create zone zones");
@@ -390,7 +390,7 @@ nk_zcreate(const char *name, size_t size, nk_ctor_t ctor, nk_dtor_t dtor,
 	struct zone_and_keg *zk = nk_zalloc(&zone_zone, NK_NOWAIT);
 	if (zk == NULL)
 		return NULL;
-	int err = zone_setup(&zk->zone, &zk->keg, (char *)zk + ZONE_AND_KEG_HEAD, name, size,
+	int err = zone_setup(&zk->zone, &zk->keg, (char *)zk + ZONE_AND_KEG_HEAD, -1, name, size,
 	    ctor, dtor, init, fini, align, zflags, NK_RANK_KEG);
 	if (err != 0) {
 		nk_zfree(&zone_zone, zk);
@@ -412,7 +412,7 @@ nk_zsecond_create(const char *name, nk_ctor_t ctor, nk_dtor_t dtor,
 	if (zk == NULL)
 		return NULL;
 	struct nk_keg *keg = master->keg;
-	int err = zone_setup(&zk->zone, keg, (char *)zk + ZONE_AND_KEG_HEAD, name, keg->size,
+	int err = zone_setup(&zk->zone, keg, (char *)zk + ZONE_AND_KEG_HEAD, -1, name, keg->size,
 	    ctor, dtor, NULL, NULL, 0, (master->flags & ~NK_ZONE_LIMITED) | NK_ZONE_SECONDARY,
 	    NK_RANK_KEG);
 	if (err != 0) {

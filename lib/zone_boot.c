@@ -78,7 +78,7 @@ zone_internal(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t si
     int align, uint32_t zflags, enum nk_lock_rank rank)
 {
 	zflags |= NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL;
-	if (zone_setup(z, keg, zone_static_domains(1, zflags), name, size, NULL, NULL, NULL,
+	if (zone_setup(z, keg, zone_static_domains(1, zflags), -1, name, size, NULL, NULL, NULL,
 	    NULL, align, zflags, rank) != 0)
 		nk_panic("cannot create zone %s", name);
 }
