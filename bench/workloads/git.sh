@@ -1,6 +1,6 @@
 # git init/add/commit/log/diff/gc on a generated tree; fixed dates, names and
 # configuration, so every hash is the same from run to run.
-. "$NK_PRELOAD_DIR/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need git perl
 export HOME=$PWD/home GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 export GIT_AUTHOR_NAME="Numa Keg" GIT_AUTHOR_EMAIL="numakeg@example.org"

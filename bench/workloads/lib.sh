@@ -1,27 +1,49 @@
-# Sourced by the preload workloads (wl_*.sh); run_compare.sh sets
-# NK_PRELOAD_LIB (empty in the plain run) and NK_PRELOAD_DIR.
+# shellcheck shell=bash
+# Sourced by every workload script here (NAME.sh).  A workload is a real,
+# unmodified program driven through deterministic work: the same standard
+# output under every allocator.  Two drivers run them:
+#   test/integration/preload/run_compare.sh (the preload tests): without and
+#       with numakeg preloaded, outputs compared, numakeg's stats checked;
+#   bench/workloads.sh: under each allocator, the programs timed.
+# The driver says, through the environment:
+#   NK_WL_LIB      what to preload into the program under test (empty: none)
+#   NK_WL_TIMES    a file: each run of the program under test appends
+#                  "wall user sys maxrss_KiB" (/usr/bin/time); unset: untimed
+#   NK_WL_SCALE    multiplies every size (default 1: the test's size)
+#   NK_WL_DIVISOR  divides every size (default 1; the tests' small run: 4)
+# A workload runs in an empty current directory, starts the program under
+# test only through nk_target (data generators and clients such as
+# redis-cli keep the C library's malloc), and skips (exit 77) through
+# nk_need when a program is missing.
 set -euo pipefail
 export LC_ALL=C TZ=UTC
 
-# nk_target CMD [ARGS...]: runs the program under test, with
-# LD_PRELOAD=$NK_PRELOAD_LIB in the preload run.
-nk_target() {
-	if [ -n "${NK_PRELOAD_LIB:-}" ]; then
-		LD_PRELOAD="$NK_PRELOAD_LIB" "$@"
-	else
-		"$@"
+NK_WL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+nk_test=workload-$(basename -- "$0" .sh)
+# nk_need, nk_skip, nk_fail.
+# shellcheck source=test/harness/nk_test.sh
+. "$NK_WL_DIR/../../test/harness/nk_test.sh"
+
+# nk_target_argv CMD [ARGS...]: NK_ARGV, the command line that runs CMD as
+# the program under test (preloaded and timed as the driver asked).  For a
+# program started in the background: "${NK_ARGV[@]}" & (with NK_WL_TIMES,
+# $! is then /usr/bin/time's pid, and the program is its child).
+nk_target_argv() {
+	NK_ARGV=()
+	if [ -n "${NK_WL_TIMES:-}" ]; then
+		NK_ARGV+=(/usr/bin/time -a -o "$NK_WL_TIMES" -f '%e %U %S %M')
 	fi
+	NK_ARGV+=(env)
+	if [ -n "${NK_WL_LIB:-}" ]; then
+		NK_ARGV+=("LD_PRELOAD=$NK_WL_LIB")
+	fi
+	NK_ARGV+=("$@")
 }
 
-# nk_need PROG...: exits 77 (skip) when a program is not installed.
-nk_need() {
-	local p
-	for p in "$@"; do
-		if ! command -v "$p" >/dev/null 2>&1; then
-			echo "SKIPPED: $p is not installed" >&2
-			exit 77
-		fi
-	done
+# nk_target CMD [ARGS...]: runs the program under test.
+nk_target() {
+	nk_target_argv "$@"
+	"${NK_ARGV[@]}"
 }
 
 # nk_digest FILE LABEL: a line count, a checksum and the first and last
@@ -33,15 +55,9 @@ nk_digest() {
 	tail -n 3 "$1"
 }
 
-# nk_size DEFAULT: a workload's size, DEFAULT divided by NK_PRELOAD_DIVISOR
-# (run_compare.sh's smaller run sets it to check that numakeg's counts grow
-# with the work).
+# nk_size DEFAULT: a workload's size: DEFAULT (the test's size) times
+# NK_WL_SCALE, divided by NK_WL_DIVISOR (run_compare.sh's small run checks
+# that numakeg's counts grow with the work).
 nk_size() {
-	echo $(($1 / ${NK_PRELOAD_DIVISOR:-1}))
-}
-
-# nk_stats_allocs FILE: the allocation count in one of numakeg's JSON
-# statistics dumps (stats_json.py knows where the format keeps it).
-nk_stats_allocs() {
-	python3 "$NK_PRELOAD_DIR/stats_json.py" allocs "$1"
+	echo $(($1 * ${NK_WL_SCALE:-1} / ${NK_WL_DIVISOR:-1}))
 }

@@ -1,18 +1,30 @@
 # redis-server (the only preloaded process) on 127.0.0.1 and a free port,
 # no persistence; driven by redis-benchmark, then known keys are written with
 # redis-cli and read back; SHUTDOWN NOSAVE ends it (so its stats are written).
-. "$NK_PRELOAD_DIR/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need redis-server redis-cli redis-benchmark
 requests=${1:-$(nk_size 100000)}
 
+# pid: the background job (the server, or /usr/bin/time when the driver
+# times it, the server its child); kill_job SIGNAL signals the server first.
 pid= port=
+kill_job() {
+	local p
+	for p in $(ps -o pid= --ppid "$pid" 2>/dev/null) "$pid"; do
+		kill "-$1" "$p" 2>/dev/null || true
+	done
+}
+# is_ours SERVER_PID: the server that answered is the one this script started.
+is_ours() {
+	[ "$1" = "$pid" ] || [ "$(awk '{ print $4 }' "/proc/$1/stat" 2>/dev/null)" = "$pid" ]
+}
 stop_server() {
 	[ -n "$pid" ] || return 0
 	if kill -0 "$pid" 2>/dev/null; then
 		timeout 5 redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -TERM "$pid" 2>/dev/null && sleep 1
-		kill -KILL "$pid" 2>/dev/null || true
+		kill_job TERM && sleep 1
+		kill_job KILL
 	fi
 	wait "$pid" 2>/dev/null || true
 	pid=
@@ -33,17 +45,18 @@ started=0
 for attempt in $(seq 0 19); do
 	port=$((20000 + ($$ * 7 + attempt * 997 + RANDOM) % 20000))
 	rm -f redis.log
-	# Through env, which execs: $! is then the server's own pid.
-	env ${NK_PRELOAD_LIB:+LD_PRELOAD="$NK_PRELOAD_LIB"} redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
+	nk_target_argv redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
 		--save '' --appendonly no --daemonize no --dir "$PWD" --logfile "$PWD/redis.log" \
-		--databases 2 --io-threads 1 >server.out 2>&1 </dev/null &
+		--databases 2 --io-threads 1
+	"${NK_ARGV[@]}" >server.out 2>&1 </dev/null &
 	pid=$!
 	answered=0
 	for _ in $(seq 150); do
 		kill -0 "$pid" 2>/dev/null || break
 		if [ "$(cli ping 2>/dev/null)" = PONG ]; then
 			answered=1
-			if cli info server 2>/dev/null | tr -d '\r' | grep -x "process_id:$pid" >/dev/null; then
+			spid=$(cli info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')
+			if [ -n "$spid" ] && is_ours "$spid"; then
 				started=1
 			fi
 			break
@@ -52,7 +65,7 @@ for attempt in $(seq 0 19); do
 	done
 	[ "$started" = 1 ] && break
 	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
+		kill_job KILL
 		wait "$pid" 2>/dev/null || true
 		if [ "$answered" = 0 ]; then
 			echo "redis-server (pid $pid, port $port) did not answer PING within 15 s; its log:" >&2

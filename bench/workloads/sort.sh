@@ -1,8 +1,8 @@
 # GNU sort over a generated 200k-line file: plain, -n, -k, -u, small buffer
 # (external merge through temporary files), two threads.
-. "$NK_PRELOAD_DIR/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need sort perl
-perl "$NK_PRELOAD_DIR/gen_lines.pl" "${1:-$(nk_size 200000)}" >input.txt
+perl "$NK_WL_DIR/gen_lines.pl" "${1:-$(nk_size 200000)}" >input.txt
 mkdir tmp
 nk_target sort input.txt >s1.txt
 nk_digest s1.txt "sort"
