@@ -18,7 +18,7 @@
 #   status_why RC TIMEFILE          why a run failed, in words
 #   median, spread, hash_of         numbers and outputs of the runs
 # The functions are called from the sourcing script only.
-# shellcheck disable=SC2034  # LIB and NA are the sourcing script's
+# shellcheck disable=SC2034,SC2154  # LIB and NA are for the sourcing script; root and tmp come from it
 declare -A LIB NA
 libdir=/usr/lib/x86_64-linux-gnu
 NUMAKEG_LIB=${NUMAKEG_LIB:-$root/build/lib/libnumakeg.so}

@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # git init/add/commit/log/diff/gc on a generated tree; fixed dates, names and
 # configuration, so every hash is the same from run to run.
+# shellcheck source=bench/workloads/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need git perl
 export HOME=$PWD/home GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null

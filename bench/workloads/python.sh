@@ -1,4 +1,6 @@
+# shellcheck shell=bash
 # python3 with PYTHONMALLOC=malloc: threads building and freeing dicts, lists, strings.
+# shellcheck source=bench/workloads/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need python3
 # The real interpreter, not a wrapper such as a pyenv shim.

@@ -1,13 +1,15 @@
+# shellcheck shell=bash
 # redis-server (the only preloaded process) on 127.0.0.1 and a free port,
 # no persistence; driven by redis-benchmark, then known keys are written with
 # redis-cli and read back; SHUTDOWN NOSAVE ends it (so its stats are written).
+# shellcheck source=bench/workloads/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need redis-server redis-cli redis-benchmark
 requests=${1:-$(nk_size 100000)}
 
 # pid: the background job (the server, or /usr/bin/time when the driver
 # times it, the server its child); kill_job SIGNAL signals the server first.
-pid= port=
+pid='' port=''
 kill_job() {
 	local p
 	for p in $(ps -o pid= --ppid "$pid" 2>/dev/null) "$pid"; do

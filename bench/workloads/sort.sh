@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # GNU sort over a generated 200k-line file: plain, -n, -k, -u, small buffer
 # (external merge through temporary files), two threads.
+# shellcheck source=bench/workloads/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 nk_need sort perl
 perl "$NK_WL_DIR/gen_lines.pl" "${1:-$(nk_size 200000)}" >input.txt

@@ -13,6 +13,8 @@ trap 'rm -rf "$dir"' EXIT
 NUMAKEG_STATS=json NUMAKEG_STATS_FILE="$dir/stats.%p.json" "$prog" >"$dir/out" 2>&1 || {
 	cat "$dir/out"; nk_fail "$prog failed"; }
 set -- "$dir"/stats.*.json
-[ "$#" = 1 ] && [ -f "$1" ] || nk_fail "want one statistics file, have: $*"
+if [ "$#" != 1 ] || [ ! -f "$1" ]; then
+	nk_fail "want one statistics file, have: $*"
+fi
 python3 "$helper" check "$1" || { head -c 2000 "$1"; echo; nk_fail "bad JSON statistics"; }
 echo "PASS stats_json"
