@@ -15,6 +15,8 @@
 #   available ALLOC                 true when LIB holds it
 #   nk_describe_allocators ALLOC... one header line each: library, package
 #                                   version, numakeg's own version line
+#                                   (GLIBC_HOW: how glibc runs, default
+#                                   "no preload")
 #   status_why RC TIMEFILE          why a run failed, in words
 #   median, spread, hash_of         numbers and outputs of the runs
 # The functions are called from the sourcing script only.
@@ -133,7 +135,7 @@ nk_describe_allocators() {
 	local a v g
 	for a in "$@"; do
 		if [ "$a" = glibc ]; then
-			printf '  %-9s no preload (libc6 %s)\n' "$a" "$(dpkg-query -W -f '${Version}' libc6 2>/dev/null || echo '?')"
+			printf '  %-9s %s (libc6 %s)\n' "$a" "${GLIBC_HOW:-no preload}" "$(dpkg-query -W -f '${Version}' libc6 2>/dev/null || echo '?')"
 		elif available "$a"; then
 			v=$(pkg_version "${LIB[$a]}")
 			if [ "$a" = numakeg ] || [ "$a" = nk-base ]; then

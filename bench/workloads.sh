@@ -43,7 +43,8 @@
 #   NUMAKEG_LIB     numakeg's library (default build/lib/libnumakeg.so)
 #   WORKLOADS       the workloads to run, e.g. "sqlite sort" (default: the six above)
 #   ALLOCATORS      the allocators, e.g. "glibc numakeg" (default: all five)
-#   BENCH_SCALE     sizes, in multiples of the preload tests' (default 2)
+#   BENCH_SCALE     sizes, in multiples of the preload tests' (default 1: the
+#                   same work; each run is then 1-6 s of CPU time)
 #   RUN_TIMEOUT     seconds per run before it counts as failed (default 300)
 #   KEEP=1          keep the temporary directory (outputs, stats, timings)
 #
@@ -64,7 +65,7 @@ root=$(cd "$here/.." && pwd)
 
 REPS=${REPS:-5}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
-BENCH_SCALE=${BENCH_SCALE:-2}
+BENCH_SCALE=${BENCH_SCALE:-1}
 DEFAULT_WORKLOADS="python sqlite perl sort redis cxx"
 ALL_WORKLOADS="$DEFAULT_WORKLOADS git bash"
 ALL_ALLOCATORS="glibc jemalloc mimalloc tcmalloc numakeg"
@@ -147,7 +148,7 @@ run_one() {
 	rm -rf "$tmp/run" && mkdir "$tmp/run"
 	# shellcheck disable=SC2086  # ARGS[WL] is empty or one path without spaces
 	(cd "$tmp/run" && exec env NK_WL_LIB="$preload" NK_WL_TIMES="$tf" NK_WL_SCALE="$BENCH_SCALE" "$@" \
-		timeout -k 5 "$RUN_TIMEOUT" bash "$wdir/$wl.sh" ${ARGS[$wl]}) \
+		timeout -k 5 "$RUN_TIMEOUT" bash "$wdir/$wl.sh" ${ARGS[$wl]:-}) \
 		</dev/null >"$R_OUT" 2>"$tmp/out/$wl.$a.$tag.err"
 	R_RC=$?
 	R_WHY='' R_WALL='' R_CPU='' R_SYS='' R_RSS=''
@@ -180,8 +181,7 @@ if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 fi
 printf 'REPS=%s, medians; BENCH_SCALE=%s; allocators interleaved in each repetition; one run at a time\n' \
 	"$REPS" "$BENCH_SCALE"
-nk_describe_allocators "${allocs[@]}"
-printf '  (glibc runs preload %s)\n' "$libc"
+GLIBC_HOW="LD_PRELOAD=$libc" nk_describe_allocators "${allocs[@]}"
 nkenv=$(env | grep '^NUMAKEG_' | grep -v '^NUMAKEG_LIB=' | tr '\n' ' ')
 printf '  numakeg environment: %s\n' "${nkenv:-(none: defaults)}"
 printf '  workloads: %s\n' "$wdir"
