@@ -355,6 +355,6 @@ stats_format_text(struct sink *s, const struct snapshot *sn, bool full)
 	if (!full)
 		sink_printf(s, "(NUMAKEG_STATS=text:full: every domain, malloc's size classes and "
 		    "numakeg's own zones)\n");
-	/* Always the last line: scripts (test/preload) read it. */
+	/* Always the last line: scripts (bench/workloads.sh) read it. */
 	sink_printf(s, "numakeg: total allocs %lu frees %lu\n", sn->total.requests, sn->total.frees);
 }
