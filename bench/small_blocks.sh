@@ -19,6 +19,8 @@
 #             with interleaved temporaries; ns per node visited by a walk.
 #   batch     bench/batch.c with batches of 10, 100, 1000, 10000 blocks of
 #             16-64 B (BATCHES), freed FIFO and LIFO: ns per block.
+#             (locality and batch time the thread's CPU time, so that a
+#             busy machine's preemptions do not count.)
 #   python    bench/pyobjects.py under python3 with PYTHONMALLOC=malloc
 #             (dicts, lists, strings, gc; about 4 s): wall time.  Its
 #             output must be the same under every allocator.  Target:
