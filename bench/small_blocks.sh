@@ -22,9 +22,10 @@
 #             (locality and batch time the thread's CPU time, so that a
 #             busy machine's preemptions do not count.)
 #   python    bench/pyobjects.py under python3 with PYTHONMALLOC=malloc
-#             (dicts, lists, strings, gc; about 4 s): wall time.  Its
-#             output must be the same under every allocator.  Target:
-#             <= 1.0x jemalloc.
+#             (dicts, lists, strings, gc; about 4 s): wall time (the
+#             target's) and CPU time (user + sys, steadier on a busy
+#             machine).  Its output must be the same under every allocator.
+#             Target: <= 1.0x jemalloc.
 #   mimalloc  mimalloc-bench's glibc-simple, glibc-thread, larsonN,
 #             cache-thrashN, cache-scratchN, alloc-testN, xmalloc-testN
 #             through bench/mimalloc-bench.sh (needs the checkout given as
@@ -162,7 +163,7 @@ fi
 	        if ($2 == "-" && index($0, "NOT RUN: ")) { sub(/.*NOT RUN: /, ""); print $1, "*", "status", "NOTRUN", $0; next }
 	        if ($3 == "n/a") { print $1, $2, "status", "n/a"; next }
 	        if ($3 == "-") { print $1, $2, "status", "FAILED"; next }
-	        print $1, $2, "status", "ok"; print $1, $2, "time", $3 }' "$out"
+	        print $1, $2, "status", "ok"; print $1, $2, "time", $3; print $1, $2, "cpu", $4 }' "$out"
 	sort -k1,1 -k2,2 -k3,3 -k4,4g "$metrics" 2>/dev/null | awk '
 	    function flush() { if (n) print key, (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2); n = 0 }
 	    { k = $1 " " $2 " " $3; if (k != key) { flush(); key = k } v[++n] = $4 }
@@ -192,7 +193,10 @@ fi
 			printf 'batch%s|lifo_ns_per_block|batch %s, LIFO frees|ns/block|-\n' "$n" "$n"
 		done
 	fi
-	has python && printf 'python|time|python3 pyobjects.py|s|je1\n'
+	if has python; then
+		printf 'python|time|python3 pyobjects.py|s|je1\n'
+		printf 'python|cpu|python3 pyobjects.py, cpu (user+sys)|s|-\n'
+	fi
 	if has mimalloc; then
 		for t in $MB_TESTS; do
 			case $t in
