@@ -23,9 +23,11 @@
 # CHECK is `output` (stdout must be byte-identical under every allocator)
 # or `status` (stdout holds timings: only the exit status is checked).
 # SCORE_FUNCTION, when given, is a function of SPEC called with the run's
-# stdout file; it prints the seconds to report as the run's time instead of
-# the wall time (for programs that run for a fixed time and report their
-# throughput), and fails when the output has no score.  SPEC may also call
+# stdout file, the allocator's name and the workload's name; it prints the
+# seconds to report as the run's time instead of the wall time (for
+# programs that run for a fixed time and report their throughput; or any
+# lower-is-better figure the program prints), and fails when the output has
+# no score.  SPEC may also call
 #   unavailable NAME REASON
 # for a workload that cannot run (the table shows it with the reason), and
 # set SPEC_TITLE (a line for the header).  bench/mimalloc-bench.sh writes
@@ -199,7 +201,7 @@ run_one() {
 	R_SYS=$s
 	score=${W_SCORE[$wl]}
 	if [ -n "$score" ]; then
-		if ! R_WALL=$("$score" "$R_OUT") || [ -z "$R_WALL" ]; then
+		if ! R_WALL=$("$score" "$R_OUT" "$a" "$wl") || [ -z "$R_WALL" ]; then
 			R_RC=1 R_WHY="no score in the output ($score)"
 		fi
 	fi
