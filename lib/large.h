@@ -23,7 +23,7 @@ void large_init(bool thread_cache);
 /*
  * The size a large request is rounded to: four classes per doubling, as
  * jemalloc's, so that at most a quarter is waste and freed runs fit the
- * next request of a similar size; page-rounded above 32 MiB.  0 if n is too
+ * next request of a similar size; page-rounded above 4 MiB.  0 if n is too
  * big for any block.
  */
 size_t large_size(size_t n);

@@ -8,12 +8,17 @@
  * malloc (page_lookup), stats.
  *
  * Freed runs are not given back to the OS at once: page faults cost about
- * 2.3 us a page on these machines, so a domain keeps freed runs, merged with
- * their free neighbours when nothing else fits, up to half as many bytes as
- * it had in use lately (at least NUMAKEG_DIRTY_MAX), and gives back those unused for NUMAKEG_DECAY_MS,
- * inline, on its own alloc and free paths (there is no background thread).
- * Runs of 32 MiB and more go back at once.  The system calls that give pages
- * back run after the domain lock is dropped.
+ * 2 us a page on these machines, so a domain keeps freed runs, merged with
+ * their free neighbours when nothing else fits, and gives back those unused
+ * for NUMAKEG_DECAY_MS, inline, on its own alloc and free paths (there is no
+ * background thread).  How much it keeps is a budget on its footprint (in
+ * use plus cached), not on the cache alone: the cache may fill what lies
+ * between the bytes in use now and the most in use lately plus a sixteenth
+ * (at least NUMAKEG_DIRTY_MAX), so a program's resident memory stays within
+ * about 1.06 times its recent peak, and between its peaks (most of the time)
+ * the cache is large and reuse saves the faults.  Runs of 32 MiB and more go
+ * back at once.  The system calls that give pages back run after the domain
+ * lock is dropped.
  *
  * NOFREE pages (doc/DESIGN.md, "NOFREE") never go back to the OS.  Freed
  * ones go on a per-domain list of runs, the run length in the run's first descriptor; only
@@ -27,6 +32,11 @@
 #include "topo.h"
 
 #define PAGE_RETURN_AT_ONCE ((size_t)32 << 20)  /* runs this big skip the cache */
+/* The decay ticks, a quarter of NUMAKEG_DECAY_MS each, that the recent peak spans. */
+#define PAGE_PEAK_TICKS 4
+/* The footprint may exceed the recent peak in use by this fraction of it, or this many bytes. */
+#define PAGE_HEADROOM_SHIFT 3
+#define PAGE_HEADROOM_MIN   ((uint64_t)8 << 20)
 
 struct page_domain {
 	nk_lock_t lock;
@@ -35,7 +45,12 @@ struct page_domain {
 	uint64_t active, nofree, nofree_free, limit, purged, fallbacks;
 	uint64_t meta;                       /* atomic: metadata, taken under other locks */
 	uint64_t last_decay_ns;
-	uint64_t active_peak;                /* the most in use lately; halves each decay tick */
+	/*
+	 * The most in use in this decay tick and in the ones before it: the
+	 * recent peak is their maximum, so it forgets a peak after
+	 * PAGE_PEAK_TICKS ticks (NUMAKEG_DECAY_MS), not at once.
+	 */
+	uint64_t peak[PAGE_PEAK_TICKS];
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
@@ -62,19 +77,53 @@ page_count_purged(struct page_domain *pd, uint64_t bytes)
 
 /*
  * The decay, every quarter of NUMAKEG_DECAY_MS: runs unused that long go
- * back, and the recent peak in use (what the cache may keep) halves.
+ * back, and the oldest tick's peak in use is forgotten.
  */
 static void
 page_decay(struct page_domain *pd, struct page_purge *pp, uint64_t now)
 {
 	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	uint64_t decay = nk_opt.decay_ms * 1000000u;
-	if (now - pd->last_decay_ns < decay / 4)
+	if (now - pd->last_decay_ns < decay / PAGE_PEAK_TICKS)
 		return;
 	pd->last_decay_ns = now;
-	pd->active_peak = nk_max(pd->active, pd->active_peak / 2);
+	memmove(&pd->peak[1], &pd->peak[0], sizeof(pd->peak) - sizeof(pd->peak[0]));
+	pd->peak[0] = pd->active;
 	if (now >= decay)
 		page_count_purged(pd, pcache_evict_older(&pd->cache, now - decay, pp));
+}
+
+/*
+ * The cached bytes the domain may keep: what fills its footprint up to the
+ * recent peak in use plus a headroom (an eighth of the peak, at least
+ * PAGE_HEADROOM_MIN, at most NUMAKEG_DIRTY_MAX).  Below its peak a program's
+ * freed pages all stay for reuse; past it only the headroom does, as fresh
+ * pages are needed there anyway.  (Half the peak in the cache whatever was
+ * in use, with NUMAKEG_DIRTY_MAX as a floor, held 1.4 times jemalloc's
+ * memory on mimalloc-bench's malloc-large; a sixteenth as the headroom
+ * faulted 30 % more there.)
+ */
+static uint64_t
+page_keep(const struct page_domain *pd)
+{
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
+	uint64_t peak = 0;
+	for (int i = 0; i < PAGE_PEAK_TICKS; i++)
+		peak = nk_max(peak, pd->peak[i]);
+	uint64_t headroom = nk_min(nk_max(peak >> PAGE_HEADROOM_SHIFT, PAGE_HEADROOM_MIN),
+	    nk_opt.dirty_max);
+	uint64_t cap = peak + headroom;
+	return cap > pd->active ? cap - pd->active : 0;
+}
+
+/* Gives back the oldest cached bytes beyond the budget (page_keep). */
+static void
+page_trim(struct page_domain *pd, struct page_purge *pp)
+{
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
+	uint64_t keep = page_keep(pd);
+	if (pd->cache.bytes > keep)
+		page_count_purged(pd, pcache_evict(&pd->cache, pd->cache.bytes - keep, pp));
 }
 
 static inline uint64_t
@@ -116,7 +165,7 @@ page_note_active(struct page_domain *pd, uint64_t bytes)
 {
 	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	pd->active += bytes;
-	pd->active_peak = nk_max(pd->active_peak, pd->active);
+	pd->peak[0] = nk_max(pd->peak[0], pd->active);
 }
 
 void *
@@ -127,9 +176,11 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 	struct page_purge pp = { .n = 0 };
 	uintptr_t a;
 
+	size_t align_pages = nk_max(align, NK_PAGE_SIZE) >> NK_PAGE_SHIFT, fresh;
+
 	nk_lock(&pd->lock);
 	page_decay(pd, &pp, nk_now_ns());
-	a = pcache_take(&pd->cache, npages, nk_max(align, NK_PAGE_SIZE) >> NK_PAGE_SHIFT);
+	a = pcache_take(&pd->cache, npages, align_pages);
 	if (a != 0) {
 		page_note_active(pd, bytes);
 		nk_unlock(&pd->lock);
@@ -137,11 +188,19 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 		*zeroed = false;
 		return (void *)a;
 	}
+	/* Room for all of it, though a cached run may provide part. */
 	if (!page_make_room(pd, bytes, &pp))
 		return page_refuse(pd, &pp);
+	a = pcache_take_extending(&pd->cache, npages, align_pages, &fresh);
 	page_note_active(pd, bytes);  /* charged now, so two threads cannot both pass the limit */
+	/* Fresh pages grow the footprint: the cache shrinks to stay in budget. */
+	page_trim(pd, &pp);
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
+	if (a != 0) {
+		*zeroed = false;
+		return (void *)a;
+	}
 
 	a = kva_alloc(domain, bytes, align);
 	if (a == 0) {
@@ -172,18 +231,7 @@ page_release(struct page_domain *pd, uintptr_t addr, size_t npages)
 		pp.npages[0] = npages;
 		pp.n = 1;
 	} else {
-		/*
-		 * A domain keeps freed bytes up to half of what it had in use
-		 * lately (at least NUMAKEG_DIRTY_MAX): a program that frees and
-		 * reallocates a large working set faults little in again, and its
-		 * resident memory stays within 1.5 times its peak.  (Keeping the
-		 * whole peak was a few percent faster on mimalloc-bench's
-		 * malloc-large and held 5 % more memory; a quarter doubled its
-		 * page faults.)  The decay gives them back once they stay unused.
-		 */
-		uint64_t keep = nk_max(nk_opt.dirty_max, pd->active_peak / 2);
-		if (pd->cache.bytes > keep)
-			page_count_purged(pd, pcache_evict(&pd->cache, pd->cache.bytes - keep, &pp));
+		page_trim(pd, &pp);
 	}
 	page_decay(pd, &pp, now);
 	pcache_check(&pd->cache);

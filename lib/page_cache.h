@@ -50,6 +50,13 @@ void pcache_init(struct page_cache *pc, int domain);
  * none does.
  */
 uintptr_t pcache_take(struct page_cache *pc, size_t npages, size_t align_pages);
+/*
+ * When pcache_take found nothing: a cached run shorter than npages, aligned,
+ * grown by the free address space after it to npages, taken out of the cache
+ * whole; *fresh is the number of pages added (they read zero).  0 if none.
+ */
+uintptr_t pcache_take_extending(struct page_cache *pc, size_t npages, size_t align_pages,
+    size_t *fresh);
 /* The npages at addr, if they are the start of a cached run (growth in place). */
 bool pcache_take_at(struct page_cache *pc, uintptr_t addr, size_t npages);
 /*
