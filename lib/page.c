@@ -13,10 +13,11 @@
  * for NUMAKEG_DECAY_MS, inline, on its own alloc and free paths (there is no
  * background thread).  How much it keeps is a budget on its footprint (in
  * use plus cached), not on the cache alone: the cache may fill what lies
- * between the bytes in use now and the most in use lately plus a sixteenth
- * (at least NUMAKEG_DIRTY_MAX), so a program's resident memory stays within
- * about 1.06 times its recent peak, and between its peaks (most of the time)
- * the cache is large and reuse saves the faults.  Runs of 32 MiB and more go
+ * between the bytes in use now and the most in use lately plus a headroom
+ * (page_keep), so a program's resident memory stays within about 1.125
+ * times its recent peak, and below its peaks the cache is large and reuse
+ * saves the faults.  When nothing cached fits, a cached run grows into free
+ * address space beside it (page_cache.c).  Runs of 32 MiB and more go
  * back at once.  The system calls that give pages back run after the domain
  * lock is dropped.
  *

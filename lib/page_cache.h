@@ -7,7 +7,9 @@
  * vmem and jemalloc's extents).  Reuse is address-ordered first fit: the
  * lowest free address among the runs big enough (each size bin is kept in
  * address order), split when it is bigger.  Runs of 64 KiB and more merge
- * only when nothing fits (delayed coalescing), smaller ones as they come.
+ * only when nothing fits (delayed coalescing), smaller ones as they come;
+ * when even merged runs do not fit, one grows into the free address space
+ * beside it (pcache_take_extending).
  * A run's description lives out of the pages handed to the program, so a
  * heap overflow cannot reach it, and every unlink checks its neighbours.
  *
