@@ -458,6 +458,14 @@ kva_purge(uintptr_t addr, size_t size)
 	sys_purge((void *)addr, size, kva_node_of(&kva_maps[kva_domain_of((void *)addr)]));
 }
 
+bool
+kva_move(uintptr_t from, size_t size, uintptr_t to)
+{
+	NK_ASSERT(kva_domain_of((void *)from) == kva_domain_of((void *)to),
+	    "pages moved across windows would sit on the wrong node");
+	return sys_move((void *)from, size, (void *)to) == 0;
+}
+
 int
 kva_populate(uintptr_t addr, size_t size)
 {

@@ -399,6 +399,12 @@ page_grow(void *addr, size_t oldpages, size_t newpages)
 	return true;
 }
 
+bool
+page_move(void *from, size_t npages, void *to)
+{
+	return kva_move((uintptr_t)from, npages << NK_PAGE_SHIFT, (uintptr_t)to);
+}
+
 void
 page_zero(void *addr, size_t npages)
 {

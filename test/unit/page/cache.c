@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #endif
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include "nk_test.h"
 #include "numakeg.h"
@@ -263,6 +264,51 @@ static void test_budget(void)
 	nk_reclaim();
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * realloc of a block of 8 MiB and more that cannot grow in place moves its
+ * pages (mremap), not its bytes: the contents arrive, and the move faults
+ * nothing in (a copy into fresh pages would fault every page).
+ */
+static void test_realloc_move(void)
+{
+	size_t n = 16 << 20;
+	nk_reclaim();
+	/* A block with another right after it, so that it cannot grow in place. */
+	char *p = malloc(2 * n);
+	REQUIRE_PTR(p);
+	CHECK(realloc(p, n) == p, "realloc shrinking 32 -> 16 MiB moved the block");
+	nkt_fill(p, n, 21);
+	char *wall = malloc(n);   /* the shrunk block's cached tail: the only cached run */
+	REQUIRE_PTR(wall);
+	CHECK(wall == p + n, "the second block is not right after the first (%p, %p): "
+	    "the move is not forced", (void *)p, (void *)wall);
+	nk_reclaim();
+	long before = minor_faults();
+	char *q = realloc(p, 3 * n);
+	long faults = minor_faults() - before;
+	REQUIRE_PTR(q);
+	CHECK(q != p, "realloc grew in place though the next block is in use");
+	CHECK(faults < 256, "realloc 16 -> 48 MiB faulted %ld pages: copied, not moved", faults);
+	CHECK(nkt_verify(q, n, 21) == (size_t)-1, "contents lost moving the block");
+	memset(q + n, 3, 2 * n);
+	/* The freed old run is usable again and reads what was written next. */
+	char *r = malloc(n);
+	REQUIRE_PTR(r);
+	memset(r, 4, n);
+	CHECK(r[0] == 4 && r[n - 1] == 4 && nkt_verify(q, n, 21) == (size_t)-1,
+	    "a block on the moved-from run and the moved block disturb each other");
+	free(r);
+	free(q);
+	free(wall);
+}
+
 static void test_zeroing(void)
 {
 	size_t sizes[] = { 40 << 10, 300 << 10, 3 << 20, 5 << 20 };
@@ -308,6 +354,7 @@ int main(int argc, char **argv)
 	test_extending();
 	test_rounding();
 	test_realloc_in_place();
+	test_realloc_move();
 	test_zeroing();
 	test_decay();
 	return nkt_done("pages_cache");
