@@ -2,7 +2,8 @@
  * The page layer's cache of freed runs and large blocks on it: coalescing
  * (free neighbours in every order merge into one run; a split run's pieces
  * come back whole), decay (a run idle past NUMAKEG_DECAY_MS is given back,
- * one in use never is), realloc growing and shrinking in place, and zeroing
+ * one in use never is), realloc growing and shrinking in place, and moving
+ * the pages of a block of 8 MiB and more that cannot grow (mremap), zeroing
  * (calloc after reuse of a purged, a dirty and a coalesced run); a cached
  * run grows into the free address space after or before it when nothing
  * fits; blocks above 4 MiB are page-rounded.  Run with NUMAKEG_DECAY_MS=200
