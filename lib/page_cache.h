@@ -13,8 +13,8 @@
  * A run's description lives out of the pages handed to the program, so a
  * heap overflow cannot reach it, and every unlink checks its neighbours.
  *
- * Calls: kva (address space for the run descriptions), page.h's descriptor
- * lookup.  Called by: page.c only.
+ * Calls: kva (address space for the run descriptions and for runs that
+ * grow into it), page.h's descriptor lookup.  Called by: page.c only.
  */
 #ifndef NK_PAGE_CACHE_H
 #define NK_PAGE_CACHE_H
