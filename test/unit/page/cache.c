@@ -159,7 +159,7 @@ static void test_extending(void)
 	nk_reclaim();
 	/* [b, +n) cached, [b + n, +2n) free address space. */
 	char *b = page_alloc(0, 3 * n, NK_PAGE_SIZE, &zeroed);
-	REQUIRE_PTR(b);
+	REQUIRE(b != NULL, "%s", strerror(errno));
 	page_shrink(b, 3 * n, n);
 	nk_reclaim();
 	memset(b, 0x5a, n * NK_PAGE_SIZE);
@@ -180,7 +180,7 @@ static void test_extending(void)
 	/* [c, +n) free address space, [c + n, +n) cached, [c + 2n, +n) in use. */
 	nk_reclaim();
 	char *c = page_alloc(0, 3 * n, NK_PAGE_SIZE, &zeroed);
-	REQUIRE_PTR(c);
+	REQUIRE(c != NULL, "%s", strerror(errno));
 	page_free(c, n);
 	nk_reclaim();
 	page_free(c + n * NK_PAGE_SIZE, n);
@@ -198,7 +198,7 @@ static void test_rounding(void)
 	size_t sizes[] = { (5 << 20) + 1, (21 << 20) + 12345, (33 << 20) + 7 };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		char *p = malloc(sizes[i]);
-		REQUIRE_PTR(p);
+		REQUIRE(p != NULL, "%s", strerror(errno));
 		size_t want = (sizes[i] + NK_PAGE_SIZE - 1) & ~(size_t)NK_PAGE_MASK;
 		CHECK(malloc_usable_size(p) == want, "malloc(%zu): usable %zu, want %zu",
 		    sizes[i], malloc_usable_size(p), want);
@@ -206,7 +206,7 @@ static void test_rounding(void)
 	}
 	/* Up to 4 MiB, four classes per doubling: 3 MiB + 1 rounds to 3.5 MiB. */
 	char *p = malloc((3 << 20) + 1);
-	REQUIRE_PTR(p);
+	REQUIRE(p != NULL, "%s", strerror(errno));
 	CHECK(malloc_usable_size(p) == (7 << 19), "malloc(3 MiB + 1): usable %zu, want 3.5 MiB",
 	    malloc_usable_size(p));
 	free(p);
@@ -228,7 +228,7 @@ static void test_budget(void)
 	uint64_t base = active_bytes(), peak = 0;
 	for (int i = 0; i < NBLK; i++) {
 		b[i] = page_alloc(0, blk >> NK_PAGE_SHIFT, NK_PAGE_SIZE, &zeroed);
-		REQUIRE_PTR(b[i]);
+		REQUIRE(b[i] != NULL, "%s", strerror(errno));
 		memset(b[i], 1, blk);
 	}
 	peak = active_bytes();
@@ -244,7 +244,7 @@ static void test_budget(void)
 	char *big[NBLK / 2];
 	for (int i = 0; i < NBLK / 2; i++) {
 		big[i] = page_alloc(0, 3 * (blk >> NK_PAGE_SHIFT), NK_PAGE_SIZE, &zeroed);
-		REQUIRE_PTR(big[i]);
+		REQUIRE(big[i] != NULL, "%s", strerror(errno));
 		uint64_t active = active_bytes();
 		peak = active > peak ? active : peak;
 		uint64_t headroom = peak / 8 > (8u << 20) ? peak / 8 : 8u << 20;
@@ -283,25 +283,25 @@ static void test_realloc_move(void)
 	nk_reclaim();
 	/* A block with another right after it, so that it cannot grow in place. */
 	char *p = malloc(2 * n);
-	REQUIRE_PTR(p);
+	REQUIRE(p != NULL, "%s", strerror(errno));
 	CHECK(realloc(p, n) == p, "realloc shrinking 32 -> 16 MiB moved the block");
 	nkt_fill(p, n, 21);
 	char *wall = malloc(n);   /* the shrunk block's cached tail: the only cached run */
-	REQUIRE_PTR(wall);
+	REQUIRE(wall != NULL, "%s", strerror(errno));
 	CHECK(wall == p + n, "the second block is not right after the first (%p, %p): "
 	    "the move is not forced", (void *)p, (void *)wall);
 	nk_reclaim();
 	long before = minor_faults();
 	char *q = realloc(p, 3 * n);
 	long faults = minor_faults() - before;
-	REQUIRE_PTR(q);
+	REQUIRE(q != NULL, "%s", strerror(errno));
 	CHECK(q != p, "realloc grew in place though the next block is in use");
 	CHECK(faults < 256, "realloc 16 -> 48 MiB faulted %ld pages: copied, not moved", faults);
 	CHECK(nkt_verify(q, n, 21) == (size_t)-1, "contents lost moving the block");
 	memset(q + n, 3, 2 * n);
 	/* The freed old run is usable again and reads what was written next. */
 	char *r = malloc(n);
-	REQUIRE_PTR(r);
+	REQUIRE(r != NULL, "%s", strerror(errno));
 	memset(r, 4, n);
 	CHECK(r[0] == 4 && r[n - 1] == 4 && nkt_verify(q, n, 21) == (size_t)-1,
 	    "a block on the moved-from run and the moved block disturb each other");
