@@ -435,10 +435,35 @@ kva_extend(uintptr_t addr, size_t oldsize, size_t newsize)
 	return ok;
 }
 
+bool
+kva_extend_down(uintptr_t addr, size_t more)
+{
+	int d = kva_domain_of((void *)addr);
+	struct kva_map *m = &kva_maps[d];
+	bool ok = false;
+	kva_map_lock(m);
+	if (addr > m->base) {
+		/* Below a committed range everything is committed: no frontier to move. */
+		struct kva_bt *t = kva_tags[kva_page_index(addr - NK_PAGE_SIZE)];
+		if (t != NULL && t->start + t->size == addr && t->size >= more)
+			ok = kva_carve(m, t, addr - more, more) == 0;
+	}
+	kva_map_unlock(m);
+	return ok;
+}
+
 void
 kva_purge(uintptr_t addr, size_t size)
 {
 	sys_purge((void *)addr, size, kva_node_of(&kva_maps[kva_domain_of((void *)addr)]));
+}
+
+bool
+kva_move(uintptr_t from, size_t size, uintptr_t to)
+{
+	NK_ASSERT(kva_domain_of((void *)from) == kva_domain_of((void *)to),
+	    "pages moved across windows would sit on the wrong node");
+	return sys_move((void *)from, size, (void *)to) == 0;
 }
 
 int

@@ -64,9 +64,13 @@ uintptr_t kva_alloc(int domain, size_t size, size_t align);
 void kva_free(uintptr_t addr, size_t size);
 /* Grows [addr, addr+oldsize) to newsize in place if the space after it is free. */
 bool kva_extend(uintptr_t addr, size_t oldsize, size_t newsize);
+/* Takes the more bytes just below addr if they are free (a range grows downwards). */
+bool kva_extend_down(uintptr_t addr, size_t more);
 
 /* Gives the pages of a range back to the OS; the range stays mapped and reads zero. */
 void kva_purge(uintptr_t addr, size_t size);
+/* Moves the pages of one range of a window onto another (sys_move); false: copy them. */
+bool kva_move(uintptr_t from, size_t size, uintptr_t to);
 /* Faults a range in now; ENOMEM when the OS refuses (or a test says so). */
 int kva_populate(uintptr_t addr, size_t size);
 /*

@@ -24,8 +24,14 @@
 #define LARGE_TC_RUNS       8
 #define LARGE_TC_MAX_BYTES  ((size_t)2 << 20)
 #define LARGE_TC_BYTES      ((uint64_t)8 << 20)
-/* Above this a block is page-rounded, not classed: the waste would be real memory. */
-#define LARGE_CLASSED_MAX   ((size_t)32 << 20)
+/*
+ * Above this a block is page-rounded, not classed: the waste would be real
+ * memory.  A reused run is resident to its end, the class's tail included:
+ * with classes up to 32 MiB, mimalloc-bench's malloc-large (blocks of 5-25
+ * MiB) held 444 MiB in use at its peak for 397 MiB asked, and 1.1 times
+ * jemalloc's memory in all; page-rounded, 397 MiB.
+ */
+#define LARGE_CLASSED_MAX   ((size_t)4 << 20)
 
 struct large_tcache {
 	void *run[LARGE_TC_RUNS];
@@ -285,7 +291,7 @@ large_free(void *p)
 	page_free(p, npages);
 }
 
-bool
+static bool
 large_resize(void *p, size_t n)
 {
 	struct nk_pdesc *pd = page_desc(p);
@@ -305,6 +311,54 @@ large_resize(void *p, size_t n)
 		return false;
 	pd->npages = (uint32_t)newpages;
 	return true;
+}
+
+/*
+ * Blocks this big that cannot grow in place move by remapping their pages
+ * (mremap into a run of the same window), not by copying: 0.02-0.05 ms
+ * whatever the size, against 5 ms (8 MiB) to 160 ms (256 MiB) for a copy
+ * into fresh pages and 1-21 ms into resident ones, measured here.
+ */
+#define LARGE_MOVE_MIN ((size_t)8 << 20)
+
+/* Moves a block of oldpages to a new run of newpages on its domain; NULL: copy it. */
+static void *
+large_move(void *p, size_t oldpages, size_t newpages)
+{
+	int d = kva_domain_of(p);
+	int saved = errno;
+	bool zeroed;
+	void *q = page_alloc(d, newpages, NK_PAGE_SIZE, &zeroed);
+	if (q == NULL) {
+		errno = saved;  /* the copy may still find room elsewhere */
+		return NULL;
+	}
+	if (!page_move(p, oldpages, q)) {
+		page_free(q, newpages);
+		errno = saved;
+		return NULL;
+	}
+	/*
+	 * The pages keep their node: the block stays on its domain, as it does
+	 * when it grows in place.  The old run reads zero now; it is freed.
+	 */
+	page_set_large(q, newpages, d, PG_LARGE);
+	page_free(p, oldpages);
+	__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&large_frees[d], 1, __ATOMIC_RELAXED);
+	return q;
+}
+
+void *
+large_realloc(void *p, size_t n)
+{
+	if (large_resize(p, n))
+		return p;
+	size_t oldpages = page_desc(p)->npages, size = large_size(n);
+	if ((oldpages << NK_PAGE_SHIFT) < LARGE_MOVE_MIN || size == 0)
+		return NULL;
+	NK_ASSERT(size >> NK_PAGE_SHIFT > oldpages, "a shrink that did not happen in place");
+	return large_move(p, oldpages, size >> NK_PAGE_SHIFT);
 }
 
 size_t

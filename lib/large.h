@@ -23,7 +23,7 @@ void large_init(bool thread_cache);
 /*
  * The size a large request is rounded to: four classes per doubling, as
  * jemalloc's, so that at most a quarter is waste and freed runs fit the
- * next request of a similar size; page-rounded above 32 MiB.  0 if n is too
+ * next request of a similar size; page-rounded above 4 MiB.  0 if n is too
  * big for any block.
  */
 size_t large_size(size_t n);
@@ -37,10 +37,12 @@ void *large_alloc(size_t n, size_t align, int domain, bool exact, bool zero);
 /* p is a large block's start (page_lookup said NK_BLOCK_LARGE). */
 void  large_free(void *p);
 /*
- * Resizes a large block in place to hold n bytes (n > NK_LARGE_MIN_EXCL);
- * false when it cannot, and the block is unchanged.
+ * Resizes a large block to hold n bytes (n > NK_LARGE_MIN_EXCL): in place
+ * (p), or, for a block of 8 MiB and more, by moving its pages to a new run
+ * of its domain without copying them (the new address).  NULL when it can
+ * do neither, and the block is unchanged: the caller copies.
  */
-bool  large_resize(void *p, size_t n);
+void *large_realloc(void *p, size_t n);
 /* The bytes a large block holds. */
 size_t large_usable(const void *p);
 

@@ -501,8 +501,11 @@ nk_realloc(void *p, size_t n)
 		return realloc_move(p, z->size, n);
 	}
 	case NK_BLOCK_LARGE:
-		if (n > NK_SMALL_MAX && large_resize(p, n))
-			return p;
+		if (n > NK_SMALL_MAX) {
+			void *q = large_realloc(p, n);
+			if (q != NULL)
+				return q;
+		}
 		return realloc_move(p, large_usable(p), n);
 	case NK_BLOCK_FOREIGN:
 		malloc_bad_pointer("realloc", p, "not numakeg memory", NULL);

@@ -8,12 +8,18 @@
  * malloc (page_lookup), stats.
  *
  * Freed runs are not given back to the OS at once: page faults cost about
- * 2.3 us a page on these machines, so a domain keeps freed runs, merged with
- * their free neighbours when nothing else fits, up to half as many bytes as
- * it had in use lately (at least NUMAKEG_DIRTY_MAX), and gives back those unused for NUMAKEG_DECAY_MS,
- * inline, on its own alloc and free paths (there is no background thread).
- * Runs of 32 MiB and more go back at once.  The system calls that give pages
- * back run after the domain lock is dropped.
+ * 2 us a page on these machines, so a domain keeps freed runs, merged with
+ * their free neighbours when nothing else fits, and gives back those unused
+ * for NUMAKEG_DECAY_MS, inline, on its own alloc and free paths (there is no
+ * background thread).  How much it keeps is a budget on its footprint (in
+ * use plus cached), not on the cache alone: the cache may fill what lies
+ * between the bytes in use now and the most in use lately plus a headroom
+ * (page_keep), so a program's resident memory stays within about 1.125
+ * times its recent peak, and below its peaks the cache is large and reuse
+ * saves the faults.  When nothing cached fits, a cached run grows into free
+ * address space beside it (page_cache.c).  Runs of 32 MiB and more go
+ * back at once.  The system calls that give pages back run after the domain
+ * lock is dropped.
  *
  * NOFREE pages (doc/DESIGN.md, "NOFREE") never go back to the OS.  Freed
  * ones go on a per-domain list of runs, the run length in the run's first descriptor; only
@@ -21,12 +27,19 @@
  * bug that stops the process.
  */
 
+#include <time.h>
+
 #include "boot.h"
 #include "page.h"
 #include "page_cache.h"
 #include "topo.h"
 
 #define PAGE_RETURN_AT_ONCE ((size_t)32 << 20)  /* runs this big skip the cache */
+/* The decay ticks, a quarter of NUMAKEG_DECAY_MS each, that the recent peak spans. */
+#define PAGE_PEAK_TICKS 4
+/* The footprint may exceed the recent peak in use by this fraction of it, or this many bytes. */
+#define PAGE_HEADROOM_SHIFT 3
+#define PAGE_HEADROOM_MIN   ((uint64_t)8 << 20)
 
 struct page_domain {
 	nk_lock_t lock;
@@ -35,7 +48,13 @@ struct page_domain {
 	uint64_t active, nofree, nofree_free, limit, purged, fallbacks;
 	uint64_t meta;                       /* atomic: metadata, taken under other locks */
 	uint64_t last_decay_ns;
-	uint64_t active_peak;                /* the most in use lately; halves each decay tick */
+	/*
+	 * The most in use in this decay tick and in the ones before it: the
+	 * recent peak is their maximum, so it forgets a peak after
+	 * PAGE_PEAK_TICKS ticks (NUMAKEG_DECAY_MS), not at once.
+	 */
+	uint64_t peak[PAGE_PEAK_TICKS];
+	uint64_t peak_max;                   /* their maximum */
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
@@ -53,6 +72,20 @@ page_purge_flush(struct page_purge *pp)
 	pp->n = 0;
 }
 
+/*
+ * The decay's clock: the kernel's coarse monotonic clock, read from the vDSO
+ * without the time stamp counter, to the tick (a few ms), which is all the
+ * decay needs; the precise one cost 36 instructions of the ~1100 in a
+ * page-layer malloc/free pair.
+ */
+static uint64_t
+page_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void
 page_count_purged(struct page_domain *pd, uint64_t bytes)
 {
@@ -62,19 +95,54 @@ page_count_purged(struct page_domain *pd, uint64_t bytes)
 
 /*
  * The decay, every quarter of NUMAKEG_DECAY_MS: runs unused that long go
- * back, and the recent peak in use (what the cache may keep) halves.
+ * back, and the oldest tick's peak in use is forgotten.
  */
 static void
 page_decay(struct page_domain *pd, struct page_purge *pp, uint64_t now)
 {
 	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	uint64_t decay = nk_opt.decay_ms * 1000000u;
-	if (now - pd->last_decay_ns < decay / 4)
+	if (now - pd->last_decay_ns < decay / PAGE_PEAK_TICKS)
 		return;
 	pd->last_decay_ns = now;
-	pd->active_peak = nk_max(pd->active, pd->active_peak / 2);
+	memmove(&pd->peak[1], &pd->peak[0], sizeof(pd->peak) - sizeof(pd->peak[0]));
+	pd->peak[0] = pd->active;
+	pd->peak_max = 0;
+	for (int i = 0; i < PAGE_PEAK_TICKS; i++)
+		pd->peak_max = nk_max(pd->peak_max, pd->peak[i]);
 	if (now >= decay)
 		page_count_purged(pd, pcache_evict_older(&pd->cache, now - decay, pp));
+}
+
+/*
+ * The cached bytes the domain may keep: what fills its footprint up to the
+ * recent peak in use plus a headroom (an eighth of the peak, at least
+ * PAGE_HEADROOM_MIN, at most NUMAKEG_DIRTY_MAX).  Below its peak a program's
+ * freed pages all stay for reuse; past it only the headroom does, as fresh
+ * pages are needed there anyway.  (Half the peak in the cache whatever was
+ * in use, with NUMAKEG_DIRTY_MAX as a floor, held 1.4 times jemalloc's
+ * memory on mimalloc-bench's malloc-large; a sixteenth as the headroom
+ * faulted 30 % more there.)
+ */
+static uint64_t
+page_keep(const struct page_domain *pd)
+{
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
+	uint64_t peak = pd->peak_max;
+	uint64_t headroom = nk_min(nk_max(peak >> PAGE_HEADROOM_SHIFT, PAGE_HEADROOM_MIN),
+	    nk_opt.dirty_max);
+	uint64_t cap = peak + headroom;
+	return cap > pd->active ? cap - pd->active : 0;
+}
+
+/* Gives back the oldest cached bytes beyond the budget (page_keep). */
+static void
+page_trim(struct page_domain *pd, struct page_purge *pp)
+{
+	NK_LOCK_ASSERT_OWNED(&pd->lock);
+	uint64_t keep = page_keep(pd);
+	if (pd->cache.bytes > keep)
+		page_count_purged(pd, pcache_evict(&pd->cache, pd->cache.bytes - keep, pp));
 }
 
 static inline uint64_t
@@ -116,7 +184,8 @@ page_note_active(struct page_domain *pd, uint64_t bytes)
 {
 	NK_LOCK_ASSERT_OWNED(&pd->lock);
 	pd->active += bytes;
-	pd->active_peak = nk_max(pd->active_peak, pd->active);
+	pd->peak[0] = nk_max(pd->peak[0], pd->active);
+	pd->peak_max = nk_max(pd->peak_max, pd->active);
 }
 
 void *
@@ -124,12 +193,15 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 {
 	struct page_domain *pd = &page_domains[domain];
 	size_t bytes = npages << NK_PAGE_SHIFT;
-	struct page_purge pp = { .n = 0 };
+	struct page_purge pp;
+	pp.n = 0;  /* not = { 0 }: that clears both arrays on every call */
 	uintptr_t a;
 
+	size_t align_pages = nk_max(align, NK_PAGE_SIZE) >> NK_PAGE_SHIFT, fresh;
+
 	nk_lock(&pd->lock);
-	page_decay(pd, &pp, nk_now_ns());
-	a = pcache_take(&pd->cache, npages, nk_max(align, NK_PAGE_SIZE) >> NK_PAGE_SHIFT);
+	page_decay(pd, &pp, page_now_ns());
+	a = pcache_take(&pd->cache, npages, align_pages);
 	if (a != 0) {
 		page_note_active(pd, bytes);
 		nk_unlock(&pd->lock);
@@ -137,11 +209,19 @@ page_alloc(int domain, size_t npages, size_t align, bool *zeroed)
 		*zeroed = false;
 		return (void *)a;
 	}
+	/* Room for all of it, though a cached run may provide part. */
 	if (!page_make_room(pd, bytes, &pp))
 		return page_refuse(pd, &pp);
+	a = pcache_take_extending(&pd->cache, npages, align_pages, &fresh);
 	page_note_active(pd, bytes);  /* charged now, so two threads cannot both pass the limit */
+	/* Fresh pages grow the footprint: the cache shrinks to stay in budget. */
+	page_trim(pd, &pp);
 	nk_unlock(&pd->lock);
 	page_purge_flush(&pp);
+	if (a != 0) {
+		*zeroed = false;
+		return (void *)a;
+	}
 
 	a = kva_alloc(domain, bytes, align);
 	if (a == 0) {
@@ -161,8 +241,9 @@ static void
 page_release(struct page_domain *pd, uintptr_t addr, size_t npages)
 {
 	size_t bytes = npages << NK_PAGE_SHIFT;
-	struct page_purge pp = { .n = 0 };
-	uint64_t now = nk_now_ns();
+	struct page_purge pp;
+	pp.n = 0;
+	uint64_t now = page_now_ns();
 	nk_lock(&pd->lock);
 	pd->active -= bytes;
 	if (bytes >= PAGE_RETURN_AT_ONCE || nk_opt.dirty_max == 0 ||
@@ -172,18 +253,7 @@ page_release(struct page_domain *pd, uintptr_t addr, size_t npages)
 		pp.npages[0] = npages;
 		pp.n = 1;
 	} else {
-		/*
-		 * A domain keeps freed bytes up to half of what it had in use
-		 * lately (at least NUMAKEG_DIRTY_MAX): a program that frees and
-		 * reallocates a large working set faults little in again, and its
-		 * resident memory stays within 1.5 times its peak.  (Keeping the
-		 * whole peak was a few percent faster on mimalloc-bench's
-		 * malloc-large and held 5 % more memory; a quarter doubled its
-		 * page faults.)  The decay gives them back once they stay unused.
-		 */
-		uint64_t keep = nk_max(nk_opt.dirty_max, pd->active_peak / 2);
-		if (pd->cache.bytes > keep)
-			page_count_purged(pd, pcache_evict(&pd->cache, pd->cache.bytes - keep, &pp));
+		page_trim(pd, &pp);
 	}
 	page_decay(pd, &pp, now);
 	pcache_check(&pd->cache);
@@ -209,7 +279,8 @@ page_alloc_nofree(int domain, size_t npages)
 {
 	struct page_domain *pd = &page_domains[domain];
 	size_t bytes = npages << NK_PAGE_SHIFT;
-	struct page_purge pp = { .n = 0 };
+	struct page_purge pp;
+	pp.n = 0;
 
 	nk_lock(&pd->lock);
 	/* First fit on the NOFREE list; a longer run is split at the front. */
@@ -302,7 +373,8 @@ page_grow(void *addr, size_t oldpages, size_t newpages)
 	struct page_domain *pd = &page_domains[kva_domain_of(addr)];
 	uintptr_t at = (uintptr_t)addr + (oldpages << NK_PAGE_SHIFT);
 	size_t morepages = newpages - oldpages, more = morepages << NK_PAGE_SHIFT;
-	struct page_purge pp = { .n = 0 };
+	struct page_purge pp;
+	pp.n = 0;
 	nk_lock(&pd->lock);
 	/* A freed run right after the block: its pages are taken as they are. */
 	if (pcache_take_at(&pd->cache, at, morepages)) {
@@ -325,6 +397,12 @@ page_grow(void *addr, size_t oldpages, size_t newpages)
 		return false;
 	}
 	return true;
+}
+
+bool
+page_move(void *from, size_t npages, void *to)
+{
+	return kva_move((uintptr_t)from, npages << NK_PAGE_SHIFT, (uintptr_t)to);
 }
 
 void
@@ -388,7 +466,8 @@ page_purge_all(void)
 	for (int d = 0; d < nk_topo.ndomains; d++) {
 		struct page_domain *pd = &page_domains[d];
 		for (;;) {
-			struct page_purge pp = { .n = 0 };
+			struct page_purge pp;
+	pp.n = 0;
 			nk_lock(&pd->lock);
 			page_count_purged(pd, pcache_evict(&pd->cache, UINT64_MAX, &pp));
 			nk_unlock(&pd->lock);

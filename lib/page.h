@@ -86,6 +86,13 @@ void page_free_nofree(void *addr, size_t npages);
 bool page_grow(void *addr, size_t oldpages, size_t newpages);
 void page_shrink(void *addr, size_t oldpages, size_t newpages);
 
+/*
+ * Moves the pages of the run at from onto the first npages of the run at to
+ * (both in use, on one domain) without copying; from then reads zero.
+ * False when the OS refuses: the caller copies.
+ */
+bool page_move(void *from, size_t npages, void *to);
+
 /* Makes the pages of a run in use read zero, by giving them back to the OS. */
 void page_zero(void *addr, size_t npages);
 

@@ -416,6 +416,42 @@ pcache_take(struct page_cache *pc, size_t npages, size_t align_pages)
 	return 0;
 }
 
+/*
+ * No cached run holds the request: a run followed by free address space
+ * grows into it, as glibc's top chunk does, so that only the pages added are
+ * fresh (and fault) and the run's resident pages are used rather than kept
+ * beside a fresh block and given back later.  The biggest runs are tried
+ * first (the fewest fresh pages), at most PCACHE_SCAN_MAX of them.
+ */
+uintptr_t
+pcache_take_extending(struct page_cache *pc, size_t npages, size_t align_pages, size_t *fresh)
+{
+	int looked = 0;
+	for (int b = (int)pcache_bin(npages); b >= 0 && looked < PCACHE_SCAN_MAX; b--) {
+		for (struct page_run *r = pc->bins[b]; r != NULL && looked++ < PCACHE_SCAN_MAX; r = r->next) {
+			if (r->npages >= npages)
+				continue;
+			/*
+			 * Free space after the run, else before it (aligned).  kva
+			 * ranks below the page lock: it may be called with it held.
+			 */
+			size_t more = (npages - r->npages) << NK_PAGE_SHIFT;
+			uintptr_t a = r->addr, mask = (align_pages << NK_PAGE_SHIFT) - 1;
+			if ((a & mask) == 0 &&
+			    kva_extend(a, r->npages << NK_PAGE_SHIFT, npages << NK_PAGE_SHIFT))
+				;
+			else if (((a - more) & mask) == 0 && kva_extend_down(a, more))
+				a -= more;
+			else
+				continue;
+			*fresh = npages - r->npages;
+			pcache_remove(pc, r);
+			return a;
+		}
+	}
+	return 0;
+}
+
 bool
 pcache_take_at(struct page_cache *pc, uintptr_t addr, size_t npages)
 {

@@ -7,12 +7,14 @@
  * vmem and jemalloc's extents).  Reuse is address-ordered first fit: the
  * lowest free address among the runs big enough (each size bin is kept in
  * address order), split when it is bigger.  Runs of 64 KiB and more merge
- * only when nothing fits (delayed coalescing), smaller ones as they come.
+ * only when nothing fits (delayed coalescing), smaller ones as they come;
+ * when even merged runs do not fit, one grows into the free address space
+ * beside it (pcache_take_extending).
  * A run's description lives out of the pages handed to the program, so a
  * heap overflow cannot reach it, and every unlink checks its neighbours.
  *
- * Calls: kva (address space for the run descriptions), page.h's descriptor
- * lookup.  Called by: page.c only.
+ * Calls: kva (address space for the run descriptions and for runs that
+ * grow into it), page.h's descriptor lookup.  Called by: page.c only.
  */
 #ifndef NK_PAGE_CACHE_H
 #define NK_PAGE_CACHE_H
@@ -50,6 +52,13 @@ void pcache_init(struct page_cache *pc, int domain);
  * none does.
  */
 uintptr_t pcache_take(struct page_cache *pc, size_t npages, size_t align_pages);
+/*
+ * When pcache_take found nothing: a cached run shorter than npages, aligned,
+ * grown by the free address space after it to npages, taken out of the cache
+ * whole; *fresh is the number of pages added (they read zero).  0 if none.
+ */
+uintptr_t pcache_take_extending(struct page_cache *pc, size_t npages, size_t align_pages,
+    size_t *fresh);
 /* The npages at addr, if they are the start of a cached run (growth in place). */
 bool pcache_take_at(struct page_cache *pc, uintptr_t addr, size_t npages);
 /*

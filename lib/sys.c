@@ -14,6 +14,9 @@
 
 #include "sys.h"
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -169,6 +172,22 @@ sys_purge(void *addr, size_t len, int node)
 	if (sys_replace(addr, len, node) == 0)
 		return;
 	memset(addr, 0, len);
+}
+
+int
+sys_move(void *from, size_t len, void *to)
+{
+	if (sys_fault(SYS_MMAP))
+		return ENOMEM;
+	/*
+	 * MREMAP_DONTUNMAP (Linux 5.7) leaves the source mapped, so no hole
+	 * opens in the reservation for another thread's mmap to land in.
+	 */
+	void *p = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to);
+	if (p == MAP_FAILED)
+		return errno;
+	NK_ASSERT(p == to, "MREMAP_FIXED moved the pages elsewhere");
+	return 0;
 }
 
 int

@@ -36,6 +36,13 @@ int sys_commit_meta(void *addr, size_t len);
  * that is refused.  node >= 0: the node replaced pages are bound to.
  */
 void sys_purge(void *addr, size_t len, int node);
+/*
+ * Moves the pages of [from, +len) to [to, +len), which they replace, by
+ * remapping them (mremap, no copy); from stays mapped and reads zero.
+ * Both ranges are private anonymous read-write memory.  0, or an errno
+ * (an old kernel, locked pages, too many mappings): the caller copies.
+ */
+int sys_move(void *from, size_t len, void *to);
 /* Faults committed pages in now; 0 or ENOMEM. */
 int sys_populate(void *addr, size_t len);
 /* Binds a range's future pages to a node (MPOL_PREFERRED); 0 or an errno. */

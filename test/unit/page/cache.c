@@ -2,14 +2,20 @@
  * The page layer's cache of freed runs and large blocks on it: coalescing
  * (free neighbours in every order merge into one run; a split run's pieces
  * come back whole), decay (a run idle past NUMAKEG_DECAY_MS is given back,
- * one in use never is), realloc growing and shrinking in place, and zeroing
- * (calloc after reuse of a purged, a dirty and a coalesced run).
- * Run with NUMAKEG_DECAY_MS=200 (the decay test sleeps past it).
+ * one in use never is), realloc growing and shrinking in place, and moving
+ * the pages of a block of 8 MiB and more that cannot grow (mremap), zeroing
+ * (calloc after reuse of a purged, a dirty and a coalesced run); a cached
+ * run grows into the free address space after or before it when nothing
+ * fits; blocks above 4 MiB are page-rounded.  Run with NUMAKEG_DECAY_MS=200
+ * (the decay test sleeps past it).  With the argument "budget" (and a long
+ * NUMAKEG_DECAY_MS, so that a slow machine forgets no peak): the footprint
+ * budget, in use plus cached within the recent peak plus its headroom.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include "nk_test.h"
 #include "numakeg.h"
@@ -20,6 +26,13 @@ static uint64_t dirty_bytes(void)
 	struct nk_page_stats ps;
 	CHECK(nk_page_stats(0, &ps) == 0, "nk_page_stats(0)");
 	return ps.dirty_bytes;
+}
+
+static uint64_t active_bytes(void)
+{
+	struct nk_page_stats ps;
+	CHECK(nk_page_stats(0, &ps) == 0, "nk_page_stats(0)");
+	return ps.active_bytes;
 }
 
 static uint64_t purged_bytes(void)
@@ -134,6 +147,169 @@ static void test_realloc_in_place(void)
 	free(q);
 }
 
+/*
+ * Nothing cached fits: a cached run with free address space after it (then
+ * before it) grows into that space, so its resident pages are used, not
+ * kept beside a fresh block.
+ */
+static void test_extending(void)
+{
+	size_t n = 32;   /* pages */
+	bool zeroed;
+	nk_reclaim();
+	/* [b, +n) cached, [b + n, +2n) free address space. */
+	char *b = page_alloc(0, 3 * n, NK_PAGE_SIZE, &zeroed);
+	REQUIRE(b != NULL, "%s", strerror(errno));
+	page_shrink(b, 3 * n, n);
+	nk_reclaim();
+	memset(b, 0x5a, n * NK_PAGE_SIZE);
+	page_free(b, n);
+	uint64_t dirty = dirty_bytes();
+	CHECK(dirty >= n * NK_PAGE_SIZE, "the freed run is not cached (dirty %llu)",
+	    (unsigned long long)dirty);
+	char *g = page_alloc(0, 3 * n, NK_PAGE_SIZE, &zeroed);
+	CHECK(g == b && !zeroed, "a cached run did not grow into the free space after it "
+	    "(got %p zeroed %d, want %p)", (void *)g, zeroed, (void *)b);
+	CHECK(dirty_bytes() == dirty - n * NK_PAGE_SIZE,
+	    "the grown run is still counted as cached (dirty %llu -> %llu)",
+	    (unsigned long long)dirty, (unsigned long long)dirty_bytes());
+	CHECK(g[0] == 0x5a && g[n * NK_PAGE_SIZE - 1] == 0x5a && g[n * NK_PAGE_SIZE] == 0 &&
+	    g[3 * n * NK_PAGE_SIZE - 1] == 0, "the grown run's old pages or its new ones are wrong");
+	page_free(g, 3 * n);
+
+	/* [c, +n) free address space, [c + n, +n) cached, [c + 2n, +n) in use. */
+	nk_reclaim();
+	char *c = page_alloc(0, 3 * n, NK_PAGE_SIZE, &zeroed);
+	REQUIRE(c != NULL, "%s", strerror(errno));
+	page_free(c, n);
+	nk_reclaim();
+	page_free(c + n * NK_PAGE_SIZE, n);
+	g = page_alloc(0, 2 * n, NK_PAGE_SIZE, &zeroed);
+	CHECK(g == c && !zeroed, "a cached run did not grow into the free space before it "
+	    "(got %p, want %p)", (void *)g, (void *)c);
+	page_free(g, 2 * n);
+	page_free(c + 2 * n * NK_PAGE_SIZE, n);
+	nk_reclaim();
+}
+
+/* Above 4 MiB a block is page-rounded: a class's tail would be resident waste. */
+static void test_rounding(void)
+{
+	size_t sizes[] = { (5 << 20) + 1, (21 << 20) + 12345, (33 << 20) + 7 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *p = malloc(sizes[i]);
+		REQUIRE(p != NULL, "%s", strerror(errno));
+		size_t want = (sizes[i] + NK_PAGE_SIZE - 1) & ~(size_t)NK_PAGE_MASK;
+		CHECK(malloc_usable_size(p) == want, "malloc(%zu): usable %zu, want %zu",
+		    sizes[i], malloc_usable_size(p), want);
+		free(p);
+	}
+	/* Up to 4 MiB, four classes per doubling: 3 MiB + 1 rounds to 3.5 MiB. */
+	char *p = malloc((3 << 20) + 1);
+	REQUIRE(p != NULL, "%s", strerror(errno));
+	CHECK(malloc_usable_size(p) == (7 << 19), "malloc(3 MiB + 1): usable %zu, want 3.5 MiB",
+	    malloc_usable_size(p));
+	free(p);
+}
+
+/*
+ * The budget: a domain's pages in use plus cached stay within its recent
+ * peak in use plus the headroom (an eighth of the peak, at least 8 MiB, at
+ * most NUMAKEG_DIRTY_MAX, 64 MiB by default); what is freed below the peak
+ * stays cached.
+ */
+static void test_budget(void)
+{
+	enum { NBLK = 48 };
+	size_t blk = 64 * NK_PAGE_SIZE * 8;    /* 2 MiB */
+	char *b[NBLK];
+	bool zeroed;
+	nk_reclaim();
+	uint64_t base = active_bytes(), peak = 0;
+	for (int i = 0; i < NBLK; i++) {
+		b[i] = page_alloc(0, blk >> NK_PAGE_SHIFT, NK_PAGE_SIZE, &zeroed);
+		REQUIRE(b[i] != NULL, "%s", strerror(errno));
+		memset(b[i], 1, blk);
+	}
+	peak = active_bytes();
+	for (int i = 0; i < NBLK; i += 2)
+		page_free(b[i], blk >> NK_PAGE_SHIFT);
+	CHECK(dirty_bytes() == NBLK / 2 * blk, "frees below the peak are not all cached "
+	    "(dirty %llu, want %llu)", (unsigned long long)dirty_bytes(),
+	    (unsigned long long)(NBLK / 2 * blk));
+	/*
+	 * Blocks larger than any cached run (no two cached runs are neighbours):
+	 * fresh pages, the footprint past the peak, and the cache shrinks.
+	 */
+	char *big[NBLK / 2];
+	for (int i = 0; i < NBLK / 2; i++) {
+		big[i] = page_alloc(0, 3 * (blk >> NK_PAGE_SHIFT), NK_PAGE_SIZE, &zeroed);
+		REQUIRE(big[i] != NULL, "%s", strerror(errno));
+		uint64_t active = active_bytes();
+		peak = active > peak ? active : peak;
+		uint64_t headroom = peak / 8 > (8u << 20) ? peak / 8 : 8u << 20;
+		headroom = headroom < (64u << 20) ? headroom : 64u << 20;
+		/* In use includes metadata (run descriptions, map entries): 1 MiB for what it grew. */
+		CHECK(active + dirty_bytes() <= peak + headroom + (1u << 20),
+		    "step %d: in use %llu + cached %llu past the peak %llu + headroom %llu", i,
+		    (unsigned long long)active, (unsigned long long)dirty_bytes(),
+		    (unsigned long long)peak, (unsigned long long)headroom);
+	}
+	CHECK(dirty_bytes() < NBLK / 2 * blk, "the cache did not shrink as the footprint grew "
+	    "(dirty %llu)", (unsigned long long)dirty_bytes());
+	CHECK(peak > base, "no peak");
+	for (int i = 0; i < NBLK / 2; i++)
+		page_free(big[i], 3 * (blk >> NK_PAGE_SHIFT));
+	for (int i = 1; i < NBLK; i += 2)
+		page_free(b[i], blk >> NK_PAGE_SHIFT);
+	nk_reclaim();
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * realloc of a block of 8 MiB and more that cannot grow in place moves its
+ * pages (mremap), not its bytes: the contents arrive, and the move faults
+ * nothing in (a copy into fresh pages would fault every page).
+ */
+static void test_realloc_move(void)
+{
+	size_t n = 16 << 20;
+	nk_reclaim();
+	/* A block with another right after it, so that it cannot grow in place. */
+	char *p = malloc(2 * n);
+	REQUIRE(p != NULL, "%s", strerror(errno));
+	CHECK(realloc(p, n) == p, "realloc shrinking 32 -> 16 MiB moved the block");
+	nkt_fill(p, n, 21);
+	char *wall = malloc(n);   /* the shrunk block's cached tail: the only cached run */
+	REQUIRE(wall != NULL, "%s", strerror(errno));
+	CHECK(wall == p + n, "the second block is not right after the first (%p, %p): "
+	    "the move is not forced", (void *)p, (void *)wall);
+	nk_reclaim();
+	long before = minor_faults();
+	char *q = realloc(p, 3 * n);
+	long faults = minor_faults() - before;
+	REQUIRE(q != NULL, "%s", strerror(errno));
+	CHECK(q != p, "realloc grew in place though the next block is in use");
+	CHECK(faults < 256, "realloc 16 -> 48 MiB faulted %ld pages: copied, not moved", faults);
+	CHECK(nkt_verify(q, n, 21) == (size_t)-1, "contents lost moving the block");
+	memset(q + n, 3, 2 * n);
+	/* The freed old run is usable again and reads what was written next. */
+	char *r = malloc(n);
+	REQUIRE(r != NULL, "%s", strerror(errno));
+	memset(r, 4, n);
+	CHECK(r[0] == 4 && r[n - 1] == 4 && nkt_verify(q, n, 21) == (size_t)-1,
+	    "a block on the moved-from run and the moved block disturb each other");
+	free(r);
+	free(q);
+	free(wall);
+}
+
 static void test_zeroing(void)
 {
 	size_t sizes[] = { 40 << 10, 300 << 10, 3 << 20, 5 << 20 };
@@ -169,10 +345,17 @@ static void test_zeroing(void)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "budget") == 0) {
+		test_budget();
+		return nkt_done("pages_cache budget");
+	}
 	test_coalescing();
+	test_extending();
+	test_rounding();
 	test_realloc_in_place();
+	test_realloc_move();
 	test_zeroing();
 	test_decay();
 	return nkt_done("pages_cache");
