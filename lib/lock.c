@@ -126,7 +126,12 @@ static inline void
 nk_lock_note_release(nk_lock_t *lk)
 {
 	unsigned n = nk_min(nk_tls_nheld, (unsigned)NK_HELD_MAX);
-	/* Almost always the innermost; out of order only after a trylock. */
+	/* Almost always the innermost (no memmove call on the page path's
+	 * locks); out of order only after a trylock. */
+	if (NK_LIKELY(n > 0 && nk_tls_held[n - 1] == lk)) {
+		nk_tls_nheld--;
+		return;
+	}
 	for (unsigned i = n; i-- > 0;)
 		if (nk_tls_held[i] == lk) {
 			memmove(&nk_tls_held[i], &nk_tls_held[i + 1], (n - 1 - i) * sizeof(lk));
