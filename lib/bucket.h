@@ -54,7 +54,7 @@ void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
 
 /* Gives back what the depot held beyond its working set since the last trim; all: everything. */
 void zone_trim_depot(struct nk_zone *z, int d, bool all);
-/* Every NUMAKEG_TRIM_MS, one thread trims the zone's depots on a slow path. */
-void zone_maybe_trim(struct nk_zone *z);
+/* Every NUMAKEG_TRIM_MS, one thread trims the zone's depots on a slow path: true in that one. */
+bool zone_maybe_trim(struct nk_zone *z);
 
 #endif /* NK_BUCKET_H */

@@ -138,7 +138,7 @@ tc_thread_exit(void *arg)
 	struct nk_tcache *tc = arg;
 	/* Later calls in this thread (other TLS destructors) go to the keg. */
 	nk_tls_tc = NK_TC_DEAD;
-	if ((uintptr_t)tc > 1)
+	if ((uintptr_t)tc > (uintptr_t)NK_TC_PCPU)
 		tc_destroy(tc);
 }
 
@@ -192,8 +192,8 @@ struct nk_tcache *
 tc_get(void)
 {
 	struct nk_tcache *tc = nk_tls_tc;
-	if (NK_UNLIKELY((uintptr_t)tc <= 1))
-		return tc_create();
+	if (NK_UNLIKELY((uintptr_t)tc <= (uintptr_t)NK_TC_PCPU))
+		return tc_create();  /* also a thread the per-CPU caches served so far */
 	if (NK_UNLIKELY(nk_topo.ndomains > 1)) {
 		int d = topo_current_domain();
 		if (NK_UNLIKELY(d != tc->domain))
@@ -351,7 +351,7 @@ void
 tc_flush_own(struct nk_zone *z)
 {
 	struct nk_tcache *self = nk_tls_tc;
-	if ((uintptr_t)self > 1) {
+	if ((uintptr_t)self > (uintptr_t)NK_TC_PCPU) {
 		struct nk_cache_slot *s = tc_slot(self, z->id);
 		if (s != NULL)
 			tc_flush_slot(self, z, s, true);
