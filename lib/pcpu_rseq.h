@@ -100,7 +100,7 @@ pcpu_pop(uintptr_t hoff)
 {
 	uintptr_t r, st, n;
 	void *item;
-	asm goto(PCPU_RSEQ_PROLOGUE
+	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION("miss")
 	    "movq (%[r],%[h]), %[st]\n\t"
 	    "movzwl %w[st], %k[n]\n\t"
@@ -125,7 +125,7 @@ static inline __attribute__((always_inline)) bool
 pcpu_push(uintptr_t hoff, void *item)
 {
 	uintptr_t r, st, n, c;
-	asm goto(PCPU_RSEQ_PROLOGUE
+	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION("miss")
 	    "movq (%[r],%[h]), %[st]\n\t"
 	    "movzwl %w[st], %k[n]\n\t"
@@ -157,7 +157,7 @@ static inline __attribute__((always_inline)) bool
 pcpu_push_dom(uintptr_t hoff, void *item, int dom)
 {
 	uintptr_t r, st, n, c;
-	asm goto(PCPU_RSEQ_PROLOGUE
+	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION("miss")
 	    "cmpl %k[dom], (%[r])\n\t"
 	    "jne %l[miss]\n\t"
@@ -192,7 +192,7 @@ static inline bool
 pcpu_push_batch(int cpu, uintptr_t hoff, void *const *src, uintptr_t cnt)
 {
 	uintptr_t r, st, c, dst, i;
-	asm goto(PCPU_RSEQ_PROLOGUE
+	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION_OF("cpu", "fail")
 	    "movq (%[r],%[h]), %[st]\n\t"
 	    "movzwl %w[st], %k[i]\n\t"
@@ -234,7 +234,7 @@ static inline long
 pcpu_pop_batch(int cpu, uintptr_t hoff, void **dst, uintptr_t max)
 {
 	uintptr_t r, st, n, k, src, c;
-	asm goto(PCPU_RSEQ_PROLOGUE
+	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION_OF("cpu", "fail")
 	    "movq (%[r],%[h]), %[st]\n\t"
 	    "movzwl %w[st], %k[n]\n\t"
