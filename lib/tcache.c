@@ -10,10 +10,14 @@
  * batches, to its own domain's depot (zone_free_cross): never into this
  * domain's alloc path.
  *
- * Per-thread rather than per-cpu: a per-cpu cache without restartable
- * sequences needs an atomic on every call, and the domain check above gives
- * the locality a per-cpu cache would.  Memory grows with threads; a thread
- * that exits gives its buckets back.
+ * The fallback of the per-CPU caches (pcpu.c), which serve every thread
+ * whose rseq is registered: a thread cache costs memory per thread (two
+ * buckets per zone it touched, kept while it sleeps), a per-CPU cache per
+ * CPU.  Thread caches serve threads without rseq (GLIBC_TUNABLES=
+ * glibc.pthread.rseq=0), threads that set their own domain on a fake
+ * topology, zone ids past NK_TC_INLINE, and whole processes where the
+ * per-CPU caches are off (NUMAKEG_CACHE=thread, secure mode, no membarrier,
+ * not x86-64).  A thread that exits gives its buckets back.
  *
  * Layering: tcache.c calls the depots (bucket.c), the registry, the keg
  * (secure-mode checks) and the topology; it never calls the zone API
