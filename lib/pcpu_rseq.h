@@ -115,6 +115,8 @@ pcpu_pop(uintptr_t hoff)
 	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff)
 	    : "memory", "cc"
 	    : miss);
+	if (item == NULL)
+		__builtin_unreachable();  /* arrays hold items only: callers' NULL tests fold away */
 	return item;
 miss:
 	return NULL;
