@@ -69,7 +69,7 @@ malloc_fast(size_t n)
 		unsigned cls = malloc_size_class(n);
 		if (NK_LIKELY(nk_tls_tc == NK_TC_PCPU)) {
 			/* The per-CPU caches: a class is its zone id. */
-			void *p = pcpu_pop(pcpu_hoff((int)cls));
+			void *p = pcpu_pop((int)cls);
 			if (NK_LIKELY(p != NULL)) {
 				*(uint64_t *)p = 0;  /* no longer marked free */
 				return p;
@@ -109,8 +109,8 @@ free_fast_push(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
 			*w = mark;
 			/* The CPU's array holds its domain's items only (pcpu_push_dom). */
 			if (NK_LIKELY(nk_topo.ndomains == 1 || nk_malloc_rr ?
-			    pcpu_push(pcpu_hoff((int)cls), p) :
-			    pcpu_push_dom(pcpu_hoff((int)cls), p, (int)(off >> nk_kva_shift))))
+			    pcpu_push((int)cls, p) :
+			    pcpu_push_dom((int)cls, p, (int)(off >> nk_kva_shift))))
 				return true;
 			*w = 0;  /* free_slow starts over and marks it again */
 		}

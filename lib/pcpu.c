@@ -58,15 +58,15 @@
 #pragma weak __rseq_size
 
 #define PCPU_REGION_BYTES ((size_t)1 << NK_PCPU_SHIFT)
-#define PCPU_ARRAYS_OFF   8192       /* the item arrays, after the headers */
-#define PCPU_SLOTS        192        /* items an id's array may hold */
+#define PCPU_ARRAYS_OFF   NK_PCPU_ARRAYS_OFF
+#define PCPU_SLOTS        NK_PCPU_SLOTS
 #define PCPU_BYTES        ((size_t)48 << 10)
 #define PCPU_CAP_MIN      4
 #define PCPU_BATCH_MAX    128        /* items a refill or a spill moves at once */
 
 struct pcpu_hdr {
 	uint64_t state;              /* count | cap << 16 | pushes << 32 (pcpu_rseq.h) */
-	void **items;
+	void **items;                /* at pcpu_ioff(id): the C side's name for the array */
 };
 
 /* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
@@ -189,8 +189,7 @@ pcpu_region(int cpu)
 		}
 		r->domain = (uint32_t)d;
 		for (int id = 0; id < NK_TC_INLINE; id++)
-			r->hdr[id].items = (void **)((char *)r + PCPU_ARRAYS_OFF +
-			    (size_t)id * PCPU_SLOTS * sizeof(void *));
+			r->hdr[id].items = (void **)((char *)r + pcpu_ioff(id));
 		__atomic_store_n(&r->made, 1, __ATOMIC_RELEASE);
 	}
 	nk_unlock(&pcpu_lock[cpu]);
@@ -291,7 +290,6 @@ void *
 pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 {
 	int id = z->id;
-	uintptr_t h = pcpu_hoff(id);
 	NK_ASSERT(id >= 0 && id < NK_TC_INLINE, "a zone id past the per-CPU arrays");
 	*declined = false;
 	for (int tries = 0; tries < 3; tries++) {
@@ -299,7 +297,7 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 		struct pcpu_region *r = pcpu_region(cpu);
 		if (r == NULL)
 			break;
-		void *item = pcpu_pop(h);
+		void *item = pcpu_pop(id);
 		if (item != NULL)
 			return item;
 		uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_RELAXED);
@@ -316,7 +314,7 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 		struct pcpu_count *c = &r->cnt[id];
 		pcpu_add(&c->in, (uint64_t)n);
 		/* The last one is the caller's; the others go onto the array. */
-		if (n > 1 && !pcpu_push_batch(cpu, h, buf, (uintptr_t)(n - 1))) {
+		if (n > 1 && !pcpu_push_batch(cpu, id, buf, (uintptr_t)(n - 1))) {
 			pcpu_add(&c->out, (uint64_t)(n - 1));   /* moved, or raced: home */
 			pcpu_to_depot(z, d, buf, n - 1);
 		}
@@ -334,7 +332,7 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 	int d = (int)r->domain;
 	void *buf[PCPU_BATCH_MAX];
 	uintptr_t want = nk_max(pcpu_id_cap[id] / 2u, 1u);
-	long k = pcpu_pop_batch(cpu, pcpu_hoff(id), buf, nk_min(want, (uintptr_t)PCPU_BATCH_MAX));
+	long k = pcpu_pop_batch(cpu, id, buf, nk_min(want, (uintptr_t)PCPU_BATCH_MAX));
 	if (k <= 0)
 		return;
 	pcpu_add(&r->cnt[id].out, (uint64_t)k);
@@ -346,7 +344,6 @@ bool
 pcpu_free(struct nk_zone *z, void *item)
 {
 	int id = z->id;
-	uintptr_t h = pcpu_hoff(id);
 	bool home_check = nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN);
 	struct pcpu_region *r = NULL;
 	NK_ASSERT(id >= 0 && id < NK_TC_INLINE, "a zone id past the per-CPU arrays");
@@ -363,7 +360,7 @@ pcpu_free(struct nk_zone *z, void *item)
 			zone_release(z, &item, 1);
 			return true;
 		}
-		if (home_check ? pcpu_push_dom(h, item, d) : pcpu_push(h, item))
+		if (home_check ? pcpu_push_dom(id, item, d) : pcpu_push(id, item))
 			return true;
 		uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_RELAXED);
 		if (st_cap(st) == 0) {

@@ -18,14 +18,6 @@
 /* True once pcpu_init() found rseq, membarrier and memory, and NUMAKEG_CACHE allows. */
 extern bool nk_pcpu_on;
 
-/* Where a zone id's state word and array pointer are in every region. */
-#define NK_PCPU_HDR_OFF 64
-static inline uintptr_t
-pcpu_hoff(int id)
-{
-	return NK_PCPU_HDR_OFF + (uintptr_t)id * 16;
-}
-
 /* Start-up (zone_boot.c), after the options and the topology. */
 void pcpu_init(void);
 

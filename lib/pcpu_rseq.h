@@ -5,9 +5,10 @@
  * pcpu.h owns the memory they work on.  Includes nk_base.h only.
  *
  * A CPU's region starts at nk_pcpu_base + (cpu << NK_PCPU_SHIFT).  At byte
- * 0 it holds the domain its items belong to (u32); at hoff = a zone id's
- * header offset, the id's 64-bit state word, and at hoff + 8 a pointer to
- * the id's item array.  The state word:
+ * 0 it holds the domain its items belong to (u32); at pcpu_hoff(id) the
+ * id's 64-bit state word; at pcpu_ioff(id) the id's array of items (a fixed
+ * stride, so that the sequences find it with an add instead of a load on
+ * their chain of dependent loads).  The state word:
  *
  *   bits  0..15  count: items in the array, items[0..count-1]
  *   bits 16..31  cap: the array's capacity; 0 = stopped (every sequence misses)
@@ -42,6 +43,21 @@
 #define NK_PCPU_COUNT_MASK  0xffffull
 #define NK_PCPU_CAP_SHIFT   16
 #define NK_PCPU_PUSH_ONE    0x100000001ull  /* count + 1, pushes + 1 */
+#define NK_PCPU_HDR_OFF     64        /* the state words, 16 bytes apart */
+#define NK_PCPU_ARRAYS_OFF  8192      /* the item arrays, after the headers */
+#define NK_PCPU_SLOTS       192       /* items an id's array may hold */
+
+static inline uintptr_t
+pcpu_hoff(int id)
+{
+	return NK_PCPU_HDR_OFF + (uintptr_t)id * 16;
+}
+
+static inline uintptr_t
+pcpu_ioff(int id)
+{
+	return NK_PCPU_ARRAYS_OFF + (uintptr_t)id * NK_PCPU_SLOTS * sizeof(void *);
+}
 
 extern uintptr_t nk_pcpu_base;   /* the regions' address space; 0: no per-CPU caches */
 extern long nk_rseq_off;         /* __rseq_offset, copied: one PC-relative load */
@@ -96,8 +112,9 @@ extern long nk_rseq_off;         /* __rseq_offset, copied: one PC-relative load 
 
 /* The top item of the calling CPU's array of the id at hoff; NULL if empty. */
 static inline __attribute__((always_inline)) void *
-pcpu_pop(uintptr_t hoff)
+pcpu_pop(int id)
 {
+	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n;
 	void *item;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
@@ -106,13 +123,13 @@ pcpu_pop(uintptr_t hoff)
 	    "movzwl %w[st], %k[n]\n\t"
 	    "testl %k[n], %k[n]\n\t"
 	    "jz %l[miss]\n\t"
-	    "movq 8(%[r],%[h]), %[it]\n\t"
+	    "leaq (%[r],%[io]), %[it]\n\t"
 	    "movq -8(%[it],%[n],8), %[it]\n\t"
 	    "decq %[st]\n\t"
 	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [it] "=&r"(item)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff)
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff)
 	    : "memory", "cc"
 	    : miss);
 	if (item == NULL)
@@ -124,8 +141,9 @@ miss:
 
 /* A free onto the calling CPU's array; false if it is full or stopped. */
 static inline __attribute__((always_inline)) bool
-pcpu_push(uintptr_t hoff, void *item)
+pcpu_push(int id, void *item)
 {
+	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n, c;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION("miss")
@@ -135,14 +153,15 @@ pcpu_push(uintptr_t hoff, void *item)
 	    "shrl $16, %k[c]\n\t"
 	    "cmpl %k[c], %k[n]\n\t"
 	    "jae %l[miss]\n\t"
-	    "movq 8(%[r],%[h]), %[c]\n\t"
+	    "leaq (%[r],%[io]), %[c]\n\t"
 	    "movq %[it], (%[c],%[n],8)\n\t"
 	    "movabsq $" NK_STR(NK_PCPU_PUSH_ONE) ", %[c]\n\t"
 	    "addq %[c], %[st]\n\t"
 	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [it] "r"(item)
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
+	      [it] "r"(item)
 	    : "memory", "cc"
 	    : miss);
 	return true;
@@ -156,8 +175,9 @@ miss:
  * thread that moved after it looked).
  */
 static inline __attribute__((always_inline)) bool
-pcpu_push_dom(uintptr_t hoff, void *item, int dom)
+pcpu_push_dom(int id, void *item, int dom)
 {
+	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n, c;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION("miss")
@@ -169,15 +189,15 @@ pcpu_push_dom(uintptr_t hoff, void *item, int dom)
 	    "shrl $16, %k[c]\n\t"
 	    "cmpl %k[c], %k[n]\n\t"
 	    "jae %l[miss]\n\t"
-	    "movq 8(%[r],%[h]), %[c]\n\t"
+	    "leaq (%[r],%[io]), %[c]\n\t"
 	    "movq %[it], (%[c],%[n],8)\n\t"
 	    "movabsq $" NK_STR(NK_PCPU_PUSH_ONE) ", %[c]\n\t"
 	    "addq %[c], %[st]\n\t"
 	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [it] "r"(item),
-	      [dom] "r"(dom)
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
+	      [it] "r"(item), [dom] "r"(dom)
 	    : "memory", "cc"
 	    : miss);
 	return true;
@@ -191,8 +211,9 @@ miss:
  * or there is no room.  Not counted as pushes: refills are not frees.
  */
 static inline bool
-pcpu_push_batch(int cpu, uintptr_t hoff, void *const *src, uintptr_t cnt)
+pcpu_push_batch(int cpu, int id, void *const *src, uintptr_t cnt)
 {
+	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, c, dst, i;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION_OF("cpu", "fail")
@@ -203,7 +224,7 @@ pcpu_push_batch(int cpu, uintptr_t hoff, void *const *src, uintptr_t cnt)
 	    "subl %k[i], %k[c]\n\t"            /* room */
 	    "cmpq %[cnt], %[c]\n\t"
 	    "jb %l[fail]\n\t"
-	    "movq 8(%[r],%[h]), %[dst]\n\t"
+	    "leaq (%[r],%[io]), %[dst]\n\t"
 	    "leaq (%[dst],%[i],8), %[dst]\n\t"
 	    "xorl %k[i], %k[i]\n\t"
 	    ".Lcopy%=:\n\t"
@@ -218,7 +239,7 @@ pcpu_push_batch(int cpu, uintptr_t hoff, void *const *src, uintptr_t cnt)
 	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [c] "=&r"(c), [dst] "=&r"(dst), [i] "=&r"(i)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff),
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
 	      [cpu] "r"(cpu), [src] "r"(src), [cnt] "r"(cnt)
 	    : "memory", "cc"
 	    : fail);
@@ -233,8 +254,9 @@ fail:
  * empty or stopped), or -1 if the caller is not on cpu any more.
  */
 static inline long
-pcpu_pop_batch(int cpu, uintptr_t hoff, void **dst, uintptr_t max)
+pcpu_pop_batch(int cpu, int id, void **dst, uintptr_t max)
 {
+	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n, k, src, c;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION_OF("cpu", "fail")
@@ -245,7 +267,7 @@ pcpu_pop_batch(int cpu, uintptr_t hoff, void **dst, uintptr_t max)
 	    "cmovaq %[max], %[k]\n\t"          /* k = min(count, max) */
 	    "testq %[k], %[k]\n\t"
 	    "jz .Lend%=\n\t"
-	    "movq 8(%[r],%[h]), %[src]\n\t"
+	    "leaq (%[r],%[io]), %[src]\n\t"
 	    "subq %[k], %[n]\n\t"
 	    "leaq (%[src],%[n],8), %[src]\n\t"
 	    "xorl %k[n], %k[n]\n\t"
@@ -260,7 +282,7 @@ pcpu_pop_batch(int cpu, uintptr_t hoff, void **dst, uintptr_t max)
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [k] "=&r"(k), [src] "=&r"(src),
 	      [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff),
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
 	      [cpu] "r"(cpu), [dst] "r"(dst), [max] "r"(max)
 	    : "memory", "cc"
 	    : fail);
@@ -271,24 +293,24 @@ fail:
 
 #else  /* not x86-64: no sequences; pcpu_init() leaves the per-CPU caches off */
 #define NK_PCPU_ASM 0
-static inline void *pcpu_pop(uintptr_t hoff) { (void)hoff; return NULL; }
-static inline bool pcpu_push(uintptr_t hoff, void *item) { (void)hoff; (void)item; return false; }
+static inline void *pcpu_pop(int id) { (void)id; return NULL; }
+static inline bool pcpu_push(int id, void *item) { (void)id; (void)item; return false; }
 static inline bool
-pcpu_push_dom(uintptr_t hoff, void *item, int dom)
+pcpu_push_dom(int id, void *item, int dom)
 {
-	(void)hoff; (void)item; (void)dom;
+	(void)id; (void)item; (void)dom;
 	return false;
 }
 static inline bool
-pcpu_push_batch(int cpu, uintptr_t hoff, void *const *src, uintptr_t cnt)
+pcpu_push_batch(int cpu, int id, void *const *src, uintptr_t cnt)
 {
-	(void)cpu; (void)hoff; (void)src; (void)cnt;
+	(void)cpu; (void)id; (void)src; (void)cnt;
 	return false;
 }
 static inline long
-pcpu_pop_batch(int cpu, uintptr_t hoff, void **dst, uintptr_t max)
+pcpu_pop_batch(int cpu, int id, void **dst, uintptr_t max)
 {
-	(void)cpu; (void)hoff; (void)dst; (void)max;
+	(void)cpu; (void)id; (void)dst; (void)max;
 	return -1;
 }
 #endif

@@ -263,7 +263,7 @@ zone_alloc_fast(nk_zone_t z, void *arg, int flags)
 	int id = z->alloc_slot;
 	if (NK_LIKELY(id >= 0 && !(flags & (NK_USE_RESERVE | NK_NOVM | NK_ZERO)))) {
 		if (nk_tls_tc == NK_TC_PCPU) {
-			void *item = pcpu_pop(pcpu_hoff(id));
+			void *item = pcpu_pop(id);
 			if (NK_LIKELY(item != NULL))
 				return item;
 		} else if ((tc = tc_fast()) != NULL) {
@@ -294,8 +294,8 @@ zone_free_fast(nk_zone_t z, void *item, void *arg)
 	if (NK_LIKELY(id >= 0 && item != NULL)) {
 		if (nk_tls_tc == NK_TC_PCPU) {
 			/* free_slot is -1 for round-robin zones: the item's domain is checked. */
-			if (NK_LIKELY(nk_topo.ndomains == 1 ? pcpu_push(pcpu_hoff(id), item) :
-			    pcpu_push_dom(pcpu_hoff(id), item, kva_domain_of(item))))
+			if (NK_LIKELY(nk_topo.ndomains == 1 ? pcpu_push(id, item) :
+			    pcpu_push_dom(id, item, kva_domain_of(item))))
 				return;
 		} else if ((tc = tc_fast()) != NULL &&
 		    (nk_topo.ndomains == 1 || kva_domain_of(item) == tc->domain)) {
