@@ -9,7 +9,7 @@
  * thread cache's (no atomic, no lock): a sequence that is preempted or
  * migrated before its commit starts over.
  *
- * Memory: one reservation of ncpus regions of 128 KiB (address space,
+ * Memory: one reservation of ncpus regions of 256 KiB (address space,
  * PROT_READ, never charged: reads give zeros, and a zero state word is a
  * stopped array, so every sequence on a CPU not made yet misses).  A CPU's
  * region is committed and bound to its domain's node on the first slow
@@ -58,16 +58,10 @@
 #pragma weak __rseq_size
 
 #define PCPU_REGION_BYTES ((size_t)1 << NK_PCPU_SHIFT)
-#define PCPU_ARRAYS_OFF   NK_PCPU_ARRAYS_OFF
 #define PCPU_SLOTS        NK_PCPU_SLOTS
 #define PCPU_BYTES        ((size_t)48 << 10)
 #define PCPU_CAP_MIN      4
 #define PCPU_BATCH_MAX    128        /* items a refill or a spill moves at once */
-
-struct pcpu_hdr {
-	uint64_t state;              /* count | cap << 16 | pushes << 32 (pcpu_rseq.h) */
-	void **items;                /* at pcpu_ioff(id): the C side's name for the array */
-};
 
 /* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
 struct pcpu_count {
@@ -79,19 +73,30 @@ struct pcpu_count {
 	uint64_t pad2;
 };
 
+/* A region's header; the ids' blocks (state word, items) follow at NK_PCPU_BLOCKS. */
 struct pcpu_region {
 	uint32_t domain;             /* the sequences compare it (pcpu_push_dom) */
 	uint32_t made;
-	char pad[NK_PCPU_HDR_OFF - 8];
-	struct pcpu_hdr hdr[NK_TC_INLINE];
+	char pad[NK_CACHELINE - 8];
 	struct pcpu_count cnt[NK_TC_INLINE];
 };
-_Static_assert(offsetof(struct pcpu_region, hdr) == NK_PCPU_HDR_OFF, "header offset");
-_Static_assert(sizeof(struct pcpu_hdr) == 16, "pcpu_hoff scales by 16");
-_Static_assert(sizeof(struct pcpu_region) <= PCPU_ARRAYS_OFF, "headers overlap the arrays");
-_Static_assert(PCPU_ARRAYS_OFF + NK_TC_INLINE * PCPU_SLOTS * sizeof(void *) <= PCPU_REGION_BYTES,
-    "arrays past the region");
-_Static_assert(PCPU_SLOTS < 0xffff && PCPU_BATCH_MAX <= PCPU_SLOTS, "a count is 16 bits");
+_Static_assert(sizeof(struct pcpu_region) <= NK_PCPU_BLOCKS, "the header overlaps the blocks");
+_Static_assert(NK_PCPU_BLOCKS + ((size_t)NK_TC_INLINE << NK_PCPU_BLOCK_SHIFT) <= PCPU_REGION_BYTES,
+    "blocks past the region");
+_Static_assert(PCPU_SLOTS < ((1u << NK_PCPU_BLOCK_SHIFT) / sizeof(void *)) &&
+    PCPU_BATCH_MAX <= PCPU_SLOTS, "items past their block");
+
+static inline uint64_t *
+pcpu_state(struct pcpu_region *r, int id)
+{
+	return (uint64_t *)((char *)r + NK_PCPU_BLOCKS + pcpu_boff(id));
+}
+
+static inline void **
+pcpu_items(struct pcpu_region *r, int id)
+{
+	return (void **)(pcpu_state(r, id) + 1);
+}
 
 bool nk_pcpu_on;
 uintptr_t nk_pcpu_base;
@@ -137,9 +142,11 @@ pcpu_init(void)
 		return;  /* no way to drain another CPU: thread caches for the whole process */
 	long conf = sysconf(_SC_NPROCESSORS_CONF);
 	pcpu_ncpus = (int)nk_min(nk_max((long)nk_topo.ncpus, conf), (long)NK_MAX_CPUS);
-	void *base = sys_reserve((size_t)pcpu_ncpus << NK_PCPU_SHIFT, true);
+	/* Below the base: the guard regions of cpu_id -1 and -2 (pcpu_rseq.h), never committed. */
+	char *base = sys_reserve((size_t)(pcpu_ncpus + NK_PCPU_GUARDS) << NK_PCPU_SHIFT, true);
 	if (base == NULL)
 		return;
+	base += (size_t)NK_PCPU_GUARDS << NK_PCPU_SHIFT;
 	for (int c = 0; c < pcpu_ncpus; c++)
 		nk_lock_init(&pcpu_lock[c], NK_RANK_PCPU);
 	nk_rseq_off = (long)__rseq_offset;
@@ -188,8 +195,6 @@ pcpu_region(int cpu)
 			return NULL;
 		}
 		r->domain = (uint32_t)d;
-		for (int id = 0; id < NK_TC_INLINE; id++)
-			r->hdr[id].items = (void **)((char *)r + pcpu_ioff(id));
 		__atomic_store_n(&r->made, 1, __ATOMIC_RELEASE);
 	}
 	nk_unlock(&pcpu_lock[cpu]);
@@ -209,9 +214,9 @@ pcpu_activate(struct pcpu_region *r, int cpu, int id)
 	if (cap == 0)
 		return false;
 	nk_lock(&pcpu_lock[cpu]);
-	uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_ACQUIRE);
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_cap(st) == 0 && st_count(st) == 0)
-		__atomic_store_n(&r->hdr[id].state, st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
+		__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
 		    __ATOMIC_RELEASE);
 	nk_unlock(&pcpu_lock[cpu]);
 	return true;
@@ -222,7 +227,7 @@ static uint64_t
 pcpu_settle(struct pcpu_region *r, int id)
 {
 	struct pcpu_count *c = &r->cnt[id];
-	uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_ACQUIRE);
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	uint32_t p = st_pushes(st);
 	__atomic_store_n(&c->frees, c->frees + (uint32_t)(p - c->mark), __ATOMIC_RELAXED);
 	c->mark = p;
@@ -300,7 +305,7 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 		void *item = pcpu_pop(id);
 		if (item != NULL)
 			return item;
-		uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_RELAXED);
+		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
 		if (st_cap(st) == 0) {
 			if (!pcpu_activate(r, cpu, id))
 				break;
@@ -362,7 +367,7 @@ pcpu_free(struct nk_zone *z, void *item)
 		}
 		if (home_check ? pcpu_push_dom(id, item, d) : pcpu_push(id, item))
 			return true;
-		uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_RELAXED);
+		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
 		if (st_cap(st) == 0) {
 			if (!pcpu_activate(r, cpu, id))
 				return false;
@@ -396,7 +401,7 @@ pcpu_fence(int cpu)
 static unsigned
 pcpu_steal(struct pcpu_region *r, int cpu, int id, void **buf, uint32_t *cap)
 {
-	uint64_t *sp = &r->hdr[id].state;
+	uint64_t *sp = pcpu_state(r, id);
 	for (;;) {
 		uint64_t st = __atomic_load_n(sp, __ATOMIC_ACQUIRE);
 		uint64_t stopped = st & ~0xffffffffull;
@@ -411,7 +416,7 @@ pcpu_steal(struct pcpu_region *r, int cpu, int id, void **buf, uint32_t *cap)
 			continue;  /* a sequence that had read st committed after the swap */
 		unsigned n = st_count(st);
 		NK_ASSERT(n <= PCPU_SLOTS && n <= *cap, "a stolen count past the capacity");
-		memcpy(buf, r->hdr[id].items, n * sizeof(void *));
+		memcpy(buf, pcpu_items(r, id), n * sizeof(void *));
 		return n;
 	}
 }
@@ -428,7 +433,7 @@ pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 		nk_unlock(&pcpu_lock[cpu]);
 		return;
 	}
-	uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_ACQUIRE);
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_count(st) == 0 && (!dying || st_cap(st) == 0)) {
 		if (dying)
 			memset(&r->cnt[id], 0, sizeof(r->cnt[id]));
@@ -447,7 +452,7 @@ pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 	} else {
 		pcpu_add(&c->out, n);
 		if (cap != 0)  /* the word is stopped: a plain store may restart it */
-			__atomic_store_n(&r->hdr[id].state, st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
+			__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
 			    __ATOMIC_RELEASE);
 	}
 	nk_unlock(&pcpu_lock[cpu]);
@@ -473,7 +478,7 @@ pcpu_trim_idle(struct nk_zone *z)
 		struct pcpu_region *r = pcpu_at(cpu);
 		if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE))
 			continue;
-		uint64_t st = __atomic_load_n(&r->hdr[id].state, __ATOMIC_ACQUIRE);
+		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 		uint64_t seen = __atomic_exchange_n(&r->cnt[id].seen, st, __ATOMIC_RELAXED);
 		/* Unchanged for a whole trim period, with items: no thread uses it. */
 		if (st == seen && st_count(st) > 0)
@@ -522,7 +527,7 @@ pcpu_zone_items(struct nk_zone *z, int d)
 	for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
 		struct pcpu_region *r = pcpu_at(cpu);
 		if (__atomic_load_n(&r->made, __ATOMIC_ACQUIRE) && (int)r->domain == d)
-			n += st_count(__atomic_load_n(&r->hdr[id].state, __ATOMIC_RELAXED));
+			n += st_count(__atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED));
 	}
 	return n;
 }

@@ -5,10 +5,15 @@
  * pcpu.h owns the memory they work on.  Includes nk_base.h only.
  *
  * A CPU's region starts at nk_pcpu_base + (cpu << NK_PCPU_SHIFT).  At byte
- * 0 it holds the domain its items belong to (u32); at pcpu_hoff(id) the
- * id's 64-bit state word; at pcpu_ioff(id) the id's array of items (a fixed
- * stride, so that the sequences find it with an add instead of a load on
- * their chain of dependent loads).  The state word:
+ * 0 it holds the domain its items belong to (u32).  Zone id i's block is
+ * at NK_PCPU_BLOCKS + (i << NK_PCPU_BLOCK_SHIFT): its 64-bit state word,
+ * then its items, items[k] at 8 + 8k.  One register (the CPU's region plus
+ * the block's offset) addresses both, with constant displacements: no load
+ * on the sequences' chain but the state word's and the item's.  cpu_id is
+ * sign-extended: the two regions below the base (cpu -1, rseq not
+ * registered; -2, its registration failed) are never committed, read as
+ * zeros, and every sequence misses there, so no sequence tests cpu_id.
+ * The state word:
  *
  *   bits  0..15  count: items in the array, items[0..count-1]
  *   bits 16..31  cap: the array's capacity; 0 = stopped (every sequence misses)
@@ -39,24 +44,20 @@
 
 #include "nk_base.h"
 
-#define NK_PCPU_SHIFT   17                 /* a CPU's region: 128 KiB of address space */
+#define NK_PCPU_SHIFT       18        /* a CPU's region: 256 KiB of address space */
+#define NK_PCPU_GUARDS      2         /* regions below the base: cpu_id -1 and -2 */
+#define NK_PCPU_BLOCKS      8192      /* the blocks, after the region's header */
+#define NK_PCPU_BLOCK_SHIFT 11        /* a block: the state word and 255 item slots */
+#define NK_PCPU_SLOTS       192       /* items an id's array may hold (<= 255) */
 #define NK_PCPU_COUNT_MASK  0xffffull
 #define NK_PCPU_CAP_SHIFT   16
 #define NK_PCPU_PUSH_ONE    0x100000001ull  /* count + 1, pushes + 1 */
-#define NK_PCPU_HDR_OFF     64        /* the state words, 16 bytes apart */
-#define NK_PCPU_ARRAYS_OFF  8192      /* the item arrays, after the headers */
-#define NK_PCPU_SLOTS       192       /* items an id's array may hold */
 
+/* A zone id's block, from NK_PCPU_BLOCKS. */
 static inline uintptr_t
-pcpu_hoff(int id)
+pcpu_boff(int id)
 {
-	return NK_PCPU_HDR_OFF + (uintptr_t)id * 16;
-}
-
-static inline uintptr_t
-pcpu_ioff(int id)
-{
-	return NK_PCPU_ARRAYS_OFF + (uintptr_t)id * NK_PCPU_SLOTS * sizeof(void *);
+	return (uintptr_t)(unsigned)id << NK_PCPU_BLOCK_SHIFT;
 }
 
 extern uintptr_t nk_pcpu_base;   /* the regions' address space; 0: no per-CPU caches */
@@ -67,6 +68,10 @@ extern long nk_rseq_off;         /* __rseq_offset, copied: one PC-relative load 
 
 #define NK_STR2(x) #x
 #define NK_STR(x) NK_STR2(x)
+#define PCPU_ST    NK_STR(NK_PCPU_BLOCKS)           /* the state word's displacement */
+#define PCPU_ITEM0 "8200"                           /* items[0]'s */
+_Static_assert(NK_PCPU_BLOCKS + 8 == 8200, "PCPU_ITEM0");
+#define PCPU_ITEMM NK_STR(NK_PCPU_BLOCKS)           /* items[-1]'s: the top, indexed by count */
 
 /*
  * The descriptor, the abort handler (in __rseq_failure, out of the hot
@@ -94,42 +99,39 @@ extern long nk_rseq_off;         /* __rseq_offset, copied: one PC-relative load 
 	"movq %[r], %%fs:8(%[rs])\n\t"                                      \
 	".Lbeg%=:\n\t"
 
-/* [r] = this CPU's region; a thread whose rseq is not registered misses. */
-#define PCPU_RSEQ_REGION(miss)                                              \
-	"movl %%fs:4(%[rs]), %k[r]\n\t"                                     \
-	"testl %k[r], %k[r]\n\t"                                            \
-	"js %l[" miss "]\n\t"                                               \
+/* [r] = this CPU's region (a guard region when rseq is not registered). */
+#define PCPU_RSEQ_REGION                                                    \
+	"movslq %%fs:4(%[rs]), %[r]\n\t"                                    \
 	"shlq $" NK_STR(NK_PCPU_SHIFT) ", %[r]\n\t"                         \
 	"addq %[base], %[r]\n\t"
 
 /* The same for a sequence bound to one CPU: elsewhere it fails. */
 #define PCPU_RSEQ_REGION_OF(cpu, miss)                                      \
-	"movl %%fs:4(%[rs]), %k[r]\n\t"                                     \
+	"movslq %%fs:4(%[rs]), %[r]\n\t"                                    \
 	"cmpl %k[r], %k[" cpu "]\n\t"                                       \
 	"jne %l[" miss "]\n\t"                                              \
 	"shlq $" NK_STR(NK_PCPU_SHIFT) ", %[r]\n\t"                         \
 	"addq %[base], %[r]\n\t"
 
-/* The top item of the calling CPU's array of the id at hoff; NULL if empty. */
+/* The top item of the calling CPU's array of id; NULL if it is empty. */
 static inline __attribute__((always_inline)) void *
 pcpu_pop(int id)
 {
-	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n;
 	void *item;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
-	    PCPU_RSEQ_REGION("miss")
-	    "movq (%[r],%[h]), %[st]\n\t"
+	    PCPU_RSEQ_REGION
+	    "addq %[b], %[r]\n\t"
+	    "movq " PCPU_ST "(%[r]), %[st]\n\t"
 	    "movzwl %w[st], %k[n]\n\t"
 	    "testl %k[n], %k[n]\n\t"
 	    "jz %l[miss]\n\t"
-	    "leaq (%[r],%[io]), %[it]\n\t"
-	    "movq -8(%[it],%[n],8), %[it]\n\t"
+	    "movq " PCPU_ITEMM "(%[r],%[n],8), %[it]\n\t"
 	    "decq %[st]\n\t"
-	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
+	    "movq %[st], " PCPU_ST "(%[r])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [it] "=&r"(item)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff)
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id))
 	    : "memory", "cc"
 	    : miss);
 	if (item == NULL)
@@ -139,28 +141,31 @@ miss:
 	return NULL;
 }
 
+/* The push's body, after [r] is the block: full or stopped misses. */
+#define PCPU_RSEQ_PUSH_BODY                                                 \
+	"movq " PCPU_ST "(%[r]), %[st]\n\t"                                 \
+	"movzwl %w[st], %k[n]\n\t"                                          \
+	"movl %k[st], %k[c]\n\t"                                            \
+	"shrl $16, %k[c]\n\t"                                               \
+	"cmpl %k[c], %k[n]\n\t"                                             \
+	"jae %l[miss]\n\t"                                                  \
+	"movq %[it], " PCPU_ITEM0 "(%[r],%[n],8)\n\t"                       \
+	"movabsq $" NK_STR(NK_PCPU_PUSH_ONE) ", %[c]\n\t"                   \
+	"addq %[c], %[st]\n\t"                                              \
+	"movq %[st], " PCPU_ST "(%[r])\n\t"       /* the commit */          \
+	".Lend%=:\n\t"
+
 /* A free onto the calling CPU's array; false if it is full or stopped. */
 static inline __attribute__((always_inline)) bool
 pcpu_push(int id, void *item)
 {
-	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n, c;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
-	    PCPU_RSEQ_REGION("miss")
-	    "movq (%[r],%[h]), %[st]\n\t"
-	    "movzwl %w[st], %k[n]\n\t"
-	    "movl %k[st], %k[c]\n\t"
-	    "shrl $16, %k[c]\n\t"
-	    "cmpl %k[c], %k[n]\n\t"
-	    "jae %l[miss]\n\t"
-	    "leaq (%[r],%[io]), %[c]\n\t"
-	    "movq %[it], (%[c],%[n],8)\n\t"
-	    "movabsq $" NK_STR(NK_PCPU_PUSH_ONE) ", %[c]\n\t"
-	    "addq %[c], %[st]\n\t"
-	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
-	    ".Lend%=:\n\t"
+	    PCPU_RSEQ_REGION
+	    "addq %[b], %[r]\n\t"
+	    PCPU_RSEQ_PUSH_BODY
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id)),
 	      [it] "r"(item)
 	    : "memory", "cc"
 	    : miss);
@@ -177,26 +182,15 @@ miss:
 static inline __attribute__((always_inline)) bool
 pcpu_push_dom(int id, void *item, int dom)
 {
-	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n, c;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
-	    PCPU_RSEQ_REGION("miss")
+	    PCPU_RSEQ_REGION
 	    "cmpl %k[dom], (%[r])\n\t"
 	    "jne %l[miss]\n\t"
-	    "movq (%[r],%[h]), %[st]\n\t"
-	    "movzwl %w[st], %k[n]\n\t"
-	    "movl %k[st], %k[c]\n\t"
-	    "shrl $16, %k[c]\n\t"
-	    "cmpl %k[c], %k[n]\n\t"
-	    "jae %l[miss]\n\t"
-	    "leaq (%[r],%[io]), %[c]\n\t"
-	    "movq %[it], (%[c],%[n],8)\n\t"
-	    "movabsq $" NK_STR(NK_PCPU_PUSH_ONE) ", %[c]\n\t"
-	    "addq %[c], %[st]\n\t"
-	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
-	    ".Lend%=:\n\t"
+	    "addq %[b], %[r]\n\t"
+	    PCPU_RSEQ_PUSH_BODY
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id)),
 	      [it] "r"(item), [dom] "r"(dom)
 	    : "memory", "cc"
 	    : miss);
@@ -213,19 +207,18 @@ miss:
 static inline bool
 pcpu_push_batch(int cpu, int id, void *const *src, uintptr_t cnt)
 {
-	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, c, dst, i;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION_OF("cpu", "fail")
-	    "movq (%[r],%[h]), %[st]\n\t"
+	    "addq %[b], %[r]\n\t"
+	    "movq " PCPU_ST "(%[r]), %[st]\n\t"
 	    "movzwl %w[st], %k[i]\n\t"
 	    "movl %k[st], %k[c]\n\t"
 	    "shrl $16, %k[c]\n\t"
 	    "subl %k[i], %k[c]\n\t"            /* room */
 	    "cmpq %[cnt], %[c]\n\t"
 	    "jb %l[fail]\n\t"
-	    "leaq (%[r],%[io]), %[dst]\n\t"
-	    "leaq (%[dst],%[i],8), %[dst]\n\t"
+	    "leaq " PCPU_ITEM0 "(%[r],%[i],8), %[dst]\n\t"
 	    "xorl %k[i], %k[i]\n\t"
 	    ".Lcopy%=:\n\t"
 	    "cmpq %[cnt], %[i]\n\t"
@@ -236,10 +229,10 @@ pcpu_push_batch(int cpu, int id, void *const *src, uintptr_t cnt)
 	    "jmp .Lcopy%=\n\t"
 	    ".Lcopied%=:\n\t"
 	    "addq %[cnt], %[st]\n\t"
-	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
+	    "movq %[st], " PCPU_ST "(%[r])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [c] "=&r"(c), [dst] "=&r"(dst), [i] "=&r"(i)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id)),
 	      [cpu] "r"(cpu), [src] "r"(src), [cnt] "r"(cnt)
 	    : "memory", "cc"
 	    : fail);
@@ -256,20 +249,19 @@ fail:
 static inline long
 pcpu_pop_batch(int cpu, int id, void **dst, uintptr_t max)
 {
-	uintptr_t hoff = pcpu_hoff(id), ioff = pcpu_ioff(id);
 	uintptr_t r, st, n, k, src, c;
 	asm volatile goto(PCPU_RSEQ_PROLOGUE
 	    PCPU_RSEQ_REGION_OF("cpu", "fail")
-	    "movq (%[r],%[h]), %[st]\n\t"
+	    "addq %[b], %[r]\n\t"
+	    "movq " PCPU_ST "(%[r]), %[st]\n\t"
 	    "movzwl %w[st], %k[n]\n\t"
 	    "movq %[n], %[k]\n\t"
 	    "cmpq %[max], %[k]\n\t"
 	    "cmovaq %[max], %[k]\n\t"          /* k = min(count, max) */
 	    "testq %[k], %[k]\n\t"
 	    "jz .Lend%=\n\t"
-	    "leaq (%[r],%[io]), %[src]\n\t"
 	    "subq %[k], %[n]\n\t"
-	    "leaq (%[src],%[n],8), %[src]\n\t"
+	    "leaq " PCPU_ITEM0 "(%[r],%[n],8), %[src]\n\t"
 	    "xorl %k[n], %k[n]\n\t"
 	    ".Lcopy%=:\n\t"
 	    "movq (%[src],%[n],8), %[c]\n\t"
@@ -278,11 +270,11 @@ pcpu_pop_batch(int cpu, int id, void **dst, uintptr_t max)
 	    "cmpq %[k], %[n]\n\t"
 	    "jb .Lcopy%=\n\t"
 	    "subq %[k], %[st]\n\t"
-	    "movq %[st], (%[r],%[h])\n\t"      /* the commit */
+	    "movq %[st], " PCPU_ST "(%[r])\n\t"      /* the commit */
 	    ".Lend%=:\n\t"
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [k] "=&r"(k), [src] "=&r"(src),
 	      [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [h] "r"(hoff), [io] "r"(ioff),
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id)),
 	      [cpu] "r"(cpu), [dst] "r"(dst), [max] "r"(max)
 	    : "memory", "cc"
 	    : fail);

@@ -131,7 +131,7 @@ int main(void)
 	nk_zdestroy(zone);
 	dup2(saved, 2);
 	close(saved);
-	char buf[1024] = { 0 };
+	char buf[256] = { 0 };
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 	close(fd);
 	CHECK(n <= 0 || strstr(buf, "items not freed") == NULL,
