@@ -11,7 +11,8 @@
  *
  * Memory: one reservation of ncpus regions of 256 KiB (address space,
  * PROT_READ, never charged: reads give zeros, and a zero state word is a
- * stopped array, so every sequence on a CPU not made yet misses).  A CPU's
+ * stopped array, so every sequence on a CPU not made yet misses), with two
+ * guard regions below it that are never made (cpu_id -1 and -2).  A CPU's
  * region is committed and bound to its domain's node on the first slow
  * path that runs there (pcpu_region).  A zone id's array takes up its cap
  * lazily too (pcpu_activate), from the capacity its zone asked for.
