@@ -232,6 +232,23 @@ zone_fetch_empty(struct nk_zone *z, int d)
 }
 
 void
+zone_put_empty(struct nk_zone *z, int d, struct nk_bucket *b)
+{
+	struct nk_depot *dep = &z->depot[d];
+	NK_ASSERT(b->cnt == 0, "an empty bucket with items");
+	nk_lock(&dep->lock);
+	if (dep->nempty < DEPOT_MAX_EMPTY) {
+		b->next = dep->empty;
+		dep->empty = b;
+		dep->nempty++;
+		b = NULL;
+	}
+	nk_unlock(&dep->lock);
+	if (b != NULL)
+		bucket_free(b);
+}
+
+void
 zone_free_cross(struct nk_zone *z, struct nk_bucket *b)
 {
 	while (b->cnt > 0) {

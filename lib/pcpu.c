@@ -259,7 +259,7 @@ pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
 		if (b->cnt > 0)
 			zone_put_bucket(z, d, b);
 		else
-			bucket_free(b);
+			zone_put_empty(z, d, b);  /* for the next spill: no trip to the keg */
 		return n;
 	}
 	int n = zone_import(z, d, flags, buf, max, false);
@@ -276,20 +276,26 @@ pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
 	return n;
 }
 
-/* Items taken out of an array (or never put in) into domain d's depot. */
+/*
+ * Items taken out of an array (or never put in) into domain d's depot, in
+ * the depot's empty buckets (refills leave theirs there) or new ones.
+ */
 static void
 pcpu_to_depot(struct nk_zone *z, int d, void **items, int n)
 {
-	struct nk_bucket *b = n > 0 ? bucket_alloc((uint16_t)n) : NULL;
-	if (b == NULL || b->cap < n) {
-		if (b != NULL)
-			bucket_free(b);
-		zone_release(z, items, n);
-		return;
+	while (n > 0) {
+		struct nk_bucket *b = zone_fetch_empty(z, d);
+		if (b == NULL) {
+			zone_release(z, items, n);
+			return;
+		}
+		int k = nk_min(n, (int)b->cap);
+		memcpy(b->items, items, (size_t)k * sizeof(void *));
+		b->cnt = (uint16_t)k;
+		zone_put_bucket(z, d, b);
+		items += k;
+		n -= k;
 	}
-	memcpy(b->items, items, (size_t)n * sizeof(void *));
-	b->cnt = (uint16_t)n;
-	zone_put_bucket(z, d, b);
 }
 
 void *
