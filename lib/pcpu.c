@@ -141,8 +141,16 @@ pcpu_init(void)
 		return;
 	if (pcpu_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0)
 		return;  /* no way to drain another CPU: thread caches for the whole process */
-	long conf = sysconf(_SC_NPROCESSORS_CONF);
-	pcpu_ncpus = (int)nk_min(nk_max((long)nk_topo.ncpus, conf), (long)NK_MAX_CPUS);
+	/*
+	 * Every cpu_id the kernel can report is below its nr_cpu_ids, which the
+	 * raw sched_getaffinity tells (the bytes of its cpumask: rounded up to
+	 * 64 cpus) without reading sysfs at start-up (startup_footprint).
+	 */
+	static unsigned long mask[NK_MAX_CPUS / (8 * sizeof(unsigned long))];
+	long bytes = syscall(SYS_sched_getaffinity, 0, sizeof(mask), mask);
+	if (bytes <= 0)
+		return;
+	pcpu_ncpus = (int)nk_min(nk_max((long)nk_topo.ncpus, bytes * 8), (long)NK_MAX_CPUS);
 	/* Below the base: the guard regions of cpu_id -1 and -2 (pcpu_rseq.h), never committed. */
 	char *base = sys_reserve((size_t)(pcpu_ncpus + NK_PCPU_GUARDS) << NK_PCPU_SHIFT, true);
 	if (base == NULL)
