@@ -32,7 +32,7 @@ typedef void (*nk_fini_t)(void *mem, size_t size);
 #define NK_ZONE_ROUNDROBIN  0x0002u /* slabs spread over all domains */
 #define NK_ZONE_NOFREE      0x0004u /* slabs are never given back to the OS */
 #define NK_ZONE_ZINIT       0x0008u /* items are zeroed when they enter the keg */
-#define NK_ZONE_NOBUCKET    0x0010u /* no per-thread caches: every call goes to the keg */
+#define NK_ZONE_NOBUCKET    0x0010u /* no caches (per CPU or thread): every call goes to the keg */
 
 /* Allocation flags. */
 #define NK_WAITOK       0x0001 /* may sleep; never returns NULL */
@@ -74,6 +74,8 @@ int nk_domain_of(const void *ptr);                  /* -1: not numakeg memory */
  * Moves the calling thread to a domain: on a real NUMA machine it is pinned
  * to that node's cpus; with NUMAKEG_FAKE_DOMAINS the thread is simply said to
  * run there.  -1 undoes it (fake) or unpins (real).  0, or an errno value.
+ * A thread on a fake domain is served by a cache of its own, not by the
+ * per-CPU caches (NUMAKEG_CACHE), whose CPUs belong to their own domains.
  */
 int nk_thread_set_domain(int domain);
 

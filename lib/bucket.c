@@ -232,6 +232,23 @@ zone_fetch_empty(struct nk_zone *z, int d)
 }
 
 void
+zone_put_empty(struct nk_zone *z, int d, struct nk_bucket *b)
+{
+	struct nk_depot *dep = &z->depot[d];
+	NK_ASSERT(b->cnt == 0, "an empty bucket with items");
+	nk_lock(&dep->lock);
+	if (dep->nempty < DEPOT_MAX_EMPTY) {
+		b->next = dep->empty;
+		dep->empty = b;
+		dep->nempty++;
+		b = NULL;
+	}
+	nk_unlock(&dep->lock);
+	if (b != NULL)
+		bucket_free(b);
+}
+
+void
 zone_free_cross(struct nk_zone *z, struct nk_bucket *b)
 {
 	while (b->cnt > 0) {
@@ -297,18 +314,19 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 		z->bucket_cap = (uint16_t)(z->bucket_cap - z->bucket_cap / 4);
 }
 
-void
+bool
 zone_maybe_trim(struct nk_zone *z)
 {
 	uint64_t now = nk_now_ns();
 	uint64_t last = __atomic_load_n(&z->last_trim_ns, __ATOMIC_RELAXED);
 	if (now - last < nk_opt.trim_ms * 1000000u)
-		return;
+		return false;
 	/* One thread trims; the others go on. */
 	if (!__atomic_compare_exchange_n(&z->last_trim_ns, &last, now, false,
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return;
+		return false;
 	for (int d = 0; d < nk_topo.ndomains; d++)
 		zone_trim_depot(z, d, false);
 	keg_drain(z->keg);
+	return true;
 }

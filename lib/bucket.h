@@ -49,12 +49,14 @@ void zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b);
 struct nk_bucket *zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *empty);
 /* An empty bucket of at least the zone's current size, from the depot or new; NULL: none. */
 struct nk_bucket *zone_fetch_empty(struct nk_zone *z, int d);
+/* An empty bucket back to domain d's depot (kept for zone_fetch_empty), or freed. */
+void zone_put_empty(struct nk_zone *z, int d, struct nk_bucket *b);
 /* Sends a bucket of items of other domains to their own depots; it is left empty. */
 void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
 
 /* Gives back what the depot held beyond its working set since the last trim; all: everything. */
 void zone_trim_depot(struct nk_zone *z, int d, bool all);
-/* Every NUMAKEG_TRIM_MS, one thread trims the zone's depots on a slow path. */
-void zone_maybe_trim(struct nk_zone *z);
+/* Every NUMAKEG_TRIM_MS, one thread trims the zone's depots on a slow path: true in that one. */
+bool zone_maybe_trim(struct nk_zone *z);
 
 #endif /* NK_BUCKET_H */

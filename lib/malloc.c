@@ -615,5 +615,8 @@ NK_EXPORT int
 nk_thread_set_domain(int domain)
 {
 	nk_init_once();
-	return topo_set_thread_domain(domain);
+	int err = topo_set_thread_domain(domain);
+	if (err == 0 && nk_tls_domain_override >= 0)
+		zone_thread_domain_set();  /* a fake domain: no CPU's cache holds its items */
+	return err;
 }

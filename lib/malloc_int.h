@@ -74,13 +74,22 @@ static inline __attribute__((always_inline)) void *
 malloc_fast(size_t n)
 {
 	struct nk_tcache *tc;
-	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(!nk_opt.debug) &&
-	    NK_LIKELY((tc = tc_fast()) != NULL)) {
-		struct nk_cache_slot *s = &tc->slot[malloc_size_class(n)];
-		if (NK_LIKELY(s->acnt != 0)) {
-			void *p = s->alloc->items[--s->acnt];
-			*(uint64_t *)p = 0;  /* no longer marked free */
-			return p;
+	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(!nk_opt.debug)) {
+		unsigned cls = malloc_size_class(n);
+		if (NK_LIKELY(nk_tls_tc == NK_TC_PCPU)) {
+			/* The per-CPU caches: a class is its zone id. */
+			void *p = pcpu_pop((int)cls);
+			if (NK_LIKELY(p != NULL)) {
+				*(uint64_t *)p = 0;  /* no longer marked free */
+				return p;
+			}
+		} else if (NK_LIKELY((tc = tc_fast()) != NULL)) {
+			struct nk_cache_slot *s = &tc->slot[cls];
+			if (NK_LIKELY(s->acnt != 0)) {
+				void *p = s->alloc->items[--s->acnt];
+				*(uint64_t *)p = 0;
+				return p;
+			}
 		}
 	}
 	return malloc_slow(n);
@@ -98,7 +107,23 @@ static inline __attribute__((always_inline)) bool
 free_fast_push(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
 {
 	struct nk_tcache *tc;
-	if (NK_LIKELY((pd->flags & PG_SLAB) && !nk_opt.debug && (tc = tc_fast()) != NULL)) {
+	if (NK_LIKELY((pd->flags & PG_SLAB) && !nk_opt.debug && nk_tls_tc == NK_TC_PCPU)) {
+		uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
+		    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
+		uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
+		uint64_t *w = p;
+		uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
+		if (NK_LIKELY(idx * nk_class_size[cls] == ioff && idx < nk_class_ipers[cls] &&
+		    *w != mark)) {
+			*w = mark;
+			/* The CPU's array holds its domain's items only (pcpu_push_dom). */
+			if (NK_LIKELY(nk_topo.ndomains == 1 || nk_malloc_rr ?
+			    pcpu_push((int)cls, p) :
+			    pcpu_push_dom((int)cls, p, (int)(off >> nk_kva_shift))))
+				return true;
+			*w = 0;  /* free_slow starts over and marks it again */
+		}
+	} else if (NK_LIKELY((pd->flags & PG_SLAB) && !nk_opt.debug && (tc = tc_fast()) != NULL)) {
 		uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
 		    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
 		uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;

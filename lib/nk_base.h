@@ -98,6 +98,7 @@ static inline const char *nk_assert_msg(const char *m) { return m; }
  */
 enum nk_lock_rank {
 	NK_RANK_REGISTRY = 1,   /* the zone list, the thread-cache list */
+	NK_RANK_PCPU,           /* a CPU's cache region: making it, draining it */
 	NK_RANK_ZONE,           /* a zone's limit and sleepers */
 	NK_RANK_DEPOT,          /* a zone's per-domain bucket depot */
 	NK_RANK_KEG,            /* a keg's per-domain slab lists */
@@ -154,6 +155,7 @@ struct nk_options {
 	uint64_t decay_ms;         /* NUMAKEG_DECAY_MS: dirty pages older go back */
 	uint64_t trim_ms;          /* NUMAKEG_TRIM_MS: how often depots are trimmed */
 	int secure;                /* NUMAKEG_SECURE: guard pages, random order, free checks */
+	bool cache_cpu;            /* NUMAKEG_CACHE: per-CPU caches where rseq allows (else per thread) */
 };
 extern struct nk_options nk_opt;
 /* Reads and checks the environment without malloc: getenv() is safe at start-up. */

@@ -256,6 +256,20 @@ opt_stats_live(void)
 	nk_opt.secure = opt_bool("NUMAKEG_SECURE", 0);
 }
 
+/* NUMAKEG_CACHE: cpu (the default; per thread where rseq is not registered) or thread. */
+static void
+opt_cache(void)
+{
+	const char *s = opt_get("NUMAKEG_CACHE");
+	nk_opt.cache_cpu = true;
+	if (s == NULL || strcmp(s, "cpu") == 0)
+		return;
+	if (strcmp(s, "thread") == 0)
+		nk_opt.cache_cpu = false;
+	else
+		opt_bad("NUMAKEG_CACHE", s, "cpu or thread", "cpu");
+}
+
 /* Kept as text in canonical form: kva.c reads it as it read the variable. */
 static void
 opt_kva_window(void)
@@ -307,6 +321,7 @@ nk_options_init(void)
 	nk_opt.decay_ms = opt_ms("NUMAKEG_DECAY_MS", 1000);
 	nk_opt.trim_ms = opt_ms("NUMAKEG_TRIM_MS", 1000);
 	opt_kva_window();
+	opt_cache();
 }
 
 /* ---- Variables that name domains: checked once the topology is known ---- */

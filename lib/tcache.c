@@ -10,10 +10,14 @@
  * batches, to its own domain's depot (zone_free_cross): never into this
  * domain's alloc path.
  *
- * Per-thread rather than per-cpu: a per-cpu cache without restartable
- * sequences needs an atomic on every call, and the domain check above gives
- * the locality a per-cpu cache would.  Memory grows with threads; a thread
- * that exits gives its buckets back.
+ * The fallback of the per-CPU caches (pcpu.c), which serve every thread
+ * whose rseq is registered: a thread cache costs memory per thread (two
+ * buckets per zone it touched, kept while it sleeps), a per-CPU cache per
+ * CPU.  Thread caches serve threads without rseq (GLIBC_TUNABLES=
+ * glibc.pthread.rseq=0), threads that set their own domain on a fake
+ * topology, zone ids past NK_TC_INLINE, and whole processes where the
+ * per-CPU caches are off (NUMAKEG_CACHE=thread, secure mode, no membarrier,
+ * not x86-64).  A thread that exits gives its buckets back.
  *
  * Layering: tcache.c calls the depots (bucket.c), the registry, the keg
  * (secure-mode checks) and the topology; it never calls the zone API
@@ -138,7 +142,7 @@ tc_thread_exit(void *arg)
 	struct nk_tcache *tc = arg;
 	/* Later calls in this thread (other TLS destructors) go to the keg. */
 	nk_tls_tc = NK_TC_DEAD;
-	if ((uintptr_t)tc > 1)
+	if ((uintptr_t)tc > (uintptr_t)NK_TC_PCPU)
 		tc_destroy(tc);
 }
 
@@ -192,8 +196,8 @@ struct nk_tcache *
 tc_get(void)
 {
 	struct nk_tcache *tc = nk_tls_tc;
-	if (NK_UNLIKELY((uintptr_t)tc <= 1))
-		return tc_create();
+	if (NK_UNLIKELY((uintptr_t)tc <= (uintptr_t)NK_TC_PCPU))
+		return tc_create();  /* also a thread the per-CPU caches served so far */
 	if (NK_UNLIKELY(nk_topo.ndomains > 1)) {
 		int d = topo_current_domain();
 		if (NK_UNLIKELY(d != tc->domain))
@@ -351,7 +355,7 @@ void
 tc_flush_own(struct nk_zone *z)
 {
 	struct nk_tcache *self = nk_tls_tc;
-	if ((uintptr_t)self > 1) {
+	if ((uintptr_t)self > (uintptr_t)NK_TC_PCPU) {
 		struct nk_cache_slot *s = tc_slot(self, z->id);
 		if (s != NULL)
 			tc_flush_slot(self, z, s, true);

@@ -139,11 +139,51 @@ zone_wait_for_memory(int *backoff_ms)
 		*backoff_ms *= 2;
 }
 
+/*
+ * Whether the per-CPU caches serve this call: a cacheable zone with an
+ * inline id, and a thread they serve already, or one without a cache of
+ * its own yet whose rseq is registered and which did not set its own
+ * domain (a thread cache keeps an override's promise; pcpu.h).  Decided
+ * once per thread: the answer is kept in nk_tls_tc.
+ */
+static bool
+zone_pcpu_ok(const struct nk_zone *z, int flags)
+{
+	if (!nk_pcpu_on || z->id >= NK_TC_INLINE || !zone_cacheable(z, flags))
+		return false;
+	struct nk_tcache *tc = nk_tls_tc;
+	if (tc == NK_TC_PCPU)
+		return true;
+	if (tc != NULL || nk_tls_domain_override >= 0 || pcpu_current_cpu() < 0)
+		return false;
+	nk_tls_tc = NK_TC_PCPU;
+	return true;
+}
+
+/* After a per-CPU slow path: the depots' trim, and then the idle CPUs'. */
+static void
+zone_pcpu_trim(struct nk_zone *z)
+{
+	if (zone_maybe_trim(z))
+		pcpu_trim_idle(z);
+}
+
+void
+zone_thread_domain_set(void)
+{
+	if (nk_tls_tc == NK_TC_PCPU)
+		nk_tls_tc = NULL;  /* the next slow path makes it a thread cache */
+}
+
 void
 zone_free_slow(struct nk_zone *z, void *item)
 {
 	if (NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
 		zone_slow_hook();  /* as on the allocation slow path */
+	if (zone_pcpu_ok(z, 0) && pcpu_free(z, item)) {
+		zone_pcpu_trim(z);
+		return;
+	}
 	struct nk_tcache *tc;
 	struct nk_cache_slot *s = NULL;
 	if (zone_cacheable(z, 0))
@@ -193,9 +233,18 @@ zone_alloc_slow(struct nk_zone *z, void *arg, int domain, int flags)
 		int d = exact ? domain : topo_current_domain();
 		struct nk_tcache *tc;
 		struct nk_cache_slot *s = NULL;
-		if (!exact && zone_cacheable(z, flags))
-			s = tc_get_slot(z->id, &tc);
-		item = s != NULL ? tc_alloc(z, tc, s, flags) : zone_alloc_uncached(z, d, flags, exact);
+		bool declined = true;
+		if (!exact && zone_pcpu_ok(z, flags)) {
+			item = pcpu_alloc(z, flags, &declined);
+			if (!declined)
+				zone_pcpu_trim(z);
+		}
+		if (declined) {
+			if (!exact && zone_cacheable(z, flags))
+				s = tc_get_slot(z->id, &tc);
+			item = s != NULL ? tc_alloc(z, tc, s, flags) :
+			    zone_alloc_uncached(z, d, flags, exact);
+		}
 		if (item != NULL)
 			break;
 		if (!(flags & NK_WAITOK)) {
@@ -218,11 +267,16 @@ zone_alloc_fast(nk_zone_t z, void *arg, int flags)
 {
 	struct nk_tcache *tc;
 	int id = z->alloc_slot;
-	if (NK_LIKELY(id >= 0 && !(flags & (NK_USE_RESERVE | NK_NOVM | NK_ZERO)) &&
-	    (tc = tc_fast()) != NULL)) {
-		struct nk_cache_slot *s = &tc->slot[id];
-		if (NK_LIKELY(s->acnt != 0))
-			return s->alloc->items[--s->acnt];
+	if (NK_LIKELY(id >= 0 && !(flags & (NK_USE_RESERVE | NK_NOVM | NK_ZERO)))) {
+		if (nk_tls_tc == NK_TC_PCPU) {
+			void *item = pcpu_pop(id);
+			if (NK_LIKELY(item != NULL))
+				return item;
+		} else if ((tc = tc_fast()) != NULL) {
+			struct nk_cache_slot *s = &tc->slot[id];
+			if (NK_LIKELY(s->acnt != 0))
+				return s->alloc->items[--s->acnt];
+		}
 	}
 	return zone_alloc_slow(z, arg, -1, flags);
 }
@@ -243,10 +297,17 @@ zone_free_fast(nk_zone_t z, void *item, void *arg)
 {
 	struct nk_tcache *tc;
 	int id = z->free_slot;
-	if (NK_LIKELY(id >= 0 && item != NULL && (tc = tc_fast()) != NULL &&
-	    (nk_topo.ndomains == 1 || kva_domain_of(item) == tc->domain))) {
-		if (NK_LIKELY(slot_push(&tc->slot[id], item)))
-			return;
+	if (NK_LIKELY(id >= 0 && item != NULL)) {
+		if (nk_tls_tc == NK_TC_PCPU) {
+			/* free_slot is -1 for round-robin zones: the item's domain is checked. */
+			if (NK_LIKELY(nk_topo.ndomains == 1 ? pcpu_push(id, item) :
+			    pcpu_push_dom(id, item, kva_domain_of(item))))
+				return;
+		} else if ((tc = tc_fast()) != NULL &&
+		    (nk_topo.ndomains == 1 || kva_domain_of(item) == tc->domain)) {
+			if (NK_LIKELY(slot_push(&tc->slot[id], item)))
+				return;
+		}
 	}
 	zone_free_dtor(z, item, arg);
 }
@@ -363,6 +424,7 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, void *domain_mem, int id, cons
 	if (!(zflags & NK_ZONE_SECONDARY))
 		keg->zid = (uint16_t)z->id;
 	zone_set_fast_slots(z);
+	pcpu_zone_setup(z);
 	return 0;
 }
 
@@ -433,6 +495,7 @@ static void
 zone_drain(struct nk_zone *z)
 {
 	tc_flush_own(z);
+	pcpu_drain_zone(z, false);
 	for (int d = 0; d < nk_topo.ndomains; d++)
 		zone_trim_depot(z, d, true);
 	keg_drain(z->keg);
@@ -454,6 +517,7 @@ nk_zdestroy(nk_zone_t z)
 	zone_registry_lock();
 	tc_flush_zone(z);
 	zone_registry_unlock();
+	pcpu_drain_zone(z, true);  /* every CPU's items; the id's arrays stay stopped */
 	zone_drain(z);
 	zone_release_id(z);
 	struct nk_keg *keg = z->keg;
@@ -603,11 +667,12 @@ zone_count_sleep(struct nk_zone *z, int d)
 void
 zone_domain_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, uint64_t *xdomain)
 {
-	uint64_t a, f, x;
+	uint64_t a, f, x, pa, pf, px;
 	tc_zone_counts(z, d, &a, &f, &x);
-	*allocs = a + __atomic_load_n(&z->depot[d].allocs, __ATOMIC_RELAXED);
-	*frees = f + __atomic_load_n(&z->depot[d].frees, __ATOMIC_RELAXED);
-	*xdomain = x + __atomic_load_n(&z->depot[d].xdomain, __ATOMIC_RELAXED);
+	pcpu_zone_counts(z, d, &pa, &pf, &px);
+	*allocs = a + pa + __atomic_load_n(&z->depot[d].allocs, __ATOMIC_RELAXED);
+	*frees = f + pf + __atomic_load_n(&z->depot[d].frees, __ATOMIC_RELAXED);
+	*xdomain = x + px + __atomic_load_n(&z->depot[d].xdomain, __ATOMIC_RELAXED);
 }
 
 void
@@ -620,5 +685,5 @@ zone_domain_events(struct nk_zone *z, int d, uint64_t *fails, uint64_t *sleeps)
 uint64_t
 zone_domain_tc_items(struct nk_zone *z, int d)
 {
-	return tc_zone_items(z, d);
+	return tc_zone_items(z, d) + pcpu_zone_items(z, d);
 }

@@ -9,6 +9,7 @@
 #ifndef NK_ZONE_H
 #define NK_ZONE_H
 
+#include "pcpu.h"
 #include "tcache.h"
 
 /*
@@ -43,6 +44,9 @@ void zone_api_bootstrap(void);
  * is another domain's, or straight to the keg.
  */
 void zone_free_slow(struct nk_zone *z, void *item);
+
+/* The thread set its own domain: a thread cache serves it from now on. */
+void zone_thread_domain_set(void);
 
 /*
  * Called by nk_reclaim() for the calling thread, after the zones are

@@ -125,6 +125,7 @@ zone_bootstrap(void)
 	zone_api_bootstrap();
 	struct nk_item_source caches = zone_source(&tc_zone), chunks = zone_source(&tc_ext_zone);
 	tc_bootstrap(&caches, &chunks);
+	pcpu_init();
 }
 
 /* ---- fork ---- */
@@ -134,6 +135,7 @@ void
 zone_fork_prepare(void)
 {
 	zone_registry_fork_prepare();
+	pcpu_fork_prepare();
 	for (struct nk_zone *z = nk_zone_list; z; z = z->next) {
 		pthread_mutex_lock(&z->lock.mtx);
 		for (int d = 0; d < nk_topo.ndomains; d++)
@@ -158,6 +160,7 @@ zone_fork_parent(void)
 			pthread_mutex_unlock(&z->depot[d].lock.mtx);
 		pthread_mutex_unlock(&z->lock.mtx);
 	}
+	pcpu_fork_parent();
 	zone_registry_fork_parent();
 }
 
@@ -175,5 +178,6 @@ zone_fork_child(void)
 		z->sleepers = 0;
 	}
 	zone_registry_fork_child();
+	pcpu_fork_child();
 	tc_fork_child();
 }

@@ -223,6 +223,8 @@ struct nk_tcache {
 };
 
 #define NK_TC_DEAD ((struct nk_tcache *)1)  /* the thread is exiting */
+/* The thread has no cache of its own: the per-CPU caches serve it (pcpu.h). */
+#define NK_TC_PCPU ((struct nk_tcache *)2)
 extern __thread struct nk_tcache *nk_tls_tc;
 
 /* A cache slot of a thread's cache for a zone id; NULL if there is none yet. */
@@ -244,7 +246,7 @@ static inline struct nk_tcache *
 tc_fast(void)
 {
 	struct nk_tcache *tc = nk_tls_tc;
-	if (NK_UNLIKELY((uintptr_t)tc <= 1))
+	if (NK_UNLIKELY((uintptr_t)tc <= (uintptr_t)NK_TC_PCPU))
 		return NULL;
 	if (NK_UNLIKELY(nk_topo.ndomains > 1) && topo_fast_domain() != tc->domain)
 		return NULL;

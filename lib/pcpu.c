@@ -1,0 +1,579 @@
+/*
+ * Per-CPU caches (pcpu.h): UMA's per-CPU uma_cache in user space, on the
+ * restartable sequences of pcpu_rseq.h.
+ *
+ * Why per CPU: a cache per thread costs memory per thread (two buckets per
+ * zone, about 160 KiB for a thread that touched every size class, held
+ * while it sleeps); a cache per CPU costs memory per CPU, and an idle
+ * thread holds nothing.  rseq makes the per-CPU fast path as cheap as a
+ * thread cache's (no atomic, no lock): a sequence that is preempted or
+ * migrated before its commit starts over.
+ *
+ * Memory: one reservation of ncpus regions of 256 KiB (address space,
+ * PROT_READ, never charged: reads give zeros, and a zero state word is a
+ * stopped array, so every sequence on a CPU not made yet misses), with two
+ * guard regions below it that are never made (cpu_id -1 and -2).  A CPU's
+ * region is committed and bound to its domain's node on the first slow
+ * path that runs there (pcpu_region).  A zone id's array takes up its cap
+ * lazily too (pcpu_activate), from the capacity its zone asked for.
+ *
+ * Capacity per CPU and zone: PCPU_BYTES of items, at least 4 and at most
+ * PCPU_SLOTS items.  Small items many (a pop is cheaper than a refill, and
+ * 192 16-byte items are 3 KiB), large items few (4 items of 32 KiB are
+ * already 128 KiB a CPU sits on).
+ *
+ * Counts without an atomic on the fast paths: a push (a free) adds one to
+ * both the count and the pushes field of the state word, in its one commit
+ * store; a pop (an allocation) takes one off the count.  The slow paths
+ * count, with atomics, the items they put into the array (in: refills and
+ * the item they hand out), took out (out: spills, drains) and frees that
+ * bypassed it (cross-domain items going home).  Then, for a CPU and a zone:
+ *   frees  = pushes + bypass
+ *   allocs = pushes + in - out - count
+ * pushes is 32 bits in the word and is folded into a 64-bit sum whenever a
+ * slow path of that CPU and zone runs (pcpu_settle), as the thread caches
+ * fold their 32-bit live_frees.
+ *
+ * Draining another CPU (pcpu_steal): compare-and-swap its state word to
+ * stopped (count 0, cap 0), then membarrier(MEMBARRIER_CMD_PRIVATE_
+ * EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu): a sequence that read the
+ * old word is either finished or aborted when it returns.  If one committed
+ * after the swap (its commit overwrote the stopped word, and restored a
+ * cap, which a stopped word never has), start over from the word it left.
+ * Once the word is still the stopped one after the barrier, the items below
+ * the old count are the drainer's; sequences that read the stopped word
+ * all miss.  The CPU's lock keeps drainers and activations apart.
+ *
+ * Layering: pcpu.c calls the depots and the keg traffic (bucket.c), the
+ * topology and the system-call layer; never the thread caches or the zone
+ * API above it.
+ */
+#include <sys/syscall.h>
+#include <linux/membarrier.h>
+#include <unistd.h>
+
+#include "pcpu.h"
+#include "sys.h"
+
+#pragma weak __rseq_offset
+#pragma weak __rseq_size
+
+#define PCPU_REGION_BYTES ((size_t)1 << NK_PCPU_SHIFT)
+#define PCPU_SLOTS        NK_PCPU_SLOTS
+#define PCPU_BYTES        ((size_t)48 << 10)
+#define PCPU_CAP_MIN      4
+#define PCPU_BATCH_MAX    128        /* items a refill or a spill moves at once */
+
+/* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
+struct pcpu_count {
+	uint32_t mark;               /* pushes at the last settle */
+	uint32_t pad;
+	uint64_t frees;              /* pushes folded in by settles */
+	uint64_t in, out, bypass, xdomain;
+	uint64_t seen;               /* the state word at the last idle check */
+	uint64_t pad2;
+};
+
+/* A region's header; the ids' blocks (state word, items) follow at NK_PCPU_BLOCKS. */
+struct pcpu_region {
+	uint32_t domain;             /* the sequences compare it (pcpu_push_dom) */
+	uint32_t made;
+	char pad[NK_CACHELINE - 8];
+	struct pcpu_count cnt[NK_TC_INLINE];
+};
+_Static_assert(sizeof(struct pcpu_region) <= NK_PCPU_BLOCKS, "the header overlaps the blocks");
+_Static_assert(NK_PCPU_BLOCKS + ((size_t)NK_TC_INLINE << NK_PCPU_BLOCK_SHIFT) <= PCPU_REGION_BYTES,
+    "blocks past the region");
+_Static_assert(PCPU_SLOTS < ((1u << NK_PCPU_BLOCK_SHIFT) / sizeof(void *)) &&
+    PCPU_BATCH_MAX <= PCPU_SLOTS, "items past their block");
+
+static inline uint64_t *
+pcpu_state(struct pcpu_region *r, int id)
+{
+	return (uint64_t *)((char *)r + NK_PCPU_BLOCKS + pcpu_boff(id));
+}
+
+static inline void **
+pcpu_items(struct pcpu_region *r, int id)
+{
+	return (void **)(pcpu_state(r, id) + 1);
+}
+
+bool nk_pcpu_on;
+uintptr_t nk_pcpu_base;
+long nk_rseq_off;
+static int pcpu_ncpus;
+static uint16_t pcpu_id_cap[NK_TC_INLINE];
+static nk_lock_t pcpu_lock[NK_MAX_CPUS];
+
+static inline struct pcpu_region *
+pcpu_at(int cpu)
+{
+	return (struct pcpu_region *)(nk_pcpu_base + ((uintptr_t)cpu << NK_PCPU_SHIFT));
+}
+
+static inline uint32_t st_count(uint64_t st) { return (uint32_t)(st & NK_PCPU_COUNT_MASK); }
+static inline uint32_t st_cap(uint64_t st) { return (uint32_t)(st >> NK_PCPU_CAP_SHIFT) & 0xffff; }
+static inline uint32_t st_pushes(uint64_t st) { return (uint32_t)(st >> 32); }
+
+static inline void
+pcpu_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+/* ---- Start-up ---- */
+
+static long
+pcpu_membarrier(int cmd, unsigned flags, int cpu)
+{
+	return syscall(SYS_membarrier, cmd, flags, cpu);
+}
+
+void
+pcpu_init(void)
+{
+	/* Secure mode checks every free against its thread cache's recent frees. */
+	if (!NK_PCPU_ASM || !nk_opt.cache_cpu || nk_opt.secure)
+		return;
+	/* glibc older than 2.35 has no __rseq_offset; GLIBC_TUNABLES may have turned it off. */
+	if (&__rseq_size == NULL || &__rseq_offset == NULL || __rseq_size < 8)
+		return;
+	if (pcpu_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0) != 0)
+		return;  /* no way to drain another CPU: thread caches for the whole process */
+	/*
+	 * Every cpu_id the kernel can report is below its nr_cpu_ids, which the
+	 * raw sched_getaffinity tells (the bytes of its cpumask: rounded up to
+	 * 64 cpus) without reading sysfs at start-up (startup_footprint).
+	 */
+	static unsigned long mask[NK_MAX_CPUS / (8 * sizeof(unsigned long))];
+	long bytes = syscall(SYS_sched_getaffinity, 0, sizeof(mask), mask);
+	if (bytes <= 0)
+		return;
+	pcpu_ncpus = (int)nk_min(nk_max((long)nk_topo.ncpus, bytes * 8), (long)NK_MAX_CPUS);
+	/* Below the base: the guard regions of cpu_id -1 and -2 (pcpu_rseq.h), never committed. */
+	char *base = sys_reserve((size_t)(pcpu_ncpus + NK_PCPU_GUARDS) << NK_PCPU_SHIFT, true);
+	if (base == NULL)
+		return;
+	base += (size_t)NK_PCPU_GUARDS << NK_PCPU_SHIFT;
+	for (int c = 0; c < pcpu_ncpus; c++)
+		nk_lock_init(&pcpu_lock[c], NK_RANK_PCPU);
+	nk_rseq_off = (long)__rseq_offset;
+	nk_pcpu_base = (uintptr_t)base;
+	nk_pcpu_on = true;
+}
+
+void
+pcpu_zone_setup(struct nk_zone *z)
+{
+	NK_ASSERT(z->id >= 0, "zone not registered");
+	if (z->id >= NK_TC_INLINE)
+		return;
+	uint16_t cap = 0;
+	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL)))
+		cap = (uint16_t)nk_min(nk_max(PCPU_BYTES / z->size, (size_t)PCPU_CAP_MIN),
+		    (size_t)PCPU_SLOTS);
+	__atomic_store_n(&pcpu_id_cap[z->id], cap, __ATOMIC_RELEASE);
+}
+
+/* The domain a CPU's items belong to: a bind policy's, else the CPU's own. */
+static int
+pcpu_cpu_domain(int cpu)
+{
+	if (nk_topo.bind_domain >= 0)
+		return nk_topo.bind_domain;
+	return nk_topo.cpu_domain[cpu];
+}
+
+/* CPU cpu's region, committed on its domain's node on first use; NULL: none. */
+static struct pcpu_region *
+pcpu_region(int cpu)
+{
+	if (cpu < 0 || cpu >= pcpu_ncpus)
+		return NULL;
+	struct pcpu_region *r = pcpu_at(cpu);
+	if (NK_LIKELY(__atomic_load_n(&r->made, __ATOMIC_ACQUIRE)))
+		return r;
+	nk_lock(&pcpu_lock[cpu]);
+	if (!r->made) {
+		int d = pcpu_cpu_domain(cpu);
+		if (nk_topo.ndomains > 1 && !nk_topo.fake)
+			(void)sys_bind_node(r, PCPU_REGION_BYTES, nk_topo.os_node[d]);
+		if (sys_commit_meta(r, PCPU_REGION_BYTES) != 0) {
+			nk_unlock(&pcpu_lock[cpu]);
+			return NULL;
+		}
+		r->domain = (uint32_t)d;
+		__atomic_store_n(&r->made, 1, __ATOMIC_RELEASE);
+	}
+	nk_unlock(&pcpu_lock[cpu]);
+	return r;
+}
+
+/*
+ * A stopped array of the id takes up its zone's capacity.  A stopped word
+ * may be written by anyone holding the CPU's lock: every sequence that
+ * reads it misses, and none that read an older one is still running (the
+ * drain that stopped it fenced).  false: the zone may not be cached.
+ */
+static bool
+pcpu_activate(struct pcpu_region *r, int cpu, int id)
+{
+	uint16_t cap = __atomic_load_n(&pcpu_id_cap[id], __ATOMIC_ACQUIRE);
+	if (cap == 0)
+		return false;
+	nk_lock(&pcpu_lock[cpu]);
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
+	if (st_cap(st) == 0 && st_count(st) == 0)
+		__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
+		    __ATOMIC_RELEASE);
+	nk_unlock(&pcpu_lock[cpu]);
+	return true;
+}
+
+/* Folds the 32-bit pushes into the sum; the CPU's lock held.  The word read. */
+static uint64_t
+pcpu_settle(struct pcpu_region *r, int id)
+{
+	struct pcpu_count *c = &r->cnt[id];
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
+	uint32_t p = st_pushes(st);
+	__atomic_store_n(&c->frees, c->frees + (uint32_t)(p - c->mark), __ATOMIC_RELAXED);
+	c->mark = p;
+	return st;
+}
+
+/* A slow path's settle, if no one else holds the lock (someone else will fold then). */
+static void
+pcpu_settle_try(struct pcpu_region *r, int cpu, int id)
+{
+	if (nk_trylock(&pcpu_lock[cpu])) {
+		(void)pcpu_settle(r, id);
+		nk_unlock(&pcpu_lock[cpu]);
+	}
+}
+
+/* ---- Slow paths of the calling CPU ---- */
+
+/* Items of domain d for a refill: a bucket from the depot, or new ones from the keg. */
+static int
+pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
+{
+	struct nk_bucket *b = zone_fetch_bucket(z, d, NULL);
+	if (b != NULL) {
+		int n = nk_min((int)b->cnt, max);
+		memcpy(buf, &b->items[b->cnt - n], (size_t)n * sizeof(void *));
+		b->cnt = (uint16_t)(b->cnt - n);
+		if (b->cnt > 0)
+			zone_put_bucket(z, d, b);
+		else
+			zone_put_empty(z, d, b);  /* for the next spill: no trip to the keg */
+		return n;
+	}
+	int n = zone_import(z, d, flags, buf, max, false);
+	/*
+	 * The keg hands items out in address order and the array pops from
+	 * its top: reversed, consecutive allocations are adjacent and
+	 * ascending (as tc_alloc does with a bucket).
+	 */
+	for (int i = 0, j = n - 1; i < j; i++, j--) {
+		void *t = buf[i];
+		buf[i] = buf[j];
+		buf[j] = t;
+	}
+	return n;
+}
+
+/*
+ * Items taken out of an array (or never put in) into domain d's depot, in
+ * the depot's empty buckets (refills leave theirs there) or new ones.
+ */
+static void
+pcpu_to_depot(struct nk_zone *z, int d, void **items, int n)
+{
+	while (n > 0) {
+		struct nk_bucket *b = zone_fetch_empty(z, d);
+		if (b == NULL) {
+			zone_release(z, items, n);
+			return;
+		}
+		int k = nk_min(n, (int)b->cap);
+		memcpy(b->items, items, (size_t)k * sizeof(void *));
+		b->cnt = (uint16_t)k;
+		zone_put_bucket(z, d, b);
+		items += k;
+		n -= k;
+	}
+}
+
+void *
+pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
+{
+	int id = z->id;
+	NK_ASSERT(id >= 0 && id < NK_TC_INLINE, "a zone id past the per-CPU arrays");
+	*declined = false;
+	for (int tries = 0; tries < 3; tries++) {
+		int cpu = pcpu_current_cpu();
+		struct pcpu_region *r = pcpu_region(cpu);
+		if (r == NULL)
+			break;
+		void *item = pcpu_pop(id);
+		if (item != NULL)
+			return item;
+		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
+		if (st_cap(st) == 0) {
+			if (!pcpu_activate(r, cpu, id))
+				break;
+			continue;
+		}
+		int d = (int)r->domain;
+		void *buf[PCPU_BATCH_MAX];
+		int n = pcpu_fill(z, d, flags, buf, nk_min((int)pcpu_id_cap[id], PCPU_BATCH_MAX));
+		if (n == 0)
+			return NULL;  /* errno from the keg */
+		struct pcpu_count *c = &r->cnt[id];
+		pcpu_add(&c->in, (uint64_t)n);
+		/* The last one is the caller's; the others go onto the array. */
+		if (n > 1 && !pcpu_push_batch(cpu, id, buf, (uintptr_t)(n - 1))) {
+			pcpu_add(&c->out, (uint64_t)(n - 1));   /* moved, or raced: home */
+			pcpu_to_depot(z, d, buf, n - 1);
+		}
+		pcpu_settle_try(r, cpu, id);
+		return buf[n - 1];
+	}
+	*declined = true;
+	return NULL;
+}
+
+/* A full array: half of it into the depot. */
+static void
+pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
+{
+	int d = (int)r->domain;
+	void *buf[PCPU_BATCH_MAX];
+	uintptr_t want = nk_max(pcpu_id_cap[id] / 2u, 1u);
+	long k = pcpu_pop_batch(cpu, id, buf, nk_min(want, (uintptr_t)PCPU_BATCH_MAX));
+	if (k <= 0)
+		return;
+	pcpu_add(&r->cnt[id].out, (uint64_t)k);
+	pcpu_to_depot(z, d, buf, (int)k);
+	pcpu_settle_try(r, cpu, id);
+}
+
+bool
+pcpu_free(struct nk_zone *z, void *item)
+{
+	int id = z->id;
+	bool home_check = nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN);
+	struct pcpu_region *r = NULL;
+	NK_ASSERT(id >= 0 && id < NK_TC_INLINE, "a zone id past the per-CPU arrays");
+	for (int tries = 0; tries < 3; tries++) {
+		int cpu = pcpu_current_cpu();
+		r = pcpu_region(cpu);
+		if (r == NULL)
+			return false;
+		int d = (int)r->domain;
+		if (home_check && kva_domain_of(item) != d) {
+			/* Another domain's item goes home, never into this CPU's array. */
+			pcpu_add(&r->cnt[id].bypass, 1);
+			pcpu_add(&r->cnt[id].xdomain, 1);
+			zone_release(z, &item, 1);
+			return true;
+		}
+		if (home_check ? pcpu_push_dom(id, item, d) : pcpu_push(id, item))
+			return true;
+		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
+		if (st_cap(st) == 0) {
+			if (!pcpu_activate(r, cpu, id))
+				return false;
+			continue;
+		}
+		pcpu_spill(z, r, cpu, id);
+	}
+	/* Still no room (other threads keep filling it): straight home. */
+	pcpu_add(&r->cnt[id].bypass, 1);
+	zone_release(z, &item, 1);
+	return true;
+}
+
+/* ---- Draining other CPUs ---- */
+
+/* After this, no sequence that started on cpu before it can commit. */
+static void
+pcpu_fence(int cpu)
+{
+	int err = errno;
+	if (pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu) != 0)
+		nk_panic("membarrier(PRIVATE_EXPEDITED_RSEQ, cpu %d) failed: %s", cpu, strerror(errno));
+	errno = err;
+}
+
+/*
+ * Takes every item of id off cpu's array into buf, the CPU's lock held:
+ * the word is left stopped (count 0, cap 0, pushes kept).  The number taken;
+ * *cap: the cap the word had (0: it was stopped already).
+ */
+static unsigned
+pcpu_steal(struct pcpu_region *r, int cpu, int id, void **buf, uint32_t *cap)
+{
+	uint64_t *sp = pcpu_state(r, id);
+	for (;;) {
+		uint64_t st = __atomic_load_n(sp, __ATOMIC_ACQUIRE);
+		uint64_t stopped = st & ~0xffffffffull;
+		*cap = st_cap(st);
+		if (st == stopped)
+			return 0;
+		if (!__atomic_compare_exchange_n(sp, &st, stopped, false, __ATOMIC_ACQ_REL,
+		    __ATOMIC_ACQUIRE))
+			continue;
+		pcpu_fence(cpu);
+		if (__atomic_load_n(sp, __ATOMIC_ACQUIRE) != stopped)
+			continue;  /* a sequence that had read st committed after the swap */
+		unsigned n = st_count(st);
+		NK_ASSERT(n <= PCPU_SLOTS && n <= *cap, "a stolen count past the capacity");
+		memcpy(buf, pcpu_items(r, id), n * sizeof(void *));
+		return n;
+	}
+}
+
+/* cpu's items of z back to the keg; dying: its counts reset, the array left stopped. */
+static void
+pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
+{
+	struct pcpu_region *r = pcpu_at(cpu);
+	int id = z->id;
+	void *buf[PCPU_SLOTS];
+	nk_lock(&pcpu_lock[cpu]);
+	if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE)) {
+		nk_unlock(&pcpu_lock[cpu]);
+		return;
+	}
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
+	if (st_count(st) == 0 && (!dying || st_cap(st) == 0)) {
+		if (dying)
+			memset(&r->cnt[id], 0, sizeof(r->cnt[id]));
+		if (dying)
+			r->cnt[id].mark = st_pushes(st);
+		nk_unlock(&pcpu_lock[cpu]);
+		return;
+	}
+	uint32_t cap;
+	unsigned n = pcpu_steal(r, cpu, id, buf, &cap);
+	struct pcpu_count *c = &r->cnt[id];
+	st = pcpu_settle(r, id);
+	if (dying) {
+		memset(c, 0, sizeof(*c));
+		c->mark = st_pushes(st);
+	} else {
+		pcpu_add(&c->out, n);
+		if (cap != 0)  /* the word is stopped: a plain store may restart it */
+			__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
+			    __ATOMIC_RELEASE);
+	}
+	nk_unlock(&pcpu_lock[cpu]);
+	zone_release(z, buf, (int)n);
+}
+
+void
+pcpu_drain_zone(struct nk_zone *z, bool dying)
+{
+	if (!nk_pcpu_on || z->id < 0 || z->id >= NK_TC_INLINE)
+		return;
+	for (int cpu = 0; cpu < pcpu_ncpus; cpu++)
+		pcpu_drain_cpu(z, cpu, dying);
+}
+
+void
+pcpu_trim_idle(struct nk_zone *z)
+{
+	if (!nk_pcpu_on || z->id < 0 || z->id >= NK_TC_INLINE)
+		return;
+	int id = z->id;
+	for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
+		struct pcpu_region *r = pcpu_at(cpu);
+		if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE))
+			continue;
+		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
+		uint64_t seen = __atomic_exchange_n(&r->cnt[id].seen, st, __ATOMIC_RELAXED);
+		/* Unchanged for a whole trim period, with items: no thread uses it. */
+		if (st == seen && st_count(st) > 0)
+			pcpu_drain_cpu(z, cpu, false);
+	}
+}
+
+/* ---- Counts ---- */
+
+void
+pcpu_zone_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, uint64_t *xdomain)
+{
+	int64_t a = 0;
+	uint64_t f = 0, x = 0;
+	int id = z->id;
+	if (nk_pcpu_on && id >= 0 && id < NK_TC_INLINE) {
+		for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
+			struct pcpu_region *r = pcpu_at(cpu);
+			if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE) || (int)r->domain != d)
+				continue;
+			struct pcpu_count *c = &r->cnt[id];
+			nk_lock(&pcpu_lock[cpu]);
+			uint64_t st = pcpu_settle(r, id);
+			uint64_t in = __atomic_load_n(&c->in, __ATOMIC_RELAXED);
+			uint64_t out = __atomic_load_n(&c->out, __ATOMIC_RELAXED);
+			uint64_t bypass = __atomic_load_n(&c->bypass, __ATOMIC_RELAXED);
+			a += (int64_t)(c->frees + in) - (int64_t)(out + st_count(st));
+			f += c->frees + bypass;
+			x += __atomic_load_n(&c->xdomain, __ATOMIC_RELAXED);
+			nk_unlock(&pcpu_lock[cpu]);
+		}
+	}
+	/* A slow path between its count and its commit reads as a moment's negative. */
+	*allocs = a > 0 ? (uint64_t)a : 0;
+	*frees = f;
+	*xdomain = x;
+}
+
+uint64_t
+pcpu_zone_items(struct nk_zone *z, int d)
+{
+	uint64_t n = 0;
+	int id = z->id;
+	if (!nk_pcpu_on || id < 0 || id >= NK_TC_INLINE)
+		return 0;
+	for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
+		struct pcpu_region *r = pcpu_at(cpu);
+		if (__atomic_load_n(&r->made, __ATOMIC_ACQUIRE) && (int)r->domain == d)
+			n += st_count(__atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED));
+	}
+	return n;
+}
+
+/* ---- fork ---- */
+
+void
+pcpu_fork_prepare(void)
+{
+	for (int c = 0; c < pcpu_ncpus; c++)
+		pthread_mutex_lock(&pcpu_lock[c].mtx);
+}
+
+void
+pcpu_fork_parent(void)
+{
+	for (int c = pcpu_ncpus; c-- > 0;)
+		pthread_mutex_unlock(&pcpu_lock[c].mtx);
+}
+
+/*
+ * The child's arrays are the parent's, every item valid: a sequence the
+ * fork interrupted in another thread never committed, and a slow path it
+ * interrupted loses only the items it held (as with the thread caches).
+ * The membarrier registration is made again: it belongs to the memory map.
+ */
+void
+pcpu_fork_child(void)
+{
+	for (int c = 0; c < pcpu_ncpus; c++)
+		nk_lock_reinit(&pcpu_lock[c]);
+	if (nk_pcpu_on)
+		(void)pcpu_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0);
+}
