@@ -36,6 +36,18 @@ void *zone_import_one(struct nk_zone *z, int domain, int flags, bool exact);
 void zone_release_one(struct nk_zone *z, void *item);
 
 /*
+ * The zone's current bucket size: what the caches' buckets hold and the
+ * depot's batch size.  Misses grow it (zone_import_bucket), contention too
+ * (UMA's zone_domain_lock), the trim shrinks it; threads read it racily,
+ * and any value between the floor and bucket_max is a good one.
+ */
+static inline uint16_t
+zone_bucket_cap(const struct nk_zone *z)
+{
+	return __atomic_load_n(&z->bucket_cap, __ATOMIC_RELAXED);
+}
+
+/*
  * A bucket with items into domain d's depot; if the depot is full (or the
  * zone limited) its items go back to the keg instead.  A first-touch depot
  * takes only its own domain's items: a bucket with others goes home
@@ -49,10 +61,37 @@ void zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b);
 struct nk_bucket *zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *empty);
 /* An empty bucket of at least the zone's current size, from the depot or new; NULL: none. */
 struct nk_bucket *zone_fetch_empty(struct nk_zone *z, int d);
+/*
+ * A free path's trade in one lock hold: the full bucket into the depot
+ * (as zone_put_bucket) and an empty one of the current size back (as
+ * zone_fetch_empty); NULL: no empty bucket could be had.
+ */
+struct nk_bucket *zone_swap_full(struct nk_zone *z, int d, struct nk_bucket *full);
+/*
+ * An allocating cache's refill (uma's cache_fetch_bucket, then
+ * zone_alloc_bucket): a bucket with items from domain d's depot, or, on a
+ * miss, filled from the keg in address order (zone_import_bucket).  used:
+ * the cache's empty bucket (may be NULL), kept, reused or freed.  NULL
+ * with errno: no item, or no bucket memory (the caller may still try one
+ * item straight from the keg).
+ */
+struct nk_bucket *zone_alloc_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used);
+/*
+ * The miss path alone: a bucket of the zone's current size filled from the
+ * keg, several slabs per call, reversed so that consecutive allocations
+ * ascend.  A miss by a cache that used up a whole bucket (used, empty, of
+ * the current size) doubles the zone's bucket size first, up to bucket_max.
+ * used is refilled if big enough, else freed; NULL with errno as above.
+ */
+struct nk_bucket *zone_import_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used);
 /* Sends a bucket of items of other domains to their own depots; it is left empty. */
 void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
 
-/* Gives back what the depot held beyond its working set since the last trim; all: everything. */
+/*
+ * Gives back what the depot held beyond its working set since the last
+ * trim (all: everything); if that was anything, the working set dropped and
+ * the zone's bucket size shrinks by a quarter (not below a floor).
+ */
 void zone_trim_depot(struct nk_zone *z, int d, bool all);
 /* Every NUMAKEG_TRIM_MS, one thread trims the zone's depots on a slow path. */
 void zone_maybe_trim(struct nk_zone *z);
