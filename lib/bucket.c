@@ -1,5 +1,7 @@
 /*
- * Buckets and depots (bucket.h).  Layering: bucket.c calls the keg (items
+ * Buckets and depots (bucket.h), and how big both are: the zone's bucket
+ * size and each depot's bound grow on misses and shrink in the trim
+ * (doc/DESIGN.md, "Bucket sizes follow the working set").  Layering: bucket.c calls the keg (items
  * in and out of slabs) and the lock layer; it never calls the thread caches
  * or the zone API above it, and its bucket memory comes through the item
  * sources zone.c hands down at start-up.

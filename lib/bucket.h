@@ -3,7 +3,9 @@
  * of items; each zone keeps a depot of full and empty buckets per domain.
  * Every depot operation is written once here (zone_put_bucket,
  * zone_fetch_bucket, zone_fetch_empty, the trim), and so is the zone's
- * traffic with its keg (zone_import, zone_release).
+ * traffic with its keg (zone_import, zone_release).  The zone's bucket size
+ * and the depots' bounds follow the working set: misses grow them, the trim
+ * shrinks them.
  */
 #ifndef NK_BUCKET_H
 #define NK_BUCKET_H
