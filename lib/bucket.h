@@ -73,19 +73,25 @@ struct nk_bucket *zone_swap_full(struct nk_zone *z, int d, struct nk_bucket *ful
  * An allocating cache's refill (uma's cache_fetch_bucket, then
  * zone_alloc_bucket): a bucket with items from domain d's depot, or, on a
  * miss, filled from the keg in address order (zone_import_bucket).  used:
- * the cache's empty bucket (may be NULL), kept, reused or freed.  NULL
- * with errno: no item, or no bucket memory (the caller may still try one
- * item straight from the keg).
+ * the cache's empty bucket (may be NULL), kept, reused or freed.  stream:
+ * the cache used up that bucket soon after it was refilled (the caller
+ * judges), which on a miss grows the zone's bucket size.  NULL with errno:
+ * no item, or no bucket memory (the caller may still try one item straight
+ * from the keg).
  */
-struct nk_bucket *zone_alloc_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used);
+struct nk_bucket *zone_alloc_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used,
+                                    bool stream);
 /*
- * The miss path alone: a bucket of the zone's current size filled from the
- * keg, several slabs per call, reversed so that consecutive allocations
- * ascend.  A miss by a cache that used up a whole bucket (used, empty, of
- * the current size) doubles the zone's bucket size first, up to bucket_max.
- * used is refilled if big enough, else freed; NULL with errno as above.
+ * The miss path alone: a bucket filled from the keg, reversed so that
+ * consecutive allocations ascend.  A stream's miss doubles the zone's
+ * bucket size first (up to bucket_max, if used was of the current size)
+ * and fills the bucket to the brim, several slabs per keg call; another
+ * miss takes what one keg call gives, a first refill (used NULL) at most
+ * 32 items.  used is refilled if big enough, else freed; NULL with errno as
+ * above.
  */
-struct nk_bucket *zone_import_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used);
+struct nk_bucket *zone_import_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used,
+                                     bool stream);
 /* Sends a bucket of items of other domains to their own depots; it is left empty. */
 void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
 

@@ -244,10 +244,21 @@ tc_alloc(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, int f
 		return slot_pop(s);
 	}
 	int d = tc->domain;
-	/* The depot's bucket, or the keg's on a miss (which may grow the size). */
-	struct nk_bucket *b = zone_alloc_bucket(z, d, flags, slot_take_alloc(s));
+	/*
+	 * A stream: the bucket ran dry by allocations alone, or nearly (a batch
+	 * of allocations; a cache whose use wanders up and down frees about as
+	 * often as it allocates).  filled_at is the slot's traffic count at
+	 * which pure allocation would have emptied it; a free and the
+	 * allocation it feeds add two.  A stream's miss grows the buckets.
+	 */
+	uint32_t traffic = (uint32_t)(s->nalloc + s->nfree);
+	struct nk_bucket *used = slot_take_alloc(s);
+	bool stream = used != NULL && traffic - used->filled_at <= used->cap / 8u;
+	/* The depot's bucket, or the keg's on a miss. */
+	struct nk_bucket *b = zone_alloc_bucket(z, d, flags, used, stream);
 	if (b == NULL)
 		return zone_import_one(z, d, flags, false);
+	b->filled_at = traffic + b->cnt;
 	slot_set_alloc(s, b);
 	zone_maybe_trim(z);
 	return slot_pop(s);

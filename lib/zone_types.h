@@ -20,7 +20,10 @@ struct nk_bucket {
 	struct nk_bucket *next;
 	uint16_t cnt;
 	uint16_t cap;
-	uint32_t pad;
+	/* The refilling cache's traffic count (allocations + frees) at which
+	 * allocations alone would empty it (tcache.c): emptied about then, the
+	 * cache is streaming. */
+	uint32_t filled_at;
 	void *items[];
 };
 
