@@ -103,13 +103,17 @@ zone_release(struct nk_zone *z, void **items, int n)
  * from several slabs under one lock, or a new slab's; until_full: calls
  * repeat until max or the keg has no more (a bucket refill that stopped at
  * the end of a partial slab would come back for more at once, a miss per
- * slab).
+ * slab).  Round-robin zones: one call.
  */
 static int
 zone_import_some(struct nk_zone *z, int domain, int flags, void **items, int max, bool exact,
     bool until_full)
 {
 	int n = 0, err = errno;
+	/* A round-robin keg picks the next domain on every call: one request
+	 * per refill keeps its slabs spread evenly over the domains. */
+	if (z->flags & NK_ZONE_ROUNDROBIN)
+		until_full = false;
 	while (n < max) {
 		int got = exact ? keg_alloc_items_domain(z->keg, domain, flags, items + n, max - n)
 		                : keg_alloc_items(z->keg, domain, flags, items + n, max - n);
