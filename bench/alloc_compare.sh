@@ -23,9 +23,11 @@
 # CHECK is `output` (stdout must be byte-identical under every allocator)
 # or `status` (stdout holds timings: only the exit status is checked).
 # SCORE_FUNCTION, when given, is a function of SPEC called with the run's
-# stdout file; it prints the seconds to report as the run's time instead of
-# the wall time (for programs that run for a fixed time and report their
-# throughput), and fails when the output has no score.  SPEC may also call
+# stdout file, the allocator's name and the workload's name; it prints the
+# seconds to report as the run's time instead of the wall time (for
+# programs that run for a fixed time and report their throughput; or any
+# lower-is-better figure the program prints), and fails when the output has
+# no score.  SPEC may also call
 #   unavailable NAME REASON
 # for a workload that cannot run (the table shows it with the reason), and
 # set SPEC_TITLE (a line for the header).  bench/mimalloc-bench.sh writes
@@ -67,14 +69,15 @@ root=$(cd "$here/.." && pwd)
 
 REPS=${REPS:-5}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
-NUMAKEG_LIB=${NUMAKEG_LIB:-$root/build/lib/libnumakeg.so}
 BENCH_BIN=${BENCH_BIN:-$root/build/bench}
 ALL_ALLOCATORS="glibc jemalloc mimalloc tcmalloc numakeg"
 [ -n "${NUMAKEG_BASE_LIB:-}" ] && ALL_ALLOCATORS+=" nk-base"
 ALLOCATORS=${ALLOCATORS:-$ALL_ALLOCATORS}
-libdir=/usr/lib/x86_64-linux-gnu
+# The allocators, found as bench/workloads.sh finds them, and the shared
+# helpers (log, status_why, median, spread, hash_of).
+# shellcheck source=bench/allocators.sh
+. "$here/allocators.sh"
 
-log() { printf '%s\n' "$*" >&2; }
 usage() {
 	log "usage: $0 [SPEC]   (see the comment at the top of $0)"
 	exit 2
@@ -159,97 +162,11 @@ if [ -n "${WORKLOADS:-}" ]; then
 fi
 [ ${#W_NAMES[@]} -gt 0 ] || { log "no workloads"; exit 2; }
 
-is_root() { [ "$(id -u)" = 0 ]; }
-
-# apt_install PKG...: as root only; retries once after apt-get update.
-apt_install() {
-	is_root || return 1
-	command -v apt-get >/dev/null 2>&1 || return 1
-	log "installing $* (apt-get)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1 && return 0
-	DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null 2>&1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1
-}
-
 # ---------------------------------------------------------------- tools
-if [ ! -x /usr/bin/time ]; then
-	apt_install time
-	if [ ! -x /usr/bin/time ]; then
-		log "/usr/bin/time is missing (Debian package 'time'; run as root to install it)"
-		exit 2
-	fi
-fi
-for t in timeout sha256sum perl awk; do
-	command -v "$t" >/dev/null 2>&1 || { log "$t is missing"; exit 2; }
-done
+nk_check_tools
 
 # ---------------------------------------------------------------- allocators
-declare -A LIB NA
-find_lib() { # GLOB...: the first existing file
-	local g f
-	for g in "$@"; do
-		for f in $g; do
-			[ -f "$f" ] && { printf '%s\n' "$f"; return 0; }
-		done
-	done
-	return 1
-}
-baseline() { # NAME PACKAGE GLOB...: LIB[NAME], installing PACKAGE when missing
-	local name=$1 pkg=$2 f
-	shift 2
-	if ! f=$(find_lib "$@"); then
-		if is_root; then
-			apt_install "$pkg"
-			if ! f=$(find_lib "$@"); then
-				NA[$name]="$1 not found, and apt-get install $pkg did not provide it"
-				return
-			fi
-		else
-			NA[$name]="$1 not found (Debian package $pkg; run as root to install it)"
-			return
-		fi
-	fi
-	LIB[$name]=$f
-}
-for a in "${allocs[@]}"; do
-	case $a in
-	glibc) LIB[glibc]= ;;
-	jemalloc) baseline jemalloc libjemalloc2 "$libdir/libjemalloc.so.2" ;;
-	mimalloc) baseline mimalloc libmimalloc2.0 "$libdir/libmimalloc.so.2" \
-		"$libdir/libmimalloc.so.2.*" "$libdir/libmimalloc.so" ;;
-	tcmalloc) baseline tcmalloc libtcmalloc-minimal4 "$libdir/libtcmalloc_minimal.so.4" ;;
-	nk-base)
-		if [ -f "$NUMAKEG_BASE_LIB" ]; then
-			LIB[nk-base]=$(cd "$(dirname "$NUMAKEG_BASE_LIB")" && pwd)/$(basename "$NUMAKEG_BASE_LIB")
-		else
-			NA[nk-base]="NUMAKEG_BASE_LIB=$NUMAKEG_BASE_LIB does not exist"
-		fi ;;
-	numakeg)
-		if [ -f "$NUMAKEG_LIB" ]; then
-			LIB[numakeg]=$(cd "$(dirname "$NUMAKEG_LIB")" && pwd)/$(basename "$NUMAKEG_LIB")
-		else
-			NA[numakeg]="$NUMAKEG_LIB does not exist (build it: cmake -S $root -B $root/build -DCMAKE_BUILD_TYPE=Release && cmake --build $root/build; or set NUMAKEG_LIB)"
-		fi ;;
-	esac
-done
-# A preload that ld.so cannot load is ignored with a message and the
-# program runs on: check that malloc really binds to each library.
-for a in "${allocs[@]}"; do
-	[ -n "${LIB[$a]:-}" ] || continue
-	# (grep without -q: with pipefail, a writer killed by SIGPIPE fails the test)
-	if ! LD_DEBUG=bindings LD_PRELOAD=${LIB[$a]} perl -e 'my @a = (1) x 100' 2>&1 >/dev/null |
-		grep -F "to ${LIB[$a]} [0]: normal symbol \`malloc'" >/dev/null; then
-		NA[$a]="malloc does not bind to ${LIB[$a]} under LD_PRELOAD"
-		unset "LIB[$a]"
-	fi
-done
-available() { [ -z "${NA[$1]:-}" ]; }
-
-pkg_version() { # FILE: "package version" of a library, or nothing
-	local p
-	p=$(dpkg -S "$1" 2>/dev/null | head -n 1 | cut -d: -f1) || return 0
-	[ -n "$p" ] && printf '%s %s' "$p" "$(dpkg-query -W -f '${Version}' "$p" 2>/dev/null)"
-}
+nk_find_allocators "${allocs[@]}"
 
 # ---------------------------------------------------------------- scratch
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nk-compare.XXXXXX") || exit 2
@@ -261,20 +178,6 @@ trap 'exit 130' INT TERM
 mkdir -p "$tmp/run" "$tmp/out"
 
 # ---------------------------------------------------------------- one run
-status_why() { # RC TIMEFILE: why a run failed
-	local rc=$1 sig
-	sig=$(grep -o 'terminated by signal [0-9]*' "$2" 2>/dev/null | grep -o '[0-9]*$')
-	if [ -n "$sig" ]; then
-		printf 'killed by signal %s (%s)' "$sig" "$(kill -l "$sig" 2>/dev/null)"
-	elif [ "$rc" = 124 ]; then
-		printf 'timed out after %s s' "$RUN_TIMEOUT"
-	elif [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
-		printf 'killed by signal %s (%s)' "$((rc - 128))" "$(kill -l "$((rc - 128))" 2>/dev/null)"
-	else
-		printf 'exit status %s' "$rc"
-	fi
-}
-
 # run_one WL ALLOC TAG: sets R_RC (0: success), R_WHY, R_OUT (stdout's file)
 # and R_WALL R_CPU R_SYS R_FLT R_RSS (seconds, seconds, seconds, count, KiB).
 run_one() {
@@ -298,23 +201,11 @@ run_one() {
 	R_SYS=$s
 	score=${W_SCORE[$wl]}
 	if [ -n "$score" ]; then
-		if ! R_WALL=$("$score" "$R_OUT") || [ -z "$R_WALL" ]; then
+		if ! R_WALL=$("$score" "$R_OUT" "$a" "$wl") || [ -z "$R_WALL" ]; then
 			R_RC=1 R_WHY="no score in the output ($score)"
 		fi
 	fi
 }
-
-# ---------------------------------------------------------------- helpers
-median() { # VALUES...: their median
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { if (NR % 2) printf "%.4f\n", v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-spread() { # VALUES...: (max - min) / median, in percent
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      if (m > 0) printf "%.0f%%\n", 100 * (v[NR] - v[1]) / m; else print "-" }'
-}
-hash_of() { sha256sum <"$1" | cut -c1-16; }
 
 # ---------------------------------------------------------------- header
 start=$SECONDS
@@ -326,24 +217,7 @@ if awk -v l="${load0%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
 	echo "  warning: the machine is busy (load ${load0%% *} on $(nproc) cpus): wall times will be noisy"
 fi
 printf 'REPS=%s, medians; allocators interleaved (order rotated each repetition); one run at a time\n' "$REPS"
-for a in "${allocs[@]}"; do
-	if [ "$a" = glibc ]; then
-		printf '  %-9s no preload (libc6 %s)\n' "$a" "$(dpkg-query -W -f '${Version}' libc6 2>/dev/null || echo '?')"
-	elif available "$a"; then
-		v=$(pkg_version "${LIB[$a]}")
-		if [ "$a" = numakeg ] || [ "$a" = nk-base ]; then
-			rm -f "$tmp/probe.txt"
-			NUMAKEG_STATS=text NUMAKEG_STATS_FILE=$tmp/probe.txt LD_PRELOAD=${LIB[$a]} /bin/true
-			v=$(head -n 1 "$tmp/probe.txt" 2>/dev/null | sed 's/: pid [0-9]*,/,/')
-			case ${LIB[$a]} in "$root"/*)
-				g=$(git -C "$root" describe --always --dirty 2>/dev/null) && v+=", tree $g" ;;
-			esac
-		fi
-		printf '  %-9s %s%s\n' "$a" "${LIB[$a]}" "${v:+ ($v)}"
-	else
-		printf '  %-9s n/a: %s\n' "$a" "${NA[$a]}"
-	fi
-done
+nk_describe_allocators "${allocs[@]}"
 nkenv=$(env | grep '^NUMAKEG_' | grep -Ev '^NUMAKEG_(BASE_)?LIB=' | tr '\n' ' ')
 printf '  numakeg environment: %s\n' "${nkenv:-(none: defaults)}"
 for wl in "${W_NAMES[@]}"; do

@@ -1,143 +1,165 @@
 /*
- * nk_batch: numakeg's cost per block when a thread allocates a batch of
- * blocks and then frees them all (issue 10, "Batches"), for tuning the
- * bucket sizes (lib/bucket.c).  numakeg only: the comparison with the other
- * allocators is mimalloc-bench's glibc-simple and glibc-thread.
+ * batch: allocate a batch of small blocks, then free it, for
+ * bench/small_blocks.sh (issue 10, "batches: allocating or freeing a
+ * thousand blocks in a row must not fall off a cliff at the bucket size").
  *
- * For each block size (16, 64, 256 B), batch size (10 ... 10000) and free
- * order (fifo: in allocation order; lifo: the last allocated first), one
- * measurement repeats the batch until about ROUND_BLOCKS blocks went through
- * and reports ns per block (one malloc + one free).  Each printed figure is
- * the median of REPS measurements; the cases are interleaved (every case
- * once, then every case again), so a burst of load on a shared machine
- * spreads over all of them instead of landing on one.
+ * Deliberately NOT linked with numakeg: it runs under any malloc, chosen by
+ * LD_PRELOAD.
  *
- * Usage: nk_batch [reps] [sizes...]   (defaults: 5; 16 64 256)
- *        nk_batch -1 SIZE BATCH fifo|lifo ROUNDS: one case, ROUNDS batches
- *        after one warm batch, no timing (for valgrind --tool=callgrind:
- *        instructions per block are exact where times are noisy)
- * It links numakeg_noexport and calls nk_malloc/nk_free by name.
+ * Workload: one thread; a round mallocs BATCH blocks of 16-64 B (sizes from
+ * a fixed-seed table of 4096, uniform in bytes), writes the first and the
+ * last byte of each, then frees them all, FIFO (first allocated, first
+ * freed) or LIFO (last allocated, first freed), reading each block's first
+ * byte before it is freed.  A pass is BLOCKS blocks in rounds of BATCH; the
+ * passes alternate FIFO and LIFO, PASSES of each, after one untimed pass of
+ * each (page faults and the caches' first fill).  A malloc whose per-thread
+ * cache holds fewer than BATCH blocks goes to its shared layers once per
+ * cache-full of blocks in both directions: the time per block then rises
+ * with BATCH, the cliff that the runner's table shows across 10, 100, 1000
+ * and 10000.
+ *
+ * Output ("name value" lines, for the runner's score functions; a '#' line
+ * first), nanoseconds of the thread's CPU time per block (one malloc and
+ * one free), median pass:
+ *   fifo_ns_per_block, lifo_ns_per_block, and ns_per_block, their mean
+ * Exit status 1 on a failed allocation or a wrong byte (said on stderr), 2
+ * on bad arguments.
+ *
+ *   batch BATCH [BLOCKS [PASSES]]      (defaults: BLOCKS 1000000, PASSES 5)
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-#include "numakeg.h"
+#define MIN_SIZE 16u
+#define MAX_SIZE 64u
+#define SIZES 4096u
+#define MAX_PASSES 1000u
 
-/* Blocks per measurement: long enough (a few ms) to swamp the clock reads,
- * short enough that REPS x every case runs in seconds. */
-#define ROUND_BLOCKS 2000000L
-#define MAX_REPS     31
+static unsigned char sizes[SIZES];
+static unsigned char **blocks;
+static unsigned long bad_bytes;
 
-static const int batches[] = { 10, 100, 300, 1000, 3000, 10000 };
-#define NBATCH ((int)(sizeof(batches) / sizeof(batches[0])))
-#define MAX_BATCH 10000
-#define MAX_SIZES 8
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static void *ptrs[MAX_BATCH];
+static uint64_t rng_next(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
 
-/* The thread's CPU time, not the wall clock: on a shared machine the time
- * other processes run while this one waits does not count. */
+/* The thread's CPU time, not the wall clock: on a busy machine the time
+ * the thread spends preempted would swamp what is measured (the cycles of
+ * malloc and free, the stalls of cache misses, which CPU time includes). */
 static double now_ns(void)
 {
 	struct timespec ts;
+
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* Keeps the compiler from dropping an allocation it can see unused. */
-static inline void escape(void *p)
+/* One round: batch blocks allocated, then freed in the order asked. */
+static void round_trip(unsigned long batch, unsigned long *size_pos, int lifo)
 {
-	__asm__ volatile("" : : "g"(p) : "memory");
-}
+	unsigned long i;
 
-/* One batch: n blocks allocated (first byte written), then all freed. */
-static void one_batch(size_t size, int n, int lifo)
-{
-	for (int i = 0; i < n; i++) {
-		char *p = nk_malloc(size);
-		if (p == NULL) {
-			fprintf(stderr, "nk_batch: nk_malloc(%zu) failed\n", size);
+	for (i = 0; i < batch; i++) {
+		unsigned size = sizes[(*size_pos)++ % SIZES];
+		unsigned char *p = malloc(size);
+
+		if (!p) {
+			fprintf(stderr, "batch: malloc(%u) failed\n", size);
 			exit(1);
 		}
-		p[0] = (char)i;
-		ptrs[i] = p;
+		p[0] = (unsigned char)i;
+		p[size - 1] = (unsigned char)size;
+		blocks[i] = p;
 	}
-	escape(ptrs);
-	if (lifo)
-		for (int i = n - 1; i >= 0; i--)
-			nk_free(ptrs[i]);
-	else
-		for (int i = 0; i < n; i++)
-			nk_free(ptrs[i]);
+	for (i = 0; i < batch; i++) {
+		unsigned long k = lifo ? batch - 1 - i : i;
+
+		if (blocks[k][0] != (unsigned char)k)
+			bad_bytes++;
+		free(blocks[k]);
+	}
 }
 
-/* ns per block of one measurement. */
-static double measure(size_t size, int n, int lifo)
+/* One pass: at least `total` blocks; the time per block in ns. */
+static double pass(unsigned long batch, unsigned long total, int lifo)
 {
-	long rounds = ROUND_BLOCKS / n;
-	one_batch(size, n, lifo);  /* warm: the caches hold this working set */
+	unsigned long rounds = (total + batch - 1) / batch, r, size_pos = 0;
 	double t0 = now_ns();
-	for (long r = 0; r < rounds; r++)
-		one_batch(size, n, lifo);
-	return (now_ns() - t0) / (double)(rounds * n);
+
+	for (r = 0; r < rounds; r++)
+		round_trip(batch, &size_pos, lifo);
+	return (now_ns() - t0) / (double)(rounds * batch);
 }
 
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
+
 	return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int parse_count(const char *text, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v = strtoul(text, &end, 10);
+
+	if (*text == '\0' || *end != '\0' || v == 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && strcmp(argv[1], "-1") == 0) {
-		size_t size = (size_t)strtoul(argv[2], NULL, 0);
-		int n = atoi(argv[3]), lifo = strcmp(argv[4], "lifo") == 0;
-		long rounds = atol(argv[5]);
-		if (n < 1 || n > MAX_BATCH || rounds < 0) {
-			fprintf(stderr, "nk_batch -1: BATCH 1..%d, ROUNDS >= 0\n", MAX_BATCH);
-			return 2;
-		}
-		for (long r = 0; r <= rounds; r++)
-			one_batch(size, n, lifo);
-		return 0;
-	}
-	int reps = argc > 1 ? atoi(argv[1]) : 5;
-	if (reps < 1 || reps > MAX_REPS) {
-		fprintf(stderr, "usage: nk_batch [reps 1..%d] [sizes...]\n", MAX_REPS);
+	unsigned long batch, total = 1000000, passes = 5, i;
+	static double fifo[MAX_PASSES], lifo[MAX_PASSES];
+	double f, l;
+
+	if (argc < 2 || argc > 4 || parse_count(argv[1], 1ul << 24, &batch) != 0 ||
+	    (argc > 2 && parse_count(argv[2], 1ul << 40, &total) != 0) ||
+	    (argc > 3 && parse_count(argv[3], MAX_PASSES, &passes) != 0)) {
+		fprintf(stderr, "usage: batch BATCH [BLOCKS [PASSES]]  (1-%lu; default 1000000; 1-%u, default 5)\n",
+		        1ul << 24, MAX_PASSES);
 		return 2;
 	}
-	size_t sizes[MAX_SIZES] = { 16, 64, 256 };
-	int nsizes = 3;
-	if (argc > 2) {
-		nsizes = 0;
-		for (int i = 2; i < argc && nsizes < MAX_SIZES; i++)
-			sizes[nsizes++] = (size_t)strtoul(argv[i], NULL, 0);
+	for (i = 0; i < SIZES; i++)
+		sizes[i] = (unsigned char)(MIN_SIZE + rng_next() % (MAX_SIZE - MIN_SIZE + 1));
+	blocks = malloc(batch * sizeof(*blocks));
+	if (!blocks) {
+		fprintf(stderr, "batch: no room for %lu pointers\n", batch);
+		return 1;
 	}
-	static double t[MAX_SIZES][2][NBATCH][MAX_REPS];
-	for (int r = 0; r < reps; r++)
-		for (int s = 0; s < nsizes; s++)
-			for (int o = 0; o < 2; o++)
-				for (int b = 0; b < NBATCH; b++)
-					t[s][o][b][r] = measure(sizes[s], batches[b], o);
-
-	printf("ns per block (malloc + free), median of %d\n%-5s %-5s", reps, "size", "order");
-	for (int b = 0; b < NBATCH; b++)
-		printf(" %7d", batches[b]);
-	printf("\n");
-	for (int s = 0; s < nsizes; s++)
-		for (int o = 0; o < 2; o++) {
-			printf("%-5zu %-5s", sizes[s], o ? "lifo" : "fifo");
-			for (int b = 0; b < NBATCH; b++) {
-				qsort(t[s][o][b], (size_t)reps, sizeof(double), cmp_double);
-				printf(" %7.2f", t[s][o][b][reps / 2]);
-			}
-			printf("\n");
-		}
+	pass(batch, total, 0);
+	pass(batch, total, 1);
+	for (i = 0; i < passes; i++) {
+		fifo[i] = pass(batch, total, 0);
+		lifo[i] = pass(batch, total, 1);
+	}
+	free(blocks);
+	if (bad_bytes) {
+		fprintf(stderr, "batch: %lu blocks with a wrong first byte\n", bad_bytes);
+		return 1;
+	}
+	f = median(fifo, (unsigned)passes);
+	l = median(lifo, (unsigned)passes);
+	printf("# batch: %lu blocks of %u-%u B per round, %lu per pass, %lu passes each way\n", batch, MIN_SIZE,
+	       MAX_SIZE, total, passes);
+	printf("fifo_ns_per_block %.3f\n", f);
+	printf("lifo_ns_per_block %.3f\n", l);
+	printf("ns_per_block %.3f\n", (f + l) / 2);
 	return 0;
 }

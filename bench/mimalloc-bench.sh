@@ -38,7 +38,9 @@
 #
 # Environment: PROCS (default 2), TESTS (a subset of the names above,
 # e.g. "malloc-large mstressN"), BUILD_DIR, KEEP=1, CC (default cc),
-# CXX (default c++); REPS, ALLOCATORS, NUMAKEG_LIB, RUN_TIMEOUT as for
+# CXX (default c++); EXTRA_SPEC, a spec file of bench/alloc_compare.sh's
+# whose workloads join the same interleaved run (bench/small_blocks.sh's);
+# REPS, ALLOCATORS, NUMAKEG_LIB, RUN_TIMEOUT as for
 # bench/alloc_compare.sh.  Exit status: alloc_compare.sh's, or 2 on bad
 # usage.
 set -u -o pipefail
@@ -61,6 +63,10 @@ case $PROCS in '' | *[!0-9]* | 0)
 	log "PROCS must be a positive integer (got '$PROCS')"
 	exit 2 ;;
 esac
+if [ -n "${EXTRA_SPEC:-}" ] && [ ! -f "$EXTRA_SPEC" ]; then
+	log "EXTRA_SPEC=$EXTRA_SPEC: no such file"
+	exit 2
+fi
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 for t in "$CC" "$CXX"; do
@@ -157,6 +163,9 @@ EOF
 	entry cache-scratchN cache-scratch -- "$PROCS" 1000 1 2000000 "$PROCS"
 	entry alloc-test1 alloc-test -- 1
 	entry alloc-testN alloc-test -- "$PROCS"
+	if [ -n "${EXTRA_SPEC:-}" ]; then
+		printf '. %q\n' "$(cd "$(dirname "$EXTRA_SPEC")" && pwd)/$(basename "$EXTRA_SPEC")"
+	fi
 } >"$spec"
 
 "$here/alloc_compare.sh" "$spec"

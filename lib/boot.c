@@ -12,7 +12,7 @@
 /* Big enough for hwloc's topology of a large machine and the loader's
  * start-up allocations; it is in the .bss, so untouched pages cost nothing. */
 #define BOOT_ARENA_SIZE ((size_t)8 << 20)
-static char boot_arena[BOOT_ARENA_SIZE] __attribute__((aligned(4096)));
+static char boot_arena[BOOT_ARENA_SIZE] NK_BIG_BSS __attribute__((aligned(4096)));
 static size_t boot_used;
 int nk_boot_state;            /* NK_BOOT_NONE, _STARTING or _READY */
 /* The loader's own mappings: blocks from before numakeg took over. */

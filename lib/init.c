@@ -27,6 +27,7 @@ static pid_t nk_starter;
 static void
 nk_fork_prepare(void)
 {
+	malloc_fork_prepare();
 	large_fork_prepare();
 	zone_fork_prepare();
 	page_fork_prepare();
@@ -40,6 +41,7 @@ nk_fork_parent(void)
 	page_fork_parent();
 	zone_fork_parent();
 	large_fork_parent();
+	malloc_fork_parent();
 }
 
 static void
@@ -51,6 +53,7 @@ nk_fork_child(void)
 	page_fork_child();
 	zone_fork_child();
 	large_fork_child();
+	malloc_fork_child();
 }
 
 void

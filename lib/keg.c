@@ -28,12 +28,15 @@
 #define KEG_KEEP_FREE_SLABS 1
 
 int
-keg_init(struct nk_keg *k, const char *name, size_t size, int align,
+keg_init(struct nk_keg *k, struct nk_keg_domain *dom, const char *name, size_t size, int align,
     nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank)
 {
+	NK_ASSERT(dom != NULL && ((uintptr_t)dom & (NK_CACHELINE - 1)) == 0,
+	    "a keg's domains: nk_topo.ndomains cache-aligned entries");
 	if (NK_UNLIKELY(nk_slab_cookie == 0))
 		keg_cookie_init();
-	memset(k, 0, offsetof(struct nk_keg, dom));
+	memset(k, 0, sizeof(*k));
+	k->dom = dom;
 	/* An alignment is a mask below a page; a size fits a 32-page slab. */
 	if (align < 0 || ((size_t)align & ((size_t)align + 1)) != 0 || (size_t)align >= NK_PAGE_SIZE)
 		return EINVAL;

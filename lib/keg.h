@@ -9,8 +9,14 @@
 
 #include "slab.h"
 
-int  keg_init(struct nk_keg *keg, const char *name, size_t size, int align,
-              nk_init_t init, nk_fini_t fini, uint32_t zflags, enum nk_lock_rank rank);
+/*
+ * dom: memory for nk_topo.ndomains struct nk_keg_domain, cache-aligned,
+ * which the keg uses until it is gone (the caller's: a keg does not know
+ * where it lives).
+ */
+int  keg_init(struct nk_keg *keg, struct nk_keg_domain *dom, const char *name, size_t size,
+              int align, nk_init_t init, nk_fini_t fini, uint32_t zflags,
+              enum nk_lock_rank rank);
 void keg_fini(struct nk_keg *keg);
 /*
  * Up to max items for a caller on domain, by the keg's policy.  Returns the

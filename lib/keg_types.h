@@ -82,7 +82,8 @@ struct nk_keg {
 	int refs;                  /* zones on this keg */
 	struct nk_zone *owner;     /* the primary zone: free() finds it here */
 	uint16_t zid;              /* its id, in every slab page's descriptor (zone_setup) */
-	struct nk_keg_domain dom[NK_MAX_DOMAINS];
+	/* nk_topo.ndomains of them, from keg_init's caller (as a zone's depots). */
+	struct nk_keg_domain *dom;
 };
 
 /*

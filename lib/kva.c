@@ -14,7 +14,8 @@
  * is carved out of the very map it holds (the allocf sees the lock is its
  * own).
  *
- * Layering: kva.c calls the lock layer, sys.c and the topology only.  The
+ * Layering: kva.c calls the lock layer, sys.c, the topology and the boot
+ * arena (its maps, one per domain, come from there at start-up) only.  The
  * entry zone is made by the zone layer and reached through kva_entry_ops,
  * registered at start-up; the caller of kva_entry_slab_alloc accounts the
  * pages against the domain's limit (the page layer is above this one).
@@ -23,6 +24,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "kva.h"
 #include "sys.h"
 #include "topo.h"
@@ -37,6 +39,7 @@
 #define KVA_COMMIT_MAX   ((size_t)64 << 20)
 #define KVA_REPLENISH    0x1u
 #define KVA_MIN_SHIFT    24                  /* the smallest window: 16 MiB */
+#define KVA_MAX_META     4                   /* metadata arrays (kva_meta_array) */
 
 struct kva_bt {
 	uintptr_t start;
@@ -52,6 +55,10 @@ struct kva_map {
 	uint32_t flags;
 	int domain;
 	uint64_t free_bytes, nsegs, replenishes, locked_slabs;
+	/* Each metadata array's slice for this window is writable from the
+	 * slice's start up to here (page-aligned): committed once, not again. */
+	uintptr_t meta_end[KVA_MAX_META];
+	struct kva_bt boot_bt;        /* the window's first tag, never freed */
 } __attribute__((aligned(NK_CACHELINE)));
 
 uintptr_t nk_kva_base;
@@ -59,9 +66,10 @@ uintptr_t nk_kva_span;
 unsigned nk_kva_shift;
 uint64_t nk_kva_window;
 
-static struct kva_map kva_maps[NK_MAX_DOMAINS];
+/* nk_topo.ndomains maps, from the boot arena: a start touches what the
+ * machine has, beside the zones' per-domain arrays. */
+static struct kva_map *kva_maps;
 static struct kva_bt **kva_tags;              /* per page of the whole span */
-static struct kva_bt kva_boot_bt[NK_MAX_DOMAINS];  /* each window's first tag */
 static struct kva_entry_ops kva_entries;
 static bool kva_entries_ready;
 
@@ -83,11 +91,16 @@ kva_list_of(size_t size)
  * descriptors): reserved readable, so that a lookup of any numakeg address
  * reads zeros rather than faulting, and made writable a slice at a time as
  * the windows are committed.  Only what is committed counts against
- * RLIMIT_DATA.
+ * RLIMIT_DATA.  They are cut from one reservation of KVA_META_PER_PAGE
+ * bytes per page of the span, made with the span's (one system call for
+ * all of them, at every process start, and a span too big for them is
+ * refused and made smaller with the span).
  */
-#define KVA_MAX_META 4
+#define KVA_META_PER_PAGE 32  /* the tags' 8 bytes and the descriptors' 16, with room */
 static struct { char *base; size_t entry; } kva_meta[KVA_MAX_META];
 static int kva_nmeta;
+static char *kva_meta_region;
+static size_t kva_meta_size, kva_meta_used;
 static bool kva_committed_any;
 
 void *
@@ -96,31 +109,59 @@ kva_meta_array(size_t entry_size)
 	NK_ASSERT(!kva_committed_any, "a metadata array registered after the first commit");
 	NK_ASSERT(kva_nmeta < KVA_MAX_META, "too many metadata arrays");
 	size_t bytes = nk_roundup((nk_kva_span >> NK_PAGE_SHIFT) * entry_size, NK_PAGE_SIZE);
-	char *p = sys_reserve(bytes, true);
-	if (p == NULL)
+	NK_ASSERT(bytes <= kva_meta_size - kva_meta_used, "metadata past KVA_META_PER_PAGE");
+	if (bytes > kva_meta_size - kva_meta_used)
 		return NULL;
+	char *p = kva_meta_region + kva_meta_used;
+	kva_meta_used += bytes;
 	kva_meta[kva_nmeta].base = p;
 	kva_meta[kva_nmeta].entry = entry_size;
 	kva_nmeta++;
 	return p;
 }
 
-/* Makes the metadata of the span's pages [from, to) writable. */
+/*
+ * Makes the metadata of m's pages [from, to) writable.  A window's slices
+ * are committed from their start up (the first tag, then the frontier), so
+ * what is writable already is skipped: the page an earlier call ended in is
+ * not made writable twice.
+ */
 static int
-kva_commit_meta(uintptr_t from, uintptr_t to)
+kva_commit_meta(struct kva_map *m, uintptr_t from, uintptr_t to)
 {
 	for (int i = 0; i < kva_nmeta; i++) {
 		uintptr_t lo = (uintptr_t)kva_meta[i].base + kva_page_index(from) * kva_meta[i].entry;
 		uintptr_t hi = (uintptr_t)kva_meta[i].base + kva_page_index(to) * kva_meta[i].entry;
 		lo &= ~(uintptr_t)NK_PAGE_MASK;
 		hi = nk_roundup(hi, NK_PAGE_SIZE);
+		NK_ASSERT(m->meta_end[i] == 0 || lo <= m->meta_end[i],
+		    "a window's metadata committed with a gap");
+		lo = nk_max(lo, m->meta_end[i]);
+		if (lo >= hi)
+			continue;
 		if (sys_commit_meta((void *)lo, hi - lo) != 0)
 			return ENOMEM;
+		m->meta_end[i] = hi;
 	}
 	return 0;
 }
 
 /* ---- Tags on lists and in the tag table ---- */
+
+/*
+ * Whether a free segment's last page gets a tag.  Only a free of the range
+ * just after a segment looks it up by its last page (kva_free_locked), and
+ * nothing lies after the window's end: a segment that ends the window needs
+ * no tag there.  So the tag table's slice of a window's last page is never
+ * written and never committed (a system call and a page at every start;
+ * the first free segment is the whole window).  A segment of one page is
+ * tagged at its start anyway, which the frontier's commit covers.
+ */
+static inline bool
+kva_bt_end_tagged(const struct kva_map *m, const struct kva_bt *bt)
+{
+	return bt->start + bt->size != m->end;
+}
 
 static void
 kva_bt_link(struct kva_map *m, struct kva_bt *bt)
@@ -133,7 +174,8 @@ kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 		bt->next->prev = bt;
 	m->lists[l] = bt;
 	kva_tags[kva_page_index(bt->start)] = bt;
-	kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] = bt;
+	if (kva_bt_end_tagged(m, bt))
+		kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] = bt;
 	m->free_bytes += bt->size;
 	m->nsegs++;
 }
@@ -150,7 +192,8 @@ kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
 		bt->next->prev = bt->prev;
 	/* Stale tags would make allocated pages look like free neighbours. */
 	kva_tags[kva_page_index(bt->start)] = NULL;
-	kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] = NULL;
+	if (kva_bt_end_tagged(m, bt))
+		kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] = NULL;
 	m->free_bytes -= bt->size;
 	m->nsegs--;
 }
@@ -170,9 +213,8 @@ kva_bt_alloc(struct kva_map *m)
 static void
 kva_bt_free(struct kva_map *m, struct kva_bt *bt)
 {
-	(void)m;
-	if (bt >= &kva_boot_bt[0] && bt < &kva_boot_bt[NK_MAX_DOMAINS])
-		return;  /* a window's first tag is static */
+	if (bt == &m->boot_bt)
+		return;  /* a window's first tag is the map's own */
 	kva_entries.free(bt);
 }
 
@@ -240,7 +282,7 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 		target = nk_roundup(upto, NK_PAGE_SIZE);  /* a large request: no more than it */
 	kva_committed_any = true;
 	/* The page after the frontier too: a free segment may start there. */
-	if (kva_commit_meta(m->committed, target + NK_PAGE_SIZE) != 0 ||
+	if (kva_commit_meta(m, m->committed, target + NK_PAGE_SIZE) != 0 ||
 	    sys_commit((void *)m->committed, target - m->committed) != 0) {
 		kva_report_commit_failure(target - m->committed);
 		return ENOMEM;
@@ -492,12 +534,17 @@ kva_init(void)
 		size_t span = (size_t)nd * window;
 		base = sys_reserve(span, false);
 		if (base != NULL) {
-			nk_kva_base = (uintptr_t)base;
-			nk_kva_span = span;
-			kva_nmeta = 0;
-			kva_tags = kva_meta_array(sizeof(*kva_tags));
-			if (kva_tags != NULL)
+			size_t meta = (span >> NK_PAGE_SHIFT) * KVA_META_PER_PAGE;
+			kva_meta_region = sys_reserve(meta, true);
+			if (kva_meta_region != NULL) {
+				nk_kva_base = (uintptr_t)base;
+				nk_kva_span = span;
+				kva_meta_size = meta;
+				kva_meta_used = 0;
+				kva_nmeta = 0;
+				kva_tags = kva_meta_array(sizeof(*kva_tags));
 				break;
+			}
 			sys_unreserve(base, span);
 			base = NULL;
 		}
@@ -518,6 +565,9 @@ kva_init(void)
 	nk_kva_shift = shift;
 	nk_kva_span = (uintptr_t)nd * window;
 
+	kva_maps = boot_alloc((size_t)nd * sizeof(*kva_maps), NK_CACHELINE);
+	if (kva_maps == NULL)
+		nk_panic("no boot memory for %d domain maps", nd);
 	for (int d = 0; d < nd; d++) {
 		struct kva_map *m = &kva_maps[d];
 		nk_lock_init(&m->lock, NK_RANK_KVA);
@@ -530,11 +580,11 @@ kva_init(void)
 		if (node >= 0 && sys_bind_node((void *)m->base, m->end - m->base, node) != 0)
 			nk_msg("mbind of domain %d's window to node %d failed: %s",
 			    d, node, strerror(errno));
-		/* The tags of the window's first and last page name its free segment. */
-		if (kva_commit_meta(m->base, m->base + NK_PAGE_SIZE) != 0 ||
-		    kva_commit_meta(m->end - NK_PAGE_SIZE, m->end) != 0)
+		/* The tag of the window's first page names its free segment (its
+		 * last page has none: kva_bt_end_tagged). */
+		if (kva_commit_meta(m, m->base, m->base + NK_PAGE_SIZE) != 0)
 			nk_panic("cannot commit the KVA map's first tags");
-		struct kva_bt *bt = &kva_boot_bt[d];
+		struct kva_bt *bt = &m->boot_bt;
 		bt->start = m->base;
 		bt->size = m->end - m->base;
 		kva_map_lock(m);

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,4 +200,36 @@ nk_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The start-up's secrets (the slab canary's cookie, the free mark's) from
+ * one getrandom call, not one each: a process start makes as few system
+ * calls as it can.  Start-up runs on one thread; no lock.
+ */
+#define NK_BOOT_RANDOM_WORDS 4
+static uint64_t nk_boot_random[NK_BOOT_RANDOM_WORDS];
+static unsigned nk_boot_random_left;
+
+uint64_t
+nk_random_u64(void)
+{
+	if (nk_boot_random_left == 0) {
+		if (getrandom(nk_boot_random, sizeof(nk_boot_random), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(nk_boot_random)) {
+			/* No entropy yet (early boot): the clock and an address, mixed. */
+			uint64_t x = nk_now_ns() ^ (uintptr_t)&nk_boot_random;
+			for (unsigned i = 0; i < NK_BOOT_RANDOM_WORDS; i++) {
+				x += 0x9e3779b97f4a7c15ull;
+				uint64_t z = x;
+				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+				z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+				nk_boot_random[i] = z ^ (z >> 31);
+			}
+		}
+		nk_boot_random_left = NK_BOOT_RANDOM_WORDS;
+	}
+	uint64_t r = nk_boot_random[--nk_boot_random_left];
+	nk_boot_random[nk_boot_random_left] = 0;  /* a secret handed out is not kept */
+	return r;
 }

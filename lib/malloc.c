@@ -12,20 +12,21 @@
  */
 #include <malloc.h>
 #include <stdlib.h>
-#include <sys/random.h>
 
 #include "boot.h"
 #include "large.h"
 #include "malloc_int.h"
 
-struct nk_zone nk_malloc_zones[NK_NCLASSES];
-static struct nk_keg malloc_kegs[NK_NCLASSES];
+struct nk_zone nk_malloc_zones[NK_NCLASSES] NK_BIG_BSS;  /* touched as the classes are made */
+static struct nk_keg malloc_kegs[NK_NCLASSES] NK_BIG_BSS;
 uint32_t nk_class_size[NK_NCLASSES];
 uint32_t nk_class_recip[NK_NCLASSES];
 uint32_t nk_class_ipers[NK_NCLASSES];
 uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 uint64_t nk_free_cookie;
 bool nk_malloc_rr;
+static uint32_t class_zflags;      /* the classes' zone flags, by the policy */
+static char *class_domain_mem;     /* every class's per-domain arrays (boot arena) */
 
 
 enum {
@@ -66,10 +67,7 @@ malloc_debug_init(void *mem, size_t size, int flags)
 void
 malloc_init(void)
 {
-	if (getrandom(&nk_free_cookie, sizeof(nk_free_cookie), GRND_NONBLOCK) !=
-	    sizeof(nk_free_cookie))
-		nk_free_cookie = (uint64_t)nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&nk_free_cookie;
-	nk_free_cookie |= 1;  /* never zero, so a zeroed block is never "free" */
+	nk_free_cookie = nk_random_u64() | 1;  /* never zero, so a zeroed block is never "free" */
 	for (unsigned c = 0; c < NK_NCLASSES; c++) {
 		if (c < 8) {
 			nk_class_size[c] = 16 * (c + 1);
@@ -85,27 +83,89 @@ malloc_init(void)
 			c++;
 		nk_class_lookup[i] = (uint8_t)c;
 	}
-	uint32_t zflags = NK_ZONE_MALLOC;
+	class_zflags = NK_ZONE_MALLOC;
 	if (malloc_policy == POLICY_ROUNDROBIN || malloc_policy == POLICY_INTERLEAVE)
-		zflags |= NK_ZONE_ROUNDROBIN;
+		class_zflags |= NK_ZONE_ROUNDROBIN;
 	else
-		zflags |= NK_ZONE_FIRSTTOUCH;
-	for (unsigned c = 0; c < NK_NCLASSES; c++) {
+		class_zflags |= NK_ZONE_FIRSTTOUCH;
+	/* Every class's depots and keg domains in one block, touched only as
+	 * the classes are made. */
+	class_domain_mem = zone_static_domains(NK_NCLASSES, class_zflags);
+	nk_malloc_rr = (class_zflags & NK_ZONE_ROUNDROBIN) != 0;
+	large_init(malloc_policy != POLICY_INTERLEAVE);
+}
+
+/*
+ * A class's zone is made on the class's first allocation, not at start-up:
+ * forty zones cost a process start about 60k instructions and a page fault
+ * every few zones (each about 2.5 us), and most processes use a handful of
+ * classes.  The zone takes its class as its id whenever it is made
+ * (zone_register), so a class is still its zone id.  Nothing reads a class's
+ * zone before it is made: its thread-cache slots stay empty (the fast paths
+ * miss and come here), free() finds only blocks of classes made, and the
+ * stats make every class first (malloc_make_all_classes).
+ */
+static uint8_t class_ready[NK_NCLASSES];     /* read with acquire */
+static pthread_mutex_t class_make_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static NK_NOINLINE void
+malloc_make_class(unsigned c)
+{
+	pthread_mutex_lock(&class_make_lock);
+	if (!__atomic_load_n(&class_ready[c], __ATOMIC_ACQUIRE)) {
 		char name[24];
-		snprintf(name, sizeof(name), "malloc-%u", nk_class_size[c]);
-		if (zone_setup(&nk_malloc_zones[c], &malloc_kegs[c], name, nk_class_size[c],
-		    NULL, NULL, nk_opt.debug ? malloc_debug_init : NULL, NULL,
-		    15, zflags, NK_RANK_KEG) != 0)
+		nk_name_number(name, sizeof(name), "malloc-", nk_class_size[c]);
+		if (zone_setup(&nk_malloc_zones[c], &malloc_kegs[c],
+		    class_domain_mem + c * zone_domain_bytes(class_zflags), (int)c, name,
+		    nk_class_size[c], NULL, NULL, nk_opt.debug ? malloc_debug_init : NULL, NULL,
+		    15, class_zflags, NK_RANK_KEG) != 0)
 			nk_panic("cannot create zone %s", name);
 		malloc_kegs[c].nofallback = malloc_policy == POLICY_BIND;
-		if (nk_malloc_zones[c].id != (int)c)
-			nk_panic("zone %s got id %d: a class must be its zone id", name,
-			    nk_malloc_zones[c].id);
+		NK_ASSERT(nk_malloc_zones[c].id == (int)c, "a class must be its zone id");
 		nk_class_recip[c] = malloc_kegs[c].recip;
 		nk_class_ipers[c] = malloc_kegs[c].ipers;
+		__atomic_store_n(&class_ready[c], 1, __ATOMIC_RELEASE);
 	}
-	nk_malloc_rr = (zflags & NK_ZONE_ROUNDROBIN) != 0;
-	large_init(malloc_policy != POLICY_INTERLEAVE);
+	pthread_mutex_unlock(&class_make_lock);
+}
+
+/* The zone of class c, made first if it is the class's first allocation. */
+static inline struct nk_zone *
+malloc_class_zone(unsigned c)
+{
+	NK_ASSERT(c < NK_NCLASSES, "no such class");
+	if (NK_UNLIKELY(!__atomic_load_n(&class_ready[c], __ATOMIC_ACQUIRE)))
+		malloc_make_class(c);
+	return &nk_malloc_zones[c];
+}
+
+void
+malloc_make_all_classes(void)
+{
+	for (unsigned c = 0; c < NK_NCLASSES; c++)
+		(void)malloc_class_zone(c);
+}
+
+/*
+ * fork(): no class half made in the child.  Outside every lock of the
+ * zone layer (making a class takes the registry lock).
+ */
+void
+malloc_fork_prepare(void)
+{
+	pthread_mutex_lock(&class_make_lock);
+}
+
+void
+malloc_fork_parent(void)
+{
+	pthread_mutex_unlock(&class_make_lock);
+}
+
+void
+malloc_fork_child(void)
+{
+	pthread_mutex_init(&class_make_lock, NULL);
 }
 
 /* ---- Reports ---- */
@@ -162,7 +222,7 @@ malloc_large(size_t n, size_t align, int domain, bool zero)
 static void *
 malloc_class(unsigned cls, int flags)
 {
-	struct nk_zone *z = &nk_malloc_zones[cls];
+	struct nk_zone *z = malloc_class_zone(cls);
 	void *p = nk_zalloc(z, flags);
 	if (p == NULL) {
 		/* malloc never sleeps, but it does give back what caches hold. */
@@ -489,7 +549,7 @@ nk_malloc_domain(size_t n, int domain)
 	}
 	if (n > NK_SMALL_MAX)
 		return malloc_large(n, NK_PAGE_SIZE, domain, false);
-	struct nk_zone *z = &nk_malloc_zones[malloc_size_class(n)];
+	struct nk_zone *z = malloc_class_zone(malloc_size_class(n));
 	void *p = nk_zalloc_domain(z, NULL, domain, NK_NOWAIT);
 	if (p == NULL)
 		return NULL;

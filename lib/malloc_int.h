@@ -27,9 +27,18 @@ extern bool nk_malloc_rr;         /* the classes are round-robin zones */
 
 _Static_assert(NK_NCLASSES == NK_MALLOC_IDS, "a class is its zone id");
 
-/* Start-up (init.c): the policy once the topology is known, then the classes. */
+/*
+ * Start-up (init.c): the policy once the topology is known, then the class
+ * table; each class's zone is made on its first allocation.
+ */
 void malloc_policy_init(void);
 void malloc_init(void);
+/* Makes every class's zone not made yet (the stats list them all). */
+void malloc_make_all_classes(void);
+/* fork() (init.c): outermost; no class is half made in the child. */
+void malloc_fork_prepare(void);
+void malloc_fork_parent(void);
+void malloc_fork_child(void);
 /* For the stats layer: the policy's name, the large blocks' counts. */
 const char *malloc_policy_str(void);
 void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);

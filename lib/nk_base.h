@@ -36,10 +36,41 @@
 #define NK_MAX_DOMAINS 64
 #define NK_MAX_CPUS    4096
 
+/*
+ * Big zero-initialized arrays of which a process start touches little or
+ * nothing (the boot arena, tables indexed by zone id, the stats' buffers):
+ * in .lbss, which the linker puts after .bss, so the small variables every
+ * start writes share a few pages instead of lying scattered between them
+ * (each page a start touches is a page fault).
+ */
+#define NK_BIG_BSS __attribute__((section(".lbss.numakeg")))
+
 #define nk_roundup(x, a)   (((x) + ((a) - 1)) & ~((a) - 1))
 #define nk_howmany(x, y)   (((x) + ((y) - 1)) / (y))
 #define nk_min(a, b)       ((a) < (b) ? (a) : (b))
 #define nk_max(a, b)       ((a) > (b) ? (a) : (b))
+
+/*
+ * buf = prefix followed by n in decimal, cut to fit cap (cap >= 1): the
+ * names of the zones made at every process start, where snprintf cost
+ * more than the zones themselves.
+ */
+static inline void
+nk_name_number(char *buf, size_t cap, const char *prefix, unsigned n)
+{
+	char digits[10];
+	int nd = 0;
+	do {
+		digits[nd++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	size_t at = 0;
+	while (*prefix != '\0' && at + 1 < cap)
+		buf[at++] = *prefix++;
+	while (nd > 0 && at + 1 < cap)
+		buf[at++] = digits[--nd];
+	buf[at] = '\0';
+}
 
 /* Reports through write(2) only: these run where malloc may be broken. */
 void nk_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -96,6 +127,9 @@ void nk_lock_reinit(nk_lock_t *lk);
 
 /* A monotonic clock in nanoseconds, cheap (vDSO, coarse). */
 uint64_t nk_now_ns(void);
+/* 64 random bits for the start-up's cookies: one getrandom call serves
+ * several (start-up only: the starting thread, no lock). */
+uint64_t nk_random_u64(void);
 
 /* Options read from the environment once, at start-up (options.c). */
 enum { NK_STATS_OFF, NK_STATS_TEXT, NK_STATS_JSON };
@@ -124,6 +158,9 @@ struct nk_options {
 extern struct nk_options nk_opt;
 /* Reads and checks the environment without malloc: getenv() is safe at start-up. */
 void nk_options_init(void);
+/* getenv() for a NUMAKEG_ variable at start-up: NULL at once when the
+ * environment has none (nk_options_init looked). */
+const char *nk_getenv(const char *name);
 /*
  * Once the topology is known: checks the variables that name domains and
  * rewrites them with numakeg's domain indexes (nodeN becomes its index).

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "nk_base.h"
 
@@ -52,11 +53,35 @@ nk_parse_size(const char *s, const char **end)
 	return v << shift;
 }
 
+/*
+ * Whether the environment has any NUMAKEG_ variable, found by one pass over
+ * it at start-up: almost no process has one, and then the twenty-odd
+ * getenv calls of start-up (each a pass over the environment) are skipped.
+ */
+static bool opt_env_any = true;
+
+static void
+opt_env_scan(void)
+{
+	opt_env_any = false;
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, "NUMAKEG_", 8) == 0) {
+			opt_env_any = true;
+			return;
+		}
+}
+
+const char *
+nk_getenv(const char *name)
+{
+	return opt_env_any ? getenv(name) : NULL;
+}
+
 /* The variable's value, or NULL when it is unset or empty. */
 static const char *
 opt_get(const char *name)
 {
-	const char *s = getenv(name);
+	const char *s = nk_getenv(name);
 	return (s != NULL && *s != '\0') ? s : NULL;
 }
 
@@ -263,6 +288,7 @@ opt_kva_window(void)
 void
 nk_options_init(void)
 {
+	opt_env_scan();
 	opt_fake_domains();
 	nk_opt.debug = opt_bool("NUMAKEG_DEBUG",
 #ifdef NK_DEBUG

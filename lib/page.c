@@ -2,7 +2,8 @@
  * The page layer.  Owns: the page descriptors (one per page of the KVA,
  * found from the address by one subtraction and shift, as vtoslab), each
  * domain's page accounting and limit, its cache of freed runs (page_cache.c)
- * and its NOFREE list.  Calls: kva, page_cache.  Called by: slab and keg,
+ * and its NOFREE list.  Calls: kva, page_cache, the boot arena (the domains
+ * array, at start-up).  Called by: slab and keg,
  * large, the zone layer (nk_reclaim's purge, the map entries' accounting),
  * malloc (page_lookup), stats.
  *
@@ -20,6 +21,7 @@
  * bug that stops the process.
  */
 
+#include "boot.h"
 #include "page.h"
 #include "page_cache.h"
 #include "topo.h"
@@ -37,7 +39,8 @@ struct page_domain {
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
-static struct page_domain page_domains[NK_MAX_DOMAINS];
+/* nk_topo.ndomains of them, from the boot arena (page_init). */
+static struct page_domain *page_domains;
 
 static void
 page_purge_flush(struct page_purge *pp)
@@ -420,6 +423,9 @@ page_init(void)
 	if (nk_pdesc == NULL)
 		nk_panic("cannot reserve %zu MiB of address space for the page descriptors "
 		    "(ulimit -v?)", (nk_kva_span >> NK_PAGE_SHIFT) * sizeof(struct nk_pdesc) >> 20);
+	page_domains = boot_alloc((size_t)nk_topo.ndomains * sizeof(*page_domains), NK_CACHELINE);
+	if (page_domains == NULL)
+		nk_panic("no boot memory for %d page domains", nk_topo.ndomains);
 	for (int d = 0; d < nk_topo.ndomains; d++) {
 		nk_lock_init(&page_domains[d].lock, NK_RANK_PAGE);
 		pcache_init(&page_domains[d].cache, d);

@@ -12,13 +12,13 @@ struct nk_zone *nk_zone_list;
 struct nk_tcache *nk_tc_list;
 
 static nk_lock_t zone_registry;
-static struct nk_zone *zone_by_id[NK_MAX_ZONES];
+static struct nk_zone *zone_by_id[NK_MAX_ZONES] NK_BIG_BSS;
 /*
  * An id whose zone nk_zdestroy is taking apart: zone_of_id() skips it, and
  * it is not reusable yet (a new zone on it would share slots still being
  * flushed); zone_of_id_locked() still finds the zone.
  */
-static bool zone_id_dying[NK_MAX_ZONES];
+static bool zone_id_dying[NK_MAX_ZONES] NK_BIG_BSS;
 
 /*
  * Walkers: code that follows zones (the zone list, zone ids) or slots of
@@ -104,17 +104,25 @@ zone_registry_owned(void)
 }
 
 int
-zone_register(struct nk_zone *z)
+zone_register(struct nk_zone *z, int want)
 {
+	/* A malloc class is its zone id (ids 0..39), whenever it is made. */
+	NK_ASSERT((want >= 0 && want < NK_MALLOC_IDS) == ((z->flags & NK_ZONE_MALLOC) != 0),
+	    "ids below NK_MALLOC_IDS are the malloc classes', and only theirs");
 	zone_registry_lock();
-	int id = -1;
-	/* The malloc classes take ids 0..39 in order: a class is its zone id. */
-	int lo = (z->flags & NK_ZONE_MALLOC) ? 0 : NK_MALLOC_IDS;
-	for (int i = lo; i < NK_MAX_ZONES; i++)
-		if (zone_by_id[i] == NULL) {
-			id = i;
-			break;
-		}
+	int id = -1, err = ENOSPC;
+	if (want >= 0) {
+		if (want < NK_MAX_ZONES && zone_by_id[want] == NULL)
+			id = want;
+		else
+			err = EEXIST;
+	} else {
+		for (int i = NK_MALLOC_IDS; i < NK_MAX_ZONES; i++)
+			if (zone_by_id[i] == NULL) {
+				id = i;
+				break;
+			}
+	}
 	if (id >= 0) {
 		z->id = id;
 		zone_by_id[id] = z;
@@ -122,7 +130,7 @@ zone_register(struct nk_zone *z)
 		nk_zone_list = z;
 	}
 	zone_registry_unlock();
-	return id < 0 ? ENOSPC : 0;
+	return id < 0 ? err : 0;
 }
 
 void

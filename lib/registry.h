@@ -20,9 +20,11 @@ void zone_registry_unlock(void);
 bool zone_registry_owned(void);
 /*
  * Gives z an id and puts it on the list; ENOSPC when every id is taken.
- * Malloc classes (NK_ZONE_MALLOC) take ids 0..NK_MALLOC_IDS-1 in order.
+ * id >= 0: exactly that id (a malloc class's, NK_ZONE_MALLOC: its class,
+ * 0..NK_MALLOC_IDS-1, whenever it is made), EEXIST if it is taken; -1: the
+ * lowest free id from NK_MALLOC_IDS on.
  */
-int zone_register(struct nk_zone *z);
+int zone_register(struct nk_zone *z, int id);
 /*
  * Takes z off the list and marks its id dying: zone_of_id() no longer finds
  * it, and the id is not reused until zone_release_id().  Then waits until

@@ -14,7 +14,6 @@
  * zone layer.  Only keg.c calls it.
  */
 #include <sys/mman.h>
-#include <sys/random.h>
 
 #include "slab.h"
 
@@ -96,10 +95,7 @@ keg_layout(struct nk_keg *k)
 void
 keg_cookie_init(void)
 {
-	uint64_t c;
-	if (getrandom(&c, sizeof(c), GRND_NONBLOCK) != (ssize_t)sizeof(c))
-		c = nk_now_ns() * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&c;
-	nk_slab_cookie = c | 1;  /* a zeroed header never passes */
+	nk_slab_cookie = nk_random_u64() | 1;  /* a zeroed header never passes */
 }
 
 /*

@@ -110,8 +110,8 @@ snap_zone_header(struct szone *sz, const struct nk_zone *z, enum skind kind)
 static void
 snap_placement(struct snapshot *sn, int d)
 {
-	static void *pages[PLACEMENT_SAMPLE];
-	static int status[PLACEMENT_SAMPLE];
+	static void *pages[PLACEMENT_SAMPLE] NK_BIG_BSS;
+	static int status[PLACEMENT_SAMPLE] NK_BIG_BSS;
 	unsigned long n = 0;
 	/* A walk nk_zdestroy waits for: no zone is freed under it. */
 	for (struct nk_zone *z = zone_walk_begin(); z != NULL && n < PLACEMENT_SAMPLE; z = z->next) {
@@ -145,6 +145,8 @@ static bool
 snap_take(struct snapshot *sn)
 {
 	int nd = nk_topo.ndomains, nz = 0;
+	/* Every class listed, those not used yet too: made now, before counting. */
+	malloc_make_all_classes();
 	zone_registry_lock();
 	for (struct nk_zone *z = nk_zone_list; z != NULL; z = z->next)
 		nz++;

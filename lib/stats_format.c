@@ -323,7 +323,7 @@ stats_format_text(struct sink *s, const struct snapshot *sn, bool full)
 	    sn->total.frees, sn->total.used);
 
 	/* The zones, the most memory held first (used bytes break ties). */
-	static int order[NK_MAX_ZONES + 8];
+	static int order[NK_MAX_ZONES + 8] NK_BIG_BSS;
 	int n = 0;
 	for (int i = 0; i < sn->nzones; i++)
 		if (sn->zones[i].kind != SK_CLASS && (full || sn->zones[i].kind != SK_INTERNAL))
@@ -355,6 +355,6 @@ stats_format_text(struct sink *s, const struct snapshot *sn, bool full)
 	if (!full)
 		sink_printf(s, "(NUMAKEG_STATS=text:full: every domain, malloc's size classes and "
 		    "numakeg's own zones)\n");
-	/* Always the last line: scripts (test/preload) read it. */
+	/* Always the last line: scripts (bench/workloads.sh) read it. */
 	sink_printf(s, "numakeg: total allocs %lu frees %lu\n", sn->total.requests, sn->total.frees);
 }

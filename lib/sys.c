@@ -48,10 +48,10 @@ sys_fault(enum sys_call call)
 void
 sys_fault_init(void)
 {
-	const char *spec = getenv("NUMAKEG_FAULT");
+	const char *spec = nk_getenv("NUMAKEG_FAULT");
 	if (spec == NULL || *spec == '\0')
 		return;
-	const char *seed = getenv("NUMAKEG_FAULT_SEED");
+	const char *seed = nk_getenv("NUMAKEG_FAULT_SEED");
 	if (seed != NULL && *seed != '\0')
 		sys_fault_state = strtoull(seed, NULL, 0) | 1;
 	const char *p = spec;
@@ -201,6 +201,21 @@ sys_bind_node(void *addr, size_t len, int node)
 	/* maxnode as libnuma's mbind() passes it: the mask's size in bits. */
 	return syscall(SYS_mbind, addr, (unsigned long)len, (unsigned long)MPOL_PREFERRED, mask,
 	    (unsigned long)(sizeof(mask) * 8), 0ul) == 0 ? 0 : errno;
+}
+
+int
+sys_allowed_nodes(void)
+{
+	/* The kernel's node masks have at most 1024 bits (NODES_SHIFT <= 10);
+	 * a smaller buffer than its node count is refused (EINVAL). */
+	unsigned long mask[1024 / 64] = { 0 };
+	if (syscall(SYS_get_mempolicy, NULL, mask, (unsigned long)(sizeof(mask) * 8), NULL,
+	    (unsigned long)MPOL_F_MEMS_ALLOWED) != 0)
+		return errno == ENOSYS ? 1 : -1;
+	int n = 0;
+	for (size_t i = 0; i < sizeof(mask) / sizeof(mask[0]); i++)
+		n += __builtin_popcountl(mask[i]);
+	return n;
 }
 
 long

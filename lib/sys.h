@@ -41,6 +41,14 @@ int sys_populate(void *addr, size_t len);
 /* Binds a range's future pages to a node (MPOL_PREFERRED); 0 or an errno. */
 int sys_bind_node(void *addr, size_t len, int node);
 /*
+ * How many NUMA nodes the process may take memory from (get_mempolicy's
+ * MPOL_F_MEMS_ALLOWED: the online nodes its cpuset allows): one system
+ * call, where reading sysfs takes three and a path walk.  1 on a kernel
+ * without NUMA, -1 where the call is refused (a seccomp filter: Docker's
+ * allows it only with CAP_SYS_NICE).
+ */
+int sys_allowed_nodes(void);
+/*
  * move_pages(2), as libnuma declares it: with nodes NULL, status[i] gets
  * the node pages[i] is on (or a negative errno).  0, or -1 with errno.
  */

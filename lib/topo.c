@@ -37,6 +37,8 @@ static void
 topo_sort_fallbacks(void)
 {
 	int n = nk_topo.ndomains;
+	if (n == 1)
+		return;  /* fallback[0][0] == 0 already: no write, no page touched */
 	for (int d = 0; d < n; d++) {
 		/* Insertion sort by (distance, id): n is small and this runs once. */
 		uint8_t order[NK_MAX_DOMAINS];
@@ -104,10 +106,10 @@ topo_fake(int n)
 static void
 topo_fake_distances(int n)
 {
-	const char *s = getenv("NUMAKEG_FAKE_DISTANCES");
+	const char *s = nk_getenv("NUMAKEG_FAKE_DISTANCES");
 	if (s == NULL || *s == '\0')
 		return;
-	static uint16_t parsed[NK_MAX_DOMAINS][NK_MAX_DOMAINS];
+	static uint16_t parsed[NK_MAX_DOMAINS][NK_MAX_DOMAINS] NK_BIG_BSS;
 	const char *p = s;
 	int count = 0;
 	for (;;) {
@@ -286,13 +288,19 @@ topo_hwloc(void)
 }
 
 /*
- * True when the kernel has one NUMA node online: there is nothing for hwloc
- * to discover, and its discovery costs milliseconds at every process start
- * (every git or shell subprocess under LD_PRELOAD pays it).
+ * True when the process can have memory on one NUMA node only: there is
+ * nothing for hwloc to discover, and its discovery costs milliseconds at
+ * every process start (every git or shell subprocess under LD_PRELOAD pays
+ * it).  The kernel says so in one system call (the nodes the cpuset allows,
+ * which is also what hwloc would report); sysfs's list of online nodes is
+ * read only where that call is refused.
  */
 static bool
 topo_one_node_online(void)
 {
+	int allowed = sys_allowed_nodes();
+	if (allowed >= 1)
+		return allowed == 1;
 	int fd = open("/sys/devices/system/node/online", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;  /* no sysfs: let hwloc decide */
@@ -305,6 +313,38 @@ topo_one_node_online(void)
 	return strcmp(buf, "0\n") == 0 || strcmp(buf, "0") == 0;
 }
 
+/*
+ * One real domain.  Its cpus matter only to pinning (topo_set_thread_domain)
+ * and are counted then (topo_count_cpus): sysconf reads a sysfs file, which
+ * every process start would pay for.  Only the first line of nk_topo is
+ * written (fallback[0][0] is 0 already), so a start touches one page of it.
+ */
+static void
+topo_one_domain(const char *source)
+{
+	nk_topo.ndomains = 1;
+	nk_topo.fake = false;
+	nk_topo.os_node[0] = 0;
+	nk_topo.distance[0][0] = 10;
+	nk_topo.source = source;
+}
+
+static pthread_once_t topo_cpus_once = PTHREAD_ONCE_INIT;
+
+/* topo_one_domain's cpus, on the first pinning: every cpu is on domain 0. */
+static void
+topo_count_cpus(void)
+{
+	if (nk_topo.ncpus != 0)
+		return;  /* hwloc's count */
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	int n = (int)nk_min(nk_max(ncpu, 1), NK_MAX_CPUS);
+	CPU_ZERO(&nk_topo.domain_cpus[0]);
+	for (int c = 0; c < n; c++)
+		CPU_SET(c, &nk_topo.domain_cpus[0]);
+	__atomic_store_n(&nk_topo.ncpus, n, __ATOMIC_RELEASE);
+}
+
 void
 topo_init(void)
 {
@@ -313,18 +353,14 @@ topo_init(void)
 		topo_fake_distances(nk_opt.fake_domains);
 		nk_topo.source = "fake";
 	} else if (topo_one_node_online()) {
-		topo_fake(1);
-		nk_topo.fake = false;
-		nk_topo.source = "one node";
+		topo_one_domain("one node");
 	} else if (topo_hwloc()) {
 		nk_topo.source = "hwloc";
 	} else {
 		nk_msg("no topology from hwloc; running as one domain");
-		topo_fake(1);
-		nk_topo.fake = false;
-		nk_topo.source = "none";
+		topo_one_domain("none");
 	}
-	const char *fake_distances = getenv("NUMAKEG_FAKE_DISTANCES");
+	const char *fake_distances = nk_getenv("NUMAKEG_FAKE_DISTANCES");
 	if (nk_opt.fake_domains <= 0 && fake_distances != NULL && *fake_distances)
 		nk_msg("ignoring NUMAKEG_FAKE_DISTANCES: it needs NUMAKEG_FAKE_DOMAINS");
 	topo_sort_fallbacks();
@@ -340,6 +376,7 @@ topo_set_thread_domain(int domain)
 		nk_tls_domain_override = domain;
 		return 0;
 	}
+	pthread_once(&topo_cpus_once, topo_count_cpus);
 	cpu_set_t set;
 	if (domain < 0) {
 		CPU_ZERO(&set);

@@ -13,7 +13,7 @@ struct nk_topo {
 	int ndomains;
 	bool fake;                                   /* NUMAKEG_FAKE_DOMAINS */
 	const char *source;                          /* where the topology came from */
-	int ncpus;                                   /* cpu ids are < ncpus */
+	int ncpus;                                   /* cpu ids are < ncpus (one real domain: 0 until a thread is pinned) */
 	int bind_domain;                             /* -1, or every thread's domain */
 	int os_node[NK_MAX_DOMAINS];                 /* the kernel's node id */
 	uint16_t distance[NK_MAX_DOMAINS][NK_MAX_DOMAINS];

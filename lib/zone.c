@@ -40,11 +40,17 @@
 /* NK_WAITOK with no memory: the longest wait between tries, in ms. */
 #define ZONE_WAIT_MAX_MS 64
 
-/* A user zone and its keg, allocated together, from the zone of zones. */
+/*
+ * A user zone and its keg, allocated together, from the zone of zones, and
+ * followed by their per-domain arrays (zone_domain_bytes), at
+ * ZONE_AND_KEG_HEAD bytes: one item per zone, its size set by the number
+ * of domains when the zone of zones is made.
+ */
 struct zone_and_keg {
 	struct nk_zone zone;
 	struct nk_keg keg;
 };
+#define ZONE_AND_KEG_HEAD nk_roundup(sizeof(struct zone_and_keg), (size_t)NK_CACHELINE)
 static struct nk_zone zone_zone;
 static struct nk_keg zone_keg;
 
@@ -293,18 +299,46 @@ zone_set_fast_slots(struct nk_zone *z)
 	    !(z->flags & NK_ZONE_ROUNDROBIN) ? z->id : -1);
 }
 
+size_t
+zone_domain_bytes(uint32_t zflags)
+{
+	size_t bytes = (size_t)nk_topo.ndomains * sizeof(struct nk_depot);
+	if (!(zflags & NK_ZONE_SECONDARY))
+		bytes += (size_t)nk_topo.ndomains * sizeof(struct nk_keg_domain);
+	return bytes;
+}
+
+void *
+zone_static_domains(int nzones, uint32_t zflags)
+{
+	NK_ASSERT(__atomic_load_n(&nk_boot_state, __ATOMIC_ACQUIRE) == NK_BOOT_STARTING,
+	    "the boot arena serves only the starting thread");
+	void *mem = boot_alloc((size_t)nzones * zone_domain_bytes(zflags), NK_CACHELINE);
+	if (mem == NULL)
+		nk_panic("no boot memory for the per-domain arrays of %d zones", nzones);
+	return mem;
+}
+
 int
-zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
-    nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
+zone_setup(struct nk_zone *z, struct nk_keg *keg, void *domain_mem, int id, const char *name,
+    size_t size, nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
     int align, uint32_t zflags, enum nk_lock_rank keg_rank)
 {
-	memset(z, 0, offsetof(struct nk_zone, depot));
-	snprintf(z->name, sizeof(z->name), "%s", name ? name : "(unnamed)");
+	NK_ASSERT(domain_mem != NULL && ((uintptr_t)domain_mem & (NK_CACHELINE - 1)) == 0,
+	    "a zone's per-domain arrays: zone_domain_bytes, cache-aligned");
+	memset(z, 0, sizeof(*z));
+	z->depot = domain_mem;
+	/* Cut to fit and terminated (the memset), without snprintf's cost. */
+	if (name == NULL)
+		name = "(unnamed)";
+	memcpy(z->name, name, strnlen(name, sizeof(z->name) - 1));
 	if ((zflags & NK_ZONE_FIRSTTOUCH) && (zflags & NK_ZONE_ROUNDROBIN))
 		return EINVAL;
-	/* A secondary zone shares its master's keg; others bring a new one. */
+	/* A secondary zone shares its master's keg; others bring a new one,
+	 * whose domains follow the zone's depots. */
 	if (!(zflags & NK_ZONE_SECONDARY)) {
-		int err = keg_init(keg, z->name, size, align, init, fini, zflags, keg_rank);
+		struct nk_keg_domain *dom = (struct nk_keg_domain *)(z->depot + nk_topo.ndomains);
+		int err = keg_init(keg, dom, z->name, size, align, init, fini, zflags, keg_rank);
 		if (err != 0)
 			return err;
 		keg->owner = z;
@@ -324,7 +358,7 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
 		memset(&z->depot[d], 0, sizeof(z->depot[d]));
 		nk_lock_init(&z->depot[d].lock, NK_RANK_DEPOT);
 	}
-	int err = zone_register(z);
+	int err = zone_register(z, id);
 	if (err != 0)
 		return err;
 	if (!(zflags & NK_ZONE_SECONDARY))
@@ -336,9 +370,10 @@ zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
 void
 zone_api_bootstrap(void)
 {
-	if (zone_setup(&zone_zone, &zone_keg, "zones", sizeof(struct zone_and_keg),
-	    NULL, NULL, NULL, NULL, NK_ALIGN_CACHE, NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL,
-	    NK_RANK_KEG) != 0)
+	uint32_t zflags = NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL;
+	if (zone_setup(&zone_zone, &zone_keg, zone_static_domains(1, zflags), -1, "zones",
+	    ZONE_AND_KEG_HEAD + zone_domain_bytes(0), NULL, NULL, NULL, NULL, NK_ALIGN_CACHE,
+	    zflags, NK_RANK_KEG) != 0)
 		nk_panic("cannot create zone zones");
 }
 
@@ -356,8 +391,8 @@ nk_zcreate(const char *name, size_t size, nk_ctor_t ctor, nk_dtor_t dtor,
 	struct zone_and_keg *zk = nk_zalloc(&zone_zone, NK_NOWAIT);
 	if (zk == NULL)
 		return NULL;
-	int err = zone_setup(&zk->zone, &zk->keg, name, size, ctor, dtor, init, fini,
-	    align, zflags, NK_RANK_KEG);
+	int err = zone_setup(&zk->zone, &zk->keg, (char *)zk + ZONE_AND_KEG_HEAD, -1, name, size,
+	    ctor, dtor, init, fini, align, zflags, NK_RANK_KEG);
 	if (err != 0) {
 		nk_zfree(&zone_zone, zk);
 		errno = err;
@@ -378,8 +413,9 @@ nk_zsecond_create(const char *name, nk_ctor_t ctor, nk_dtor_t dtor,
 	if (zk == NULL)
 		return NULL;
 	struct nk_keg *keg = master->keg;
-	int err = zone_setup(&zk->zone, keg, name, keg->size, ctor, dtor, NULL, NULL,
-	    0, (master->flags & ~NK_ZONE_LIMITED) | NK_ZONE_SECONDARY, NK_RANK_KEG);
+	int err = zone_setup(&zk->zone, keg, (char *)zk + ZONE_AND_KEG_HEAD, -1, name, keg->size,
+	    ctor, dtor, NULL, NULL, 0, (master->flags & ~NK_ZONE_LIMITED) | NK_ZONE_SECONDARY,
+	    NK_RANK_KEG);
 	if (err != 0) {
 		nk_zfree(&zone_zone, zk);
 		errno = err;

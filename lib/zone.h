@@ -14,10 +14,25 @@
 /*
  * Internal zones live in static storage with their keg.  keg_rank is the
  * keg's lock rank (NK_RANK_KEG, or NK_RANK_ENTRY_KEG for the KVA map's).
+ * domain_mem: zone_domain_bytes(zflags), cache-aligned, for the zone's
+ * depots and its keg's domains, one of each per domain; the zone keeps it.
+ * id: the zone id a malloc class must have (its class), or -1
+ * (zone_register).
  */
-int zone_setup(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
-               nk_ctor_t ctor, nk_dtor_t dtor, nk_init_t init, nk_fini_t fini,
-               int align, uint32_t zflags, enum nk_lock_rank keg_rank);
+int zone_setup(struct nk_zone *z, struct nk_keg *keg, void *domain_mem, int id,
+               const char *name, size_t size, nk_ctor_t ctor, nk_dtor_t dtor,
+               nk_init_t init, nk_fini_t fini, int align, uint32_t zflags,
+               enum nk_lock_rank keg_rank);
+/* The bytes of a zone's per-domain arrays: nk_topo.ndomains depots, and as
+ * many keg domains unless zflags has NK_ZONE_SECONDARY. */
+size_t zone_domain_bytes(uint32_t zflags);
+/*
+ * The per-domain arrays of nzones static zones, one after the other, from
+ * the boot arena: numakeg's own zones and malloc's classes, made while it
+ * starts (the starting thread only).  Packed, so the zones made at every
+ * process start touch a few pages, not one per zone.
+ */
+void *zone_static_domains(int nzones, uint32_t zflags);
 /* zone.c's part of the start-up (zone_boot.h): the zone user zones come from. */
 void zone_api_bootstrap(void);
 

@@ -77,8 +77,9 @@ static void
 zone_internal(struct nk_zone *z, struct nk_keg *keg, const char *name, size_t size,
     int align, uint32_t zflags, enum nk_lock_rank rank)
 {
-	if (zone_setup(z, keg, name, size, NULL, NULL, NULL, NULL, align,
-	    NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL | zflags, rank) != 0)
+	zflags |= NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL;
+	if (zone_setup(z, keg, zone_static_domains(1, zflags), -1, name, size, NULL, NULL, NULL,
+	    NULL, align, zflags, rank) != 0)
 		nk_panic("cannot create zone %s", name);
 }
 
@@ -110,7 +111,7 @@ zone_bootstrap(void)
 	struct nk_item_source buckets[NK_NBUCKET_SIZES];
 	for (unsigned i = 0; i < NK_NBUCKET_SIZES; i++) {
 		char name[24];
-		snprintf(name, sizeof(name), "bucket-%u", bucket_size_cap(i));
+		nk_name_number(name, sizeof(name), "bucket-", bucket_size_cap(i));
 		zone_internal(&bucket_zones[i], &bucket_kegs[i], name, bucket_size_bytes(i),
 		    NK_ALIGN_PTR, 0, NK_RANK_KEG);
 		buckets[i] = zone_source(&bucket_zones[i]);

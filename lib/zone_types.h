@@ -64,7 +64,13 @@ struct nk_zone {
 	int sleepers;
 	uint64_t last_trim_ns;
 	struct nk_zone *next;       /* the registry */
-	struct nk_depot depot[NK_MAX_DOMAINS];
+	/*
+	 * One depot per domain, nk_topo.ndomains of them (not NK_MAX_DOMAINS:
+	 * a zone's memory is then what the machine needs, and a start-up
+	 * touches one line per zone and domain instead of a page per zone).
+	 * zone_setup's caller provides them (zone_domain_bytes).
+	 */
+	struct nk_depot *depot;
 };
 
 /*

@@ -16,7 +16,7 @@ NK_BUILD_PKGS=(cmake gcc g++ make pkg-config libnuma-dev libhwloc-dev
 NK_TEST_PKGS=(python3 sqlite3 perl git redis-server redis-tools coreutils bash procps
 	qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file python3-matplotlib)
 
-# The install tests (test/install) render the man pages (man-db), read ELF
+# The install tests (test/integration/install) render the man pages (man-db), read ELF
 # headers (binutils: readelf, which CPack also uses for the .deb's shlibs)
 # and unpack the .deb (dpkg-deb, in dpkg).
 NK_TEST_PKGS+=(man-db binutils dpkg)

@@ -2,7 +2,7 @@
 # tools/soak.sh MINUTES [THREADS]
 #
 # The soak test, outside CI: builds numakeg (Release) with its soak driver
-# into build-soak/ and runs test/soak/soak.c's nk_soak for MINUTES minutes
+# into build-soak/ and runs test/stress/soak.c's nk_soak for MINUTES minutes
 # with THREADS worker threads (default 8): random sizes up to 1 MiB,
 # cross-thread frees, realloc, calloc, fork, thread exits, every block
 # filled with its own pattern and checked when it is freed.  It prints the
@@ -43,4 +43,4 @@ if ! cmake --build build-soak -j"$(nproc)" --target nk_soak >build-soak/build.lo
 fi
 
 echo "soak.sh: running for $minutes minute(s) with $threads worker threads"
-exec build-soak/test/soak/nk_soak "$((minutes * 60))" "$threads"
+exec build-soak/test/stress/nk_soak "$((minutes * 60))" "$threads"

@@ -1,7 +1,0 @@
-# python3 with PYTHONMALLOC=malloc: threads building and freeing dicts, lists, strings.
-. "$NK_PRELOAD_DIR/common.sh"
-nk_need python3
-# The real interpreter, not a wrapper such as a pyenv shim.
-py=$(python3 -c 'import sys; print(sys.executable)')
-export PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
-nk_target "$py" -s "$NK_PRELOAD_DIR/workload.py" "${1:-$(nk_size 60000)}"

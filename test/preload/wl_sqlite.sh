@@ -1,6 +1,0 @@
-# sqlite3 building a 100k-row database ($1 rows) and querying it.
-. "$NK_PRELOAD_DIR/common.sh"
-nk_need sqlite3
-rows=${1:-$(nk_size 100000)}
-sed "s/WHERE x < 100000)/WHERE x < $rows)/" "$NK_PRELOAD_DIR/workload.sql" >workload.sql
-nk_target sqlite3 -batch -bail test.db <workload.sql
