@@ -1,5 +1,7 @@
 /*
- * Buckets and depots (bucket.h).  Layering: bucket.c calls the keg (items
+ * Buckets and depots (bucket.h), and how big both are: the zone's bucket
+ * size and each depot's bound grow on misses and shrink in the trim
+ * (doc/DESIGN.md, "Bucket sizes follow the working set").  Layering: bucket.c calls the keg (items
  * in and out of slabs) and the lock layer; it never calls the thread caches
  * or the zone API above it, and its bucket memory comes through the item
  * sources zone.c hands down at start-up.
@@ -17,12 +19,25 @@ static struct nk_item_source bucket_src[NK_NBUCKET_SIZES];
  * many pages.
  */
 #define DEPOT_MAX_BYTES   ((uint64_t)512 << 10)
+/*
+ * ... unless the working set is bigger: a miss after the depot sent items
+ * back to the keg since the last trim (the program wanted them again) doubles
+ * the depot's bound, up to this; the trim brings it back down.  Each item
+ * sent to its slab and taken again costs about ten times a depot round trip
+ * (keg_free_items, the slab lists, often a slab freed and made again):
+ * batches of 10000 blocks of 256 B ran 1.4x slower per block than batches of
+ * 1000 (bench/batch.c).
+ */
+#define DEPOT_GROWN_MAX_BYTES ((uint64_t)8 << 20)
 /* Empty buckets a depot keeps for threads that need one: enough for a few
  * threads' trades, few enough not to hold memory. */
 #define DEPOT_MAX_EMPTY   8
 /* A trim shrinks the bucket size by a quarter, but not below this (or the
  * zone's largest): small buckets mean a trip to the depot every few items. */
 #define BUCKET_CAP_FLOOR  8
+/* A cache's first refill takes at most this many items (zone_import_bucket):
+ * zone.c's first bucket size, NK_BUCKET_START. */
+#define BUCKET_FIRST_FILL 32
 
 _Static_assert(NK_BUCKET_MAX == 256, "the largest bucket size is the depot's largest");
 
@@ -55,6 +70,7 @@ bucket_alloc(uint16_t cap)
 	if (b != NULL) {
 		b->cnt = 0;
 		b->cap = bucket_caps[i];
+		b->filled_at = 0;
 		b->next = NULL;
 	}
 	return b;
@@ -82,13 +98,35 @@ zone_release(struct nk_zone *z, void **items, int n)
 	keg_free_items(z->keg, items, n);
 }
 
-int
-zone_import(struct nk_zone *z, int domain, int flags, void **items, int max, bool exact)
+/*
+ * Items from the keg into items[0..max).  One keg call takes existing items
+ * from several slabs under one lock, or a new slab's; until_full: calls
+ * repeat until max or the keg has no more (a bucket refill that stopped at
+ * the end of a partial slab would come back for more at once, a miss per
+ * slab).  Round-robin zones: one call.
+ */
+static int
+zone_import_some(struct nk_zone *z, int domain, int flags, void **items, int max, bool exact,
+    bool until_full)
 {
-	int n = exact ? keg_alloc_items_domain(z->keg, domain, flags, items, max)
-	              : keg_alloc_items(z->keg, domain, flags, items, max);
+	int n = 0, err = errno;
+	/* A round-robin keg picks the next domain on every call: one request
+	 * per refill keeps its slabs spread evenly over the domains. */
+	if (z->flags & NK_ZONE_ROUNDROBIN)
+		until_full = false;
+	while (n < max) {
+		int got = exact ? keg_alloc_items_domain(z->keg, domain, flags, items + n, max - n)
+		                : keg_alloc_items(z->keg, domain, flags, items + n, max - n);
+		NK_ASSERT(got >= 0 && got <= max - n, "the keg returned more items than asked");
+		if (got == 0)
+			break;
+		n += got;
+		if (!until_full)
+			break;
+	}
 	if (n == 0)
-		return 0;
+		return 0;  /* errno: the keg's */
+	errno = err;  /* items came: a later call's failure is no error */
 	if (z->zinit) {
 		int kept = 0;
 		for (int i = 0; i < n; i++) {
@@ -102,6 +140,12 @@ zone_import(struct nk_zone *z, int domain, int flags, void **items, int max, boo
 			errno = ENOMEM;
 	}
 	return n;
+}
+
+int
+zone_import(struct nk_zone *z, int domain, int flags, void **items, int max, bool exact)
+{
+	return zone_import_some(z, domain, flags, items, max, exact, true);
 }
 
 void *
@@ -135,10 +179,34 @@ zone_release_bucket(struct nk_zone *z, struct nk_bucket *b)
 
 /* ---- Depots ---- */
 
+/* The depot's bound when the working set fits: DEPOT_MAX_BYTES. */
 static uint64_t
-zone_depot_max(const struct nk_zone *z)
+zone_depot_base(const struct nk_zone *z)
 {
 	return nk_max((uint64_t)z->bucket_max * 2, DEPOT_MAX_BYTES / z->size);
+}
+
+/* Items domain d's depot may hold now: the base, or more once grown. */
+static uint64_t
+depot_limit(const struct nk_zone *z, const struct nk_depot *dep)
+{
+	return nk_max(dep->limit, zone_depot_base(z));
+}
+
+/*
+ * A miss found the depot empty after it had turned buckets away since the
+ * last trim: the working set is bigger than the bound, which doubles (up to
+ * DEPOT_GROWN_MAX_BYTES).
+ */
+static void
+depot_grow_on_miss(const struct nk_zone *z, struct nk_depot *dep)
+{
+	NK_LOCK_ASSERT_OWNED(&dep->lock);
+	if (dep->overflows == 0)
+		return;
+	dep->overflows = 0;
+	uint64_t top = nk_max(DEPOT_GROWN_MAX_BYTES / z->size, zone_depot_base(z));
+	dep->limit = nk_min(depot_limit(z, dep) * 2, top);
 }
 
 /* Takes a depot's lock; contention makes the zone's buckets bigger, so
@@ -147,10 +215,84 @@ static void
 depot_lock(struct nk_zone *z, struct nk_depot *dep)
 {
 	if (!nk_trylock(&dep->lock)) {
-		if (z->bucket_cap < z->bucket_max)
-			z->bucket_cap = (uint16_t)nk_min(z->bucket_cap * 2, z->bucket_max);
+		uint16_t cap = zone_bucket_cap(z);
+		if (cap < z->bucket_max)
+			__atomic_store_n(&z->bucket_cap, (uint16_t)nk_min(cap * 2, z->bucket_max),
+			    __ATOMIC_RELAXED);
 		nk_lock(&dep->lock);
 	}
+}
+
+/*
+ * Whether a bucket may enter domain d's depot as it is: a first-touch depot
+ * holds its own domain's items only, and a bucket filled by a fallback
+ * (this domain was full) holds another's.
+ */
+static bool
+bucket_is_home(const struct nk_zone *z, int d, const struct nk_bucket *b)
+{
+	if (nk_topo.ndomains == 1 || (z->flags & NK_ZONE_ROUNDROBIN))
+		return true;
+	for (int i = 0; i < b->cnt; i++)
+		if (kva_domain_of(b->items[i]) != d)
+			return false;
+	return true;
+}
+
+/* Pushes a bucket with items; false (nothing changed) if the depot is full. */
+static bool
+depot_push_full(struct nk_zone *z, struct nk_depot *dep, struct nk_bucket *b)
+{
+	NK_LOCK_ASSERT_OWNED(&dep->lock);
+	if (dep->nitems + b->cnt > depot_limit(z, dep)) {
+		dep->overflows++;
+		return false;
+	}
+	b->next = dep->full;
+	dep->full = b;
+	dep->nitems += b->cnt;
+	return true;
+}
+
+/* Pops a bucket with items, or NULL; the working-set minimum follows. */
+static struct nk_bucket *
+depot_pop_full(struct nk_depot *dep)
+{
+	NK_LOCK_ASSERT_OWNED(&dep->lock);
+	struct nk_bucket *b = dep->full;
+	if (b != NULL) {
+		dep->full = b->next;
+		dep->nitems -= b->cnt;
+		if (dep->nitems < dep->imin)
+			dep->imin = dep->nitems;
+	}
+	return b;
+}
+
+/* Keeps an empty bucket for a later trade; false if the depot has enough. */
+static bool
+depot_push_empty(struct nk_depot *dep, struct nk_bucket *empty)
+{
+	NK_LOCK_ASSERT_OWNED(&dep->lock);
+	if (dep->nempty >= DEPOT_MAX_EMPTY)
+		return false;
+	empty->next = dep->empty;
+	dep->empty = empty;
+	dep->nempty++;
+	return true;
+}
+
+/* An empty bucket of at least cap items, or NULL. */
+static struct nk_bucket *
+depot_pop_empty(struct nk_depot *dep, uint16_t cap)
+{
+	NK_LOCK_ASSERT_OWNED(&dep->lock);
+	struct nk_bucket *empty = dep->empty;
+	if (empty == NULL || empty->cap < cap)
+		return NULL;
+	dep->empty = empty->next;
+	dep->nempty--;
+	return empty;
 }
 
 void
@@ -163,29 +305,16 @@ zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 		zone_release_bucket(z, b);
 		return;
 	}
-	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN)) {
-		/*
-		 * A first-touch depot holds its own domain's items only.  A
-		 * bucket filled by a fallback (this domain was full) holds
-		 * another's: its items go home instead.
-		 */
-		for (int i = 0; i < b->cnt; i++)
-			if (kva_domain_of(b->items[i]) != d) {
-				zone_free_cross(z, b);
-				bucket_free(b);
-				return;
-			}
-	}
-	depot_lock(z, dep);
-	if (dep->nitems + b->cnt > zone_depot_max(z)) {
-		nk_unlock(&dep->lock);
-		zone_release_bucket(z, b);
+	if (!bucket_is_home(z, d, b)) {
+		zone_free_cross(z, b);  /* its items go home instead */
+		bucket_free(b);
 		return;
 	}
-	b->next = dep->full;
-	dep->full = b;
-	dep->nitems += b->cnt;
+	depot_lock(z, dep);
+	bool kept = depot_push_full(z, dep, b);
 	nk_unlock(&dep->lock);
+	if (!kept)
+		zone_release_bucket(z, b);
 }
 
 struct nk_bucket *
@@ -193,19 +322,9 @@ zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *empty)
 {
 	struct nk_depot *dep = &z->depot[d];
 	depot_lock(z, dep);
-	struct nk_bucket *b = dep->full;
-	if (b != NULL) {
-		dep->full = b->next;
-		dep->nitems -= b->cnt;
-		if (dep->nitems < dep->imin)
-			dep->imin = dep->nitems;
-	}
-	if (empty != NULL && dep->nempty < DEPOT_MAX_EMPTY) {
-		empty->next = dep->empty;
-		dep->empty = empty;
-		dep->nempty++;
+	struct nk_bucket *b = depot_pop_full(dep);
+	if (empty != NULL && depot_push_empty(dep, empty))
 		empty = NULL;
-	}
 	nk_unlock(&dep->lock);
 	if (empty != NULL)
 		bucket_free(empty);
@@ -216,19 +335,140 @@ struct nk_bucket *
 zone_fetch_empty(struct nk_zone *z, int d)
 {
 	struct nk_depot *dep = &z->depot[d];
-	struct nk_bucket *empty = NULL;
+	uint16_t cap = zone_bucket_cap(z);
 	nk_lock(&dep->lock);
-	if (dep->empty != NULL && dep->empty->cap >= z->bucket_cap) {
-		empty = dep->empty;
-		dep->empty = empty->next;
-		dep->nempty--;
-	}
+	struct nk_bucket *empty = depot_pop_empty(dep, cap);
 	nk_unlock(&dep->lock);
 	if (empty == NULL)
-		empty = bucket_alloc(z->bucket_cap);
+		empty = bucket_alloc(cap);
 	if (empty != NULL)
 		empty->cnt = 0;
 	return empty;
+}
+
+struct nk_bucket *
+zone_swap_full(struct nk_zone *z, int d, struct nk_bucket *full)
+{
+	struct nk_depot *dep = &z->depot[d];
+	uint16_t cap = zone_bucket_cap(z);
+	NK_ASSERT(d >= 0 && d < nk_topo.ndomains, "bad domain");
+	if ((z->flags & NK_ZONE_LIMITED) || !bucket_is_home(z, d, full)) {
+		zone_put_bucket(z, d, full);  /* the keg's or other domains' */
+		return zone_fetch_empty(z, d);
+	}
+	depot_lock(z, dep);
+	bool kept = depot_push_full(z, dep, full);
+	struct nk_bucket *empty = depot_pop_empty(dep, cap);
+	nk_unlock(&dep->lock);
+	if (!kept) {
+		/* The depot is full: the items go back to their slabs, and the
+		 * bucket, emptied, is the one handed back (if big enough). */
+		zone_release(z, full->items, full->cnt);
+		full->cnt = 0;
+		if (empty == NULL && full->cap >= cap)
+			return full;
+		bucket_free(full);
+	}
+	if (empty == NULL)
+		empty = bucket_alloc(cap);
+	if (empty != NULL)
+		empty->cnt = 0;
+	return empty;
+}
+
+/* ---- The miss path: the depot had nothing, the keg fills a bucket ---- */
+
+/*
+ * A streaming cache (it used up a whole bucket of the zone's current size
+ * soon after it was refilled: the caller's judgement, tcache.c) missed: the
+ * working set is bigger than what the buckets carry, so they double (up to
+ * bucket_max), and every trip to the depot or the keg moves twice as many
+ * items.  Other misses do not count: every thread's first refill misses, as
+ * does a cache whose use wanders up and down, and bigger buckets there only
+ * make each idle thread hold more.  The trim shrinks them again
+ * (zone_trim_depot).  UMA grows uz_bucket_size on depot lock contention
+ * only (depot_lock, which does that too); a batch of a thousand items on
+ * one thread has no contention, only misses.
+ */
+static uint16_t
+zone_grow_on_miss(struct nk_zone *z, const struct nk_bucket *used, bool stream)
+{
+	uint16_t cap = zone_bucket_cap(z);
+	if (stream && used != NULL && used->cap >= cap && cap < z->bucket_max) {
+		cap = (uint16_t)nk_min(cap * 2, z->bucket_max);
+		__atomic_store_n(&z->bucket_cap, cap, __ATOMIC_RELAXED);
+	}
+	return cap;
+}
+
+struct nk_bucket *
+zone_import_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used, bool stream)
+{
+	uint16_t cap = zone_grow_on_miss(z, used, stream);
+	/*
+	 * Only a stream gets its bucket filled to the brim, from as many slabs
+	 * as it takes.  Other misses take what one keg call has at hand (a
+	 * partial slab's items, or a new slab's), and a cache's first refill
+	 * no more than a first bucket's worth: most threads allocate a few
+	 * items of most classes, and what their refills took stays in their
+	 * caches while they idle (1000 threads of random sizes up to 2 KiB
+	 * held 17% more when every refill was filled and every miss grew the
+	 * buckets).
+	 */
+	if (used == NULL)
+		cap = (uint16_t)nk_min(cap, BUCKET_FIRST_FILL);
+	struct nk_bucket *b = used;
+	if (b == NULL || b->cap < cap) {
+		b = bucket_alloc(cap);
+		if (b == NULL) {
+			b = used;  /* no memory for a bigger one: the old one will do */
+		} else if (used != NULL) {
+			bucket_free(used);
+		}
+		if (b == NULL)
+			return NULL;
+	}
+	int n = zone_import_some(z, d, flags, b->items, nk_min(b->cap, cap), false, stream);
+	if (n == 0) {
+		int err = errno;
+		bucket_free(b);
+		errno = err;
+		return NULL;
+	}
+	b->cnt = (uint16_t)n;
+	/*
+	 * The keg hands items out in address order and the bucket pops from its
+	 * end: reversed, consecutive allocations are adjacent and ascending, as
+	 * jemalloc hands out a slab's lowest region first, and a structure built
+	 * by them is walked in memory order.
+	 */
+	for (int i = 0, j = n - 1; i < j; i++, j--) {
+		void *t = b->items[i];
+		b->items[i] = b->items[j];
+		b->items[j] = t;
+	}
+	return b;
+}
+
+struct nk_bucket *
+zone_alloc_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used, bool stream)
+{
+	struct nk_depot *dep = &z->depot[d];
+	NK_ASSERT(used == NULL || used->cnt == 0, "a bucket with items traded as empty");
+	depot_lock(z, dep);
+	struct nk_bucket *b = depot_pop_full(dep);
+	if (b == NULL) {
+		/* A miss: the used bucket is refilled (or replaced by a bigger one). */
+		depot_grow_on_miss(z, dep);
+		nk_unlock(&dep->lock);
+		return zone_import_bucket(z, d, flags, used, stream);
+	}
+	if (used != NULL && depot_push_empty(dep, used))
+		used = NULL;
+	nk_unlock(&dep->lock);
+	if (used != NULL)
+		bucket_free(used);
+	return b;
 }
 
 void
@@ -253,7 +493,7 @@ zone_free_cross(struct nk_zone *z, struct nk_bucket *b)
 {
 	while (b->cnt > 0) {
 		int home = kva_domain_of(b->items[b->cnt - 1]);
-		struct nk_bucket *nb = bucket_alloc(z->bucket_cap);
+		struct nk_bucket *nb = bucket_alloc(zone_bucket_cap(z));
 		/* Gather this domain's items; the rest stay for the next round. */
 		int kept = 0;
 		for (int i = 0; i < b->cnt; i++) {
@@ -299,6 +539,11 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 		dep->nempty = 0;
 	}
 	dep->imin = dep->nitems;
+	dep->overflows = 0;
+	if (all)
+		dep->limit = 0;
+	else if (freed > 0 && dep->limit > 0)
+		dep->limit -= dep->limit / 4;  /* the working set dropped */
 	nk_unlock(&dep->lock);
 	while (release != NULL) {
 		struct nk_bucket *b = release;
@@ -310,8 +555,11 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 		empties = b->next;
 		bucket_free(b);
 	}
-	if (freed > 0 && !all && z->bucket_cap > nk_min(z->bucket_max, BUCKET_CAP_FLOOR))
-		z->bucket_cap = (uint16_t)(z->bucket_cap - z->bucket_cap / 4);
+	/* The working set dropped (the depot held items nobody asked for since
+	 * the last trim): smaller buckets, so the caches hold less. */
+	uint16_t cap = zone_bucket_cap(z);
+	if (freed > 0 && !all && cap > nk_min(z->bucket_max, BUCKET_CAP_FLOOR))
+		__atomic_store_n(&z->bucket_cap, (uint16_t)(cap - cap / 4), __ATOMIC_RELAXED);
 }
 
 bool

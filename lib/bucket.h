@@ -3,7 +3,9 @@
  * of items; each zone keeps a depot of full and empty buckets per domain.
  * Every depot operation is written once here (zone_put_bucket,
  * zone_fetch_bucket, zone_fetch_empty, the trim), and so is the zone's
- * traffic with its keg (zone_import, zone_release).
+ * traffic with its keg (zone_import, zone_release).  The zone's bucket size
+ * and the depots' bounds follow the working set: misses grow them, the trim
+ * shrinks them.
  */
 #ifndef NK_BUCKET_H
 #define NK_BUCKET_H
@@ -36,6 +38,18 @@ void *zone_import_one(struct nk_zone *z, int domain, int flags, bool exact);
 void zone_release_one(struct nk_zone *z, void *item);
 
 /*
+ * The zone's current bucket size: what the caches' buckets hold and the
+ * depot's batch size.  Misses grow it (zone_import_bucket), contention too
+ * (UMA's zone_domain_lock), the trim shrinks it; threads read it racily,
+ * and any value between the floor and bucket_max is a good one.
+ */
+static inline uint16_t
+zone_bucket_cap(const struct nk_zone *z)
+{
+	return __atomic_load_n(&z->bucket_cap, __ATOMIC_RELAXED);
+}
+
+/*
  * A bucket with items into domain d's depot; if the depot is full (or the
  * zone limited) its items go back to the keg instead.  A first-touch depot
  * takes only its own domain's items: a bucket with others goes home
@@ -51,10 +65,43 @@ struct nk_bucket *zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *
 struct nk_bucket *zone_fetch_empty(struct nk_zone *z, int d);
 /* An empty bucket back to domain d's depot (kept for zone_fetch_empty), or freed. */
 void zone_put_empty(struct nk_zone *z, int d, struct nk_bucket *b);
+/*
+ * A free path's trade in one lock hold: the full bucket into the depot
+ * (as zone_put_bucket) and an empty one of the current size back (as
+ * zone_fetch_empty); NULL: no empty bucket could be had.
+ */
+struct nk_bucket *zone_swap_full(struct nk_zone *z, int d, struct nk_bucket *full);
+/*
+ * An allocating cache's refill (uma's cache_fetch_bucket, then
+ * zone_alloc_bucket): a bucket with items from domain d's depot, or, on a
+ * miss, filled from the keg in address order (zone_import_bucket).  used:
+ * the cache's empty bucket (may be NULL), kept, reused or freed.  stream:
+ * the cache used up that bucket soon after it was refilled (the caller
+ * judges), which on a miss grows the zone's bucket size.  NULL with errno:
+ * no item, or no bucket memory (the caller may still try one item straight
+ * from the keg).
+ */
+struct nk_bucket *zone_alloc_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used,
+                                    bool stream);
+/*
+ * The miss path alone: a bucket filled from the keg, reversed so that
+ * consecutive allocations ascend.  A stream's miss doubles the zone's
+ * bucket size first (up to bucket_max, if used was of the current size)
+ * and fills the bucket to the brim, several slabs per keg call; another
+ * miss takes what one keg call gives, a first refill (used NULL) at most
+ * 32 items.  used is refilled if big enough, else freed; NULL with errno as
+ * above.
+ */
+struct nk_bucket *zone_import_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used,
+                                     bool stream);
 /* Sends a bucket of items of other domains to their own depots; it is left empty. */
 void zone_free_cross(struct nk_zone *z, struct nk_bucket *b);
 
-/* Gives back what the depot held beyond its working set since the last trim; all: everything. */
+/*
+ * Gives back what the depot held beyond its working set since the last
+ * trim (all: everything); if that was anything, the working set dropped and
+ * the zone's bucket size shrinks by a quarter (not below a floor).
+ */
 void zone_trim_depot(struct nk_zone *z, int d, bool all);
 /* Every NUMAKEG_TRIM_MS, one thread trims the zone's depots on a slow path: true in that one. */
 bool zone_maybe_trim(struct nk_zone *z);

@@ -248,31 +248,21 @@ tc_alloc(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, int f
 		return slot_pop(s);
 	}
 	int d = tc->domain;
-	struct nk_bucket *b = zone_fetch_bucket(z, d, slot_take_alloc(s));
-	if (b == NULL) {
-		b = bucket_alloc(z->bucket_cap);
-		if (b == NULL)
-			return zone_import_one(z, d, flags, false);
-		int n = zone_import(z, d, flags, b->items, nk_min(b->cap, z->bucket_cap), false);
-		if (n == 0) {
-			int err = errno;
-			bucket_free(b);
-			errno = err;
-			return NULL;
-		}
-		b->cnt = (uint16_t)n;
-		/*
-		 * The keg hands items out in address order and the bucket pops
-		 * from its end: reversed, consecutive allocations are adjacent
-		 * and ascending, as jemalloc hands out a slab's lowest region
-		 * first, and a structure built by them is walked in memory order.
-		 */
-		for (int i = 0, j = n - 1; i < j; i++, j--) {
-			void *t = b->items[i];
-			b->items[i] = b->items[j];
-			b->items[j] = t;
-		}
-	}
+	/*
+	 * A stream: the bucket ran dry by allocations alone, or nearly (a batch
+	 * of allocations; a cache whose use wanders up and down frees about as
+	 * often as it allocates).  filled_at is the slot's traffic count at
+	 * which pure allocation would have emptied it; a free and the
+	 * allocation it feeds add two.  A stream's miss grows the buckets.
+	 */
+	uint32_t traffic = (uint32_t)(s->nalloc + s->nfree);
+	struct nk_bucket *used = slot_take_alloc(s);
+	bool stream = used != NULL && traffic - used->filled_at <= used->cap / 8u;
+	/* The depot's bucket, or the keg's on a miss. */
+	struct nk_bucket *b = zone_alloc_bucket(z, d, flags, used, stream);
+	if (b == NULL)
+		return zone_import_one(z, d, flags, false);
+	b->filled_at = traffic + b->cnt;
 	slot_set_alloc(s, b);
 	zone_maybe_trim(z);
 	return slot_pop(s);
@@ -286,7 +276,7 @@ tc_free(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, void *
 	if (nk_topo.ndomains > 1 && !(z->flags & NK_ZONE_ROUNDROBIN) &&
 	    kva_domain_of(item) != tc->domain) {
 		/* zone_free_cross: never into this domain's alloc path. */
-		if (s->cross == NULL && (s->cross = bucket_alloc(z->bucket_cap)) == NULL)
+		if (s->cross == NULL && (s->cross = bucket_alloc(zone_bucket_cap(z))) == NULL)
 			return false;
 		s->nfree++;
 		s->nxdomain++;
@@ -304,9 +294,8 @@ tc_free(struct nk_zone *z, struct nk_tcache *tc, struct nk_cache_slot *s, void *
 			return true;
 	}
 	struct nk_bucket *full = slot_take_free(s);
-	if (full != NULL)
-		zone_put_bucket(z, tc->domain, full);
-	struct nk_bucket *empty = zone_fetch_empty(z, tc->domain);
+	struct nk_bucket *empty = full != NULL ? zone_swap_full(z, tc->domain, full)
+	                                       : zone_fetch_empty(z, tc->domain);
 	if (empty == NULL)
 		return false;
 	slot_set_free(s, empty);

@@ -34,7 +34,8 @@
  */
 #define NK_BUCKET_BYTES  ((size_t)64 << 10)
 /* A zone's first bucket size: small enough for a thread that allocates a
- * few items, grown on depot contention up to bucket_max (bucket.c). */
+ * few items, grown on misses and depot contention up to bucket_max, shrunk
+ * by trims (bucket.c; doc/DESIGN.md, "Bucket sizes follow the working set"). */
 #define NK_BUCKET_START  32
 /* NK_WAITOK with no memory: the longest wait between tries, in ms. */
 #define ZONE_WAIT_MAX_MS 64

@@ -20,7 +20,10 @@ struct nk_bucket {
 	struct nk_bucket *next;
 	uint16_t cnt;
 	uint16_t cap;
-	uint32_t pad;
+	/* The refilling cache's traffic count (allocations + frees) at which
+	 * allocations alone would empty it (tcache.c): emptied about then, the
+	 * cache is streaming. */
+	uint32_t filled_at;
 	void *items[];
 };
 
@@ -31,6 +34,9 @@ struct nk_depot {
 	uint32_t nempty;
 	uint64_t nitems;
 	uint64_t imin;              /* fewest items seen since the last trim */
+	/* The bound on nitems: 0 until a miss grows it past the base (bucket.c). */
+	uint64_t limit;
+	uint64_t overflows;         /* buckets sent to the keg for want of room, since the last trim */
 	/* Counters flushed from thread caches. */
 	uint64_t allocs, frees, xdomain;
 	uint64_t fails, sleeps;     /* slow paths only: NULL returned, waits */

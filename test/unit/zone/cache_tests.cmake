@@ -6,7 +6,7 @@
 # with 4 fake NUMA domains.  This file is include()d from
 # test/unit/zone/CMakeLists.txt.
 set(NK_CACHE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
-set(NK_CACHE_PROGRAMS stress migration fork thread_exit limit rseq_stress rseq_cpuset
+set(NK_CACHE_PROGRAMS stress migration fork thread_exit limit buckets rseq_stress rseq_cpuset
   idle_threads)
 
 foreach(p IN LISTS NK_CACHE_PROGRAMS)
@@ -34,6 +34,12 @@ nk_cache_test(cache_migration   cache_migration)
 nk_cache_test(cache_fork        cache_fork)
 nk_cache_test(cache_thread_exit cache_thread_exit)
 nk_cache_test(cache_limit       cache_limit)
+# Bucket sizes and depot bounds that follow the working set (issue 10,
+# "Batches"): grown by misses, shrunk by trims, counts exact.  Trims come
+# from the test (nk_zone_reclaim), none from the clock.
+nk_cache_test(cache_buckets     cache_buckets)
+set_tests_properties(cache_buckets PROPERTIES
+  ENVIRONMENT "NUMAKEG_FAKE_DOMAINS=4;NUMAKEG_TRIM_MS=1000000")
 
 # The per-CPU caches (lib/pcpu.c): preemption and migration inside the
 # sequences, a CPU left by every thread, idle threads' memory.
