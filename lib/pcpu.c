@@ -255,22 +255,32 @@ pcpu_settle_try(struct pcpu_region *r, int cpu, int id)
 
 /* ---- Slow paths of the calling CPU ---- */
 
-/* Items of domain d for a refill: a bucket from the depot, or new ones from the keg. */
+/*
+ * Items of domain d for a refill: buckets from the depot until max items
+ * (a depot bucket may hold far fewer than a refill wants: a batch of a
+ * thousand allocations would otherwise come back here every bucket), or,
+ * if the depot has none, new ones from the keg.
+ */
 static int
 pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
 {
-	struct nk_bucket *b = zone_fetch_bucket(z, d, NULL);
-	if (b != NULL) {
-		int n = nk_min((int)b->cnt, max);
-		memcpy(buf, &b->items[b->cnt - n], (size_t)n * sizeof(void *));
-		b->cnt = (uint16_t)(b->cnt - n);
+	int n = 0;
+	struct nk_bucket *b;
+	while (n < max && (b = zone_fetch_bucket(z, d, NULL)) != NULL) {
+		int k = nk_min((int)b->cnt, max - n);
+		/* The depot's later buckets go below: the first one's top stays on top. */
+		memmove(&buf[k], buf, (size_t)n * sizeof(void *));
+		memcpy(buf, &b->items[b->cnt - k], (size_t)k * sizeof(void *));
+		b->cnt = (uint16_t)(b->cnt - k);
+		n += k;
 		if (b->cnt > 0)
 			zone_put_bucket(z, d, b);
 		else
 			zone_put_empty(z, d, b);  /* for the next spill: no trip to the keg */
-		return n;
 	}
-	int n = zone_import(z, d, flags, buf, max, false);
+	if (n > 0)
+		return n;
+	n = zone_import(z, d, flags, buf, max, false);
 	/*
 	 * The keg hands items out in address order and the array pops from
 	 * its top: reversed, consecutive allocations are adjacent and
