@@ -50,6 +50,21 @@ zone_bucket_cap(const struct nk_zone *z)
 }
 
 /*
+ * A per-CPU cache's spill of n items (its array ran full: a stream of
+ * frees) grows the zone's bucket size to take it in one bucket, up to
+ * bucket_max: one depot trade a spill or refill instead of several, and
+ * fewer bucket allocations.  The trim shrinks it again.
+ */
+static inline void
+zone_bucket_want(struct nk_zone *z, unsigned n)
+{
+	uint16_t cap = zone_bucket_cap(z);
+	if (cap < n && cap < z->bucket_max)
+		__atomic_store_n(&z->bucket_cap, (uint16_t)nk_min(n, (unsigned)z->bucket_max),
+		    __ATOMIC_RELAXED);
+}
+
+/*
  * A bucket with items into domain d's depot; if the depot is full (or the
  * zone limited) its items go back to the keg instead.  A first-touch depot
  * takes only its own domain's items: a bucket with others goes home

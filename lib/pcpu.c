@@ -366,6 +366,7 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 	if (k <= 0)
 		return;
 	pcpu_add(&r->cnt[id].out, (uint64_t)k);
+	zone_bucket_want(z, (unsigned)k);
 	pcpu_to_depot(z, d, buf, (int)k);
 	pcpu_settle_try(r, cpu, id);
 }
