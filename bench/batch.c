@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define MIN_SIZE 16u
 #define MAX_SIZE 64u
 #define SIZES 4096u
@@ -45,21 +47,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng_next(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* The thread's CPU time, not the wall clock: on a busy machine the time
- * the thread spends preempted would swamp what is measured (the cycles of
- * malloc and free, the stalls of cache misses, which CPU time includes). */
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return bench_rng(&rng_state);
 }
 
 /* One round: batch blocks allocated, then freed in the order asked. */
@@ -92,35 +80,11 @@ static void round_trip(unsigned long batch, unsigned long *size_pos, int lifo)
 static double pass(unsigned long batch, unsigned long total, int lifo)
 {
 	unsigned long rounds = (total + batch - 1) / batch, r, size_pos = 0;
-	double t0 = now_ns();
+	double t0 = bench_thread_ns();
 
 	for (r = 0; r < rounds; r++)
 		round_trip(batch, &size_pos, lifo);
-	return (now_ns() - t0) / (double)(rounds * batch);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static int parse_count(const char *text, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v = strtoul(text, &end, 10);
-
-	if (*text == '\0' || *end != '\0' || v == 0 || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return (bench_thread_ns() - t0) / (double)(rounds * batch);
 }
 
 int main(int argc, char **argv)
@@ -129,9 +93,9 @@ int main(int argc, char **argv)
 	static double fifo[MAX_PASSES], lifo[MAX_PASSES];
 	double f, l;
 
-	if (argc < 2 || argc > 4 || parse_count(argv[1], 1ul << 24, &batch) != 0 ||
-	    (argc > 2 && parse_count(argv[2], 1ul << 40, &total) != 0) ||
-	    (argc > 3 && parse_count(argv[3], MAX_PASSES, &passes) != 0)) {
+	if (argc < 2 || argc > 4 || bench_parse_count(argv[1], 1ul << 24, &batch) != 0 ||
+	    (argc > 2 && bench_parse_count(argv[2], 1ul << 40, &total) != 0) ||
+	    (argc > 3 && bench_parse_count(argv[3], MAX_PASSES, &passes) != 0)) {
 		fprintf(stderr, "usage: batch BATCH [BLOCKS [PASSES]]  (1-%lu; default 1000000; 1-%u, default 5)\n",
 		        1ul << 24, MAX_PASSES);
 		return 2;
@@ -154,8 +118,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "batch: %lu blocks with a wrong first byte\n", bad_bytes);
 		return 1;
 	}
-	f = median(fifo, (unsigned)passes);
-	l = median(lifo, (unsigned)passes);
+	f = bench_median(fifo, (unsigned)passes);
+	l = bench_median(lifo, (unsigned)passes);
 	printf("# batch: %lu blocks of %u-%u B per round, %lu per pass, %lu passes each way\n", batch, MIN_SIZE,
 	       MAX_SIZE, total, passes);
 	printf("fifo_ns_per_block %.3f\n", f);

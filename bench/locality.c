@@ -38,6 +38,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 #define MIN_NODE 32u
 #define MAX_NODE 128u
 #define RING 256u
@@ -56,10 +58,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng_next(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return bench_rng(&rng_state);
 }
 
 static void *ring[RING];
@@ -169,41 +168,6 @@ static void free_tree(struct node *n)
 	}
 }
 
-/* The thread's CPU time, not the wall clock: on a busy machine the time
- * the thread spends preempted would swamp what is measured (the cycles of
- * malloc and free, the stalls of cache misses, which CPU time includes). */
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static int parse_count(const char *text, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v = strtoul(text, &end, 10);
-
-	if (*text == '\0' || *end != '\0' || v == 0 || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nodes = 1ul << 18, passes = 15, i;
@@ -213,13 +177,13 @@ int main(int argc, char **argv)
 	double t0, build;
 	int rc = 0;
 
-	if (argc > 3 || (argc > 1 && parse_count(argv[1], 1ul << 26, &nodes) != 0) ||
-	    (argc > 2 && parse_count(argv[2], MAX_PASSES, &passes) != 0)) {
+	if (argc > 3 || (argc > 1 && bench_parse_count(argv[1], 1ul << 26, &nodes) != 0) ||
+	    (argc > 2 && bench_parse_count(argv[2], MAX_PASSES, &passes) != 0)) {
 		fprintf(stderr, "usage: locality [NODES [PASSES]]  (1-%lu, default 262144; 1-%u, default 15)\n",
 		        1ul << 26, MAX_PASSES);
 		return 2;
 	}
-	t0 = now_ns();
+	t0 = bench_thread_ns();
 	for (i = 0; i < nodes; i++) {
 		struct node *n = new_node();
 
@@ -230,7 +194,7 @@ int main(int argc, char **argv)
 		tail = n;
 	}
 	tree = build_tree(nodes);
-	build = now_ns() - t0;
+	build = bench_thread_ns() - t0;
 	for (i = 0; i < RING; i++) {
 		free(ring[i]);
 		ring[i] = NULL;
@@ -241,13 +205,13 @@ int main(int argc, char **argv)
 	walk_list(head); /* one untimed pass of each: the first touches after the build */
 	walk_tree(tree);
 	for (i = 0; i < passes; i++) {
-		double a = now_ns(), b, c;
+		double a = bench_thread_ns(), b, c;
 		uint64_t sl, st;
 
 		sl = walk_list(head);
-		b = now_ns();
+		b = bench_thread_ns();
 		st = walk_tree(tree);
-		c = now_ns();
+		c = bench_thread_ns();
 		if (sl != want_list || st != want_tree) {
 			fprintf(stderr, "locality: pass %lu: key sums %llu and %llu, expected %llu and %llu\n", i,
 			        (unsigned long long)sl, (unsigned long long)st, (unsigned long long)want_list,
@@ -271,8 +235,8 @@ int main(int argc, char **argv)
 	free_tree(tree);
 	printf("# locality: nodes %lu per structure, passes %lu\n", nodes, passes);
 	printf("build_ns_per_node %.2f\n", build / (2.0 * (double)nodes));
-	printf("list_ns_per_node %.3f\n", median(list_ns, (unsigned)passes));
-	printf("tree_ns_per_node %.3f\n", median(tree_ns, (unsigned)passes));
-	printf("walk_ns_per_node %.3f\n", median(both_ns, (unsigned)passes));
+	printf("list_ns_per_node %.3f\n", bench_median(list_ns, (unsigned)passes));
+	printf("tree_ns_per_node %.3f\n", bench_median(tree_ns, (unsigned)passes));
+	printf("walk_ns_per_node %.3f\n", bench_median(both_ns, (unsigned)passes));
 	return rc;
 }

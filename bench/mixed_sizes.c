@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
+
 #define NSMALL 40000
 #define NMEDIUM 800
 #define NGROW 16
@@ -47,10 +49,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 /* splitmix64: the same sequence under every allocator. */
 static uint64_t rng_next(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return bench_rng(&rng_state);
 }
 
 static uint64_t checksum = 1469598103934665603ull;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "numakeg.h"
 
 /* Blocks per measurement: long enough (a few ms) to swamp the clock reads,
@@ -39,15 +40,6 @@ static const int batches[] = { 10, 100, 300, 1000, 3000, 10000 };
 #define MAX_SIZES 8
 
 static void *ptrs[MAX_BATCH];
-
-/* The thread's CPU time, not the wall clock: on a shared machine the time
- * other processes run while this one waits does not count. */
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* Keeps the compiler from dropping an allocation it can see unused. */
 static inline void escape(void *p)
@@ -81,16 +73,10 @@ static double measure(size_t size, int n, int lifo)
 {
 	long rounds = ROUND_BLOCKS / n;
 	one_batch(size, n, lifo);  /* warm: the caches hold this working set */
-	double t0 = now_ns();
+	double t0 = bench_thread_ns();
 	for (long r = 0; r < rounds; r++)
 		one_batch(size, n, lifo);
-	return (now_ns() - t0) / (double)(rounds * n);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	return (bench_thread_ns() - t0) / (double)(rounds * n);
 }
 
 int main(int argc, char **argv)
@@ -134,7 +120,7 @@ int main(int argc, char **argv)
 		for (int o = 0; o < 2; o++) {
 			printf("%-5zu %-5s", sizes[s], o ? "lifo" : "fifo");
 			for (int b = 0; b < NBATCH; b++) {
-				qsort(t[s][o][b], (size_t)reps, sizeof(double), cmp_double);
+				qsort(t[s][o][b], (size_t)reps, sizeof(double), bench_cmp_double);
 				printf(" %7.2f", t[s][o][b][reps / 2]);
 			}
 			printf("\n");

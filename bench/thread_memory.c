@@ -39,6 +39,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define MIN_SIZE 16u
 #define MAX_SIZE 2048u
 #define STACK_SIZE (256u * 1024)
@@ -55,20 +57,11 @@ static unsigned live_slots = 64;
 static pthread_barrier_t idle_gate, exit_gate;
 static atomic_long failures;
 
-/* splitmix64, one stream per thread (seeded by its index). */
-static uint64_t rng_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* 16 B-2 KiB: the octave [2^k, 2^(k+1)), k = 4..10, uniformly, then the size
  * uniformly in it, so that small and large classes are both exercised. */
 static uint32_t block_size(uint64_t *rng)
 {
-	uint64_t r = rng_next(rng);
+	uint64_t r = bench_rng(rng);
 	unsigned octave = 4 + (unsigned)(r % 7);
 	uint32_t lo = 1u << octave;
 	uint32_t size = lo + (uint32_t)((r >> 8) % lo);
@@ -128,7 +121,7 @@ static void *thread_main(void *arg)
 		atomic_fetch_add(&failures, 1);
 	} else {
 		for (op = 0; op < ops_per_thread; op++) {
-			struct slot *s = &slots[rng_next(&rng) % live_slots];
+			struct slot *s = &slots[bench_rng(&rng) % live_slots];
 
 			release(s);
 			s->size = block_size(&rng);
@@ -165,17 +158,6 @@ static double rss_bytes(void)
 	return n == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) : -1;
 }
 
-static int parse_count(const char *text, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v = strtoul(text, &end, 10);
-
-	if (*text == '\0' || *end != '\0' || v == 0 || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long nthreads, live = live_slots, i, started = 0;
@@ -184,9 +166,9 @@ int main(int argc, char **argv)
 	double base, idle;
 	int rc = 0;
 
-	if (argc < 2 || argc > 4 || parse_count(argv[1], 100000, &nthreads) != 0 ||
-	    (argc > 2 && parse_count(argv[2], 1ul << 40, &ops_per_thread) != 0) ||
-	    (argc > 3 && parse_count(argv[3], MAX_LIVE, &live) != 0)) {
+	if (argc < 2 || argc > 4 || bench_parse_count(argv[1], 100000, &nthreads) != 0 ||
+	    (argc > 2 && bench_parse_count(argv[2], 1ul << 40, &ops_per_thread) != 0) ||
+	    (argc > 3 && bench_parse_count(argv[3], MAX_LIVE, &live) != 0)) {
 		fprintf(stderr, "usage: thread_memory THREADS [OPS [LIVE]]  (1-100000, default 20000, 1-%u default 64)\n",
 		        MAX_LIVE);
 		return 2;
