@@ -106,39 +106,28 @@ malloc_fast(size_t n)
 static inline __attribute__((always_inline)) bool
 free_fast_push(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
 {
-	struct nk_tcache *tc;
-	if (NK_LIKELY((pd->flags & PG_SLAB) && !nk_opt.debug && nk_tls_tc == NK_TC_PCPU)) {
-		uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
-		    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
-		uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
-		uint64_t *w = p;
-		uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-		if (NK_LIKELY(idx * nk_class_size[cls] == ioff && idx < nk_class_ipers[cls] &&
-		    *w != mark)) {
-			*w = mark;
-			/* The CPU's array holds its domain's items only (pcpu_push_dom). */
-			if (NK_LIKELY(nk_topo.ndomains == 1 || nk_malloc_rr ?
-			    pcpu_push((int)cls, p) :
-			    pcpu_push_dom((int)cls, p, (int)(off >> nk_kva_shift))))
-				return true;
-			*w = 0;  /* free_slow starts over and marks it again */
-		}
-	} else if (NK_LIKELY((pd->flags & PG_SLAB) && !nk_opt.debug && (tc = tc_fast()) != NULL)) {
-		uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
-		    ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
-		uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
-		uint64_t *w = p;
-		uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-		struct nk_cache_slot *s = &tc->slot[cls];
-		if (NK_LIKELY(idx * nk_class_size[cls] == ioff && idx < nk_class_ipers[cls] &&
-		    *w != mark && (nk_topo.ndomains == 1 || nk_malloc_rr ||
-		    (int)(off >> nk_kva_shift) == tc->domain))) {
-			*w = mark;
-			if (NK_LIKELY(slot_push(s, p)))
-				return true;
-			*w = 0;  /* free_slow starts over and marks it again */
-		}
-	}
+	if (NK_UNLIKELY(!(pd->flags & PG_SLAB) || nk_opt.debug))
+		return false;
+	/* Per CPU, or the thread's cache if the fast paths may use it now. */
+	struct nk_tcache *tc = nk_tls_tc;
+	bool pcpu = tc == NK_TC_PCPU;
+	if (!pcpu && (tc = tc_fast()) == NULL)
+		return false;
+	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
+	uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
+	uint64_t *w = p;
+	uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
+	bool one_home = nk_topo.ndomains == 1 || nk_malloc_rr;
+	int home = (int)(off >> nk_kva_shift);
+	if (NK_UNLIKELY(idx * nk_class_size[cls] != ioff || idx >= nk_class_ipers[cls] ||
+	    *w == mark || (!pcpu && !one_home && home != tc->domain)))
+		return false;
+	*w = mark;
+	/* A CPU's array holds its domain's items only (pcpu_push_dom). */
+	if (NK_LIKELY(pcpu ? (one_home ? pcpu_push((int)cls, p) : pcpu_push_dom((int)cls, p, home)) :
+	    slot_push(&tc->slot[cls], p)))
+		return true;
+	*w = 0;  /* free_slow starts over and marks it again */
 	return false;
 }
 
