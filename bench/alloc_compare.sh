@@ -315,15 +315,9 @@ for wl in "${W_NAMES[@]}"; do
 	for b in "${allocs[@]}"; do
 		[ "$b" = numakeg ] && continue
 		label="numakeg/$b:"
-		if ! available numakeg || ! available "$b"; then
-			printf '%-15s %-18s n/a (%s not available)\n' "$wl" "$label" "$(available numakeg && echo "$b" || echo numakeg)"
-			continue
-		fi
-		if [ -n "${FAIL[$wl,numakeg]:-}" ] || [ -n "${FAIL[$wl,$b]:-}" ]; then
-			who=
-			[ -n "${FAIL[$wl,numakeg]:-}" ] && who=numakeg
-			[ -n "${FAIL[$wl,$b]:-}" ] && who="${who:+$who and }$b"
-			printf '%-15s %-18s n/a (%s FAILED)\n' "$wl" "$label" "$who"
+		why=$(ratio_na_why "$wl" "$b")
+		if [ -n "$why" ]; then
+			printf '%-15s %-18s n/a (%s)\n' "$wl" "$label" "$why"
 			continue
 		fi
 		awk -v wl="$wl" -v label="$label" \

@@ -124,6 +124,20 @@ nk_find_allocators() {
 
 available() { [ -z "${NA[$1]:-}" ]; }
 
+# WORKLOAD ALLOCATOR: why numakeg's ratio against ALLOCATOR cannot be given
+# (one of the two is missing, or its run FAILED: the caller's FAIL array),
+# or nothing when it can.
+ratio_na_why() {
+	local wl=$1 b=$2 who=
+	if ! available numakeg || ! available "$b"; then
+		echo "$(available numakeg && echo "$b" || echo numakeg) not available"
+		return
+	fi
+	[ -n "${FAIL[$wl,numakeg]:-}" ] && who=numakeg
+	[ -n "${FAIL[$wl,$b]:-}" ] && who="${who:+$who and }$b"
+	[ -z "$who" ] || echo "$who FAILED"
+}
+
 pkg_version() { # FILE: "package version" of a library, or nothing
 	local p
 	p=$(dpkg -S "$1" 2>/dev/null | head -n 1 | cut -d: -f1) || return 0

@@ -302,15 +302,9 @@ for wl in "${workloads[@]}"; do
 	for b in "${allocs[@]}"; do
 		[ "$b" = numakeg ] && continue
 		label="ratio numakeg/$b:"
-		if ! available numakeg || ! available "$b"; then
-			printf '%-8s %-24s n/a (%s)\n' "$wl" "$label" "$(available numakeg && echo "$b" || echo numakeg) not available"
-			continue
-		fi
-		if [ -n "${FAIL[$wl,numakeg]:-}" ] || [ -n "${FAIL[$wl,$b]:-}" ]; then
-			who=
-			[ -n "${FAIL[$wl,numakeg]:-}" ] && who=numakeg
-			[ -n "${FAIL[$wl,$b]:-}" ] && who="${who:+$who and }$b"
-			printf '%-8s %-24s n/a (%s FAILED)\n' "$wl" "$label" "$who"
+		why=$(ratio_na_why "$wl" "$b")
+		if [ -n "$why" ]; then
+			printf '%-8s %-24s n/a (%s)\n' "$wl" "$label" "$why"
 			continue
 		fi
 		read -r t r c <<<"$(awk -v nw="${MW[$wl,numakeg]}" -v bw="${MW[$wl,$b]}" \
