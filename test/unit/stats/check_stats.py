@@ -216,15 +216,42 @@ BAD = [
     ("NUMAKEG_TRIM_MS", "18446744073710"),
     ("NUMAKEG_KVA_WINDOW", "huge"), ("NUMAKEG_KVA_WINDOW", "1K"),
     ("NUMAKEG_KVA_WINDOW", "32T"),
+    ("NUMAKEG_SECURE", "sometimes"), ("NUMAKEG_CACHE", "core"), ("NUMAKEG_CACHE", "THREAD"),
+    ("NUMAKEG_FAKE_DISTANCES", "10,20"), ("NUMAKEG_FAKE_DISTANCES", "10,20,x"),
+    ("NUMAKEG_FAULT", "fork:1/2"), ("NUMAKEG_FAULT", "mmap:3/2"),
+    ("NUMAKEG_FAULT_SEED", "seven"), ("NUMAKEG_FAULT_SEED", "99999999999999999999999"),
 ]
 GOOD = {"NUMAKEG_STATS": "0", "NUMAKEG_DEBUG": "1", "NUMAKEG_STATS_SIGNAL": "SIGUSR1",
         "NUMAKEG_STATS_INTERVAL": "3600", "NUMAKEG_STATS_PLACEMENT": "off",
         "NUMAKEG_DOMAIN_LIMIT": "0:1G,3:2G", "NUMAKEG_POLICY": "bind:3",
         "NUMAKEG_DIRTY_MAX": "32M", "NUMAKEG_DECAY_MS": "500", "NUMAKEG_TRIM_MS": "18446744073709",
-        "NUMAKEG_KVA_WINDOW": "64G"}
+        "NUMAKEG_KVA_WINDOW": "64G", "NUMAKEG_SECURE": "0", "NUMAKEG_CACHE": "thread",
+        "NUMAKEG_FAKE_DISTANCES": ",".join(str(10 + 10 * abs(i - j))
+                                           for i in range(NDOM) for j in range(NDOM)),
+        "NUMAKEG_FAULT": "mmap:0/1", "NUMAKEG_FAULT_SEED": "0x2a",
+        "NUMAKEG_STATS_FILE": "/dev/null"}
+
+
+def variables_read(source):
+    """Every NUMAKEG_* variable lib/ reads, by the calls that read one."""
+    names = set()
+    lib = os.path.join(source, "lib")
+    for f in sorted(os.listdir(lib)):
+        if f.endswith(".c"):
+            with open(os.path.join(lib, f), encoding="utf-8") as fh:
+                names.update(re.findall(r"\b(?:nk_getenv|opt_get|opt_bool|opt_size|opt_ms|"
+                                        r"opt_copy)\(\"(NUMAKEG_[A-Z0-9_]+)\"", fh.read()))
+    return names
 
 
 def case_bad_options(o):
+    # Every variable the library reads has bad values here and a good one.
+    read = variables_read(o.source)
+    check(len(read) >= 18, "the variables found in lib/: %r" % sorted(read))
+    check(read <= {v for v, _ in BAD}, "variables with no bad value tested: %r"
+          % sorted(read - {v for v, _ in BAD}))
+    check(read <= set(GOOD) | {"NUMAKEG_FAKE_DOMAINS"}, "variables with no good value tested: %r"
+          % sorted(read - set(GOOD)))
     # Good values say nothing: the check below can tell a warning apart.
     r = must_run([o.workload, "noop"], dict(GOOD, NUMAKEG_FAKE_DOMAINS=str(NDOM)))
     check(numakeg_lines(r.stderr) == [], "good values warn: %r" % numakeg_lines(r.stderr))
@@ -356,6 +383,7 @@ def main():
     ap.add_argument("--tool", required=True)
     ap.add_argument("--samples", required=True)
     ap.add_argument("--dir", required=True)
+    ap.add_argument("--source", required=True, help="the source tree (lib/ is read)")
     o = ap.parse_args()
     shutil.rmtree(o.dir, ignore_errors=True)
     os.makedirs(o.dir)
