@@ -74,8 +74,17 @@ env_out=$(LD_PRELOAD=$other "$launcher" --policy=bind:0 --limit 0:1G --stats-fil
 want="$other:${lib%/*}/libnumakeg.so.${nk_version%%.*}|bind:0|0:1G|text|$dir/x.%p"
 [[ $env_out == "$want" ]] || nk_fail "the program saw '$env_out', want '$want'"
 
+# Domains by the kernel's node id (nodeN) pass through as given: the library
+# maps them to its domains once it knows the topology.
+# shellcheck disable=SC2016 # expanded by the program
+env_out=$("$launcher" --policy bind:node0 --limit=node0:1G,1:2M --stats=text:full \
+	-- sh -c 'printf "%s|%s|%s\n" "$NUMAKEG_POLICY" "$NUMAKEG_DOMAIN_LIMIT" "$NUMAKEG_STATS"')
+[[ $env_out == "bind:node0|node0:1G,1:2M|text:full" ]] ||
+	nk_fail "--policy bind:node0 --limit=node0:1G,1:2M --stats=text:full gave '$env_out'"
+
 # numakeg's own errors: 125; a program that is not there: 127.
-for bad in "--policy nowhere" "--fake-domains 0" "--limit lots" "--stats=xml" "--bogus" ""; do
+for bad in "--policy nowhere" "--policy bind:nodeX" "--fake-domains 0" "--limit lots" \
+	"--limit node:1G" "--stats=xml" "--bogus" ""; do
 	rc=0
 	if [[ -n $bad ]]; then
 		# shellcheck disable=SC2086 # the words are the options
