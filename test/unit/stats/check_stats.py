@@ -17,6 +17,7 @@ NDOM = 4
 N_ALLOC = [1000, 2000, 3000, 4000]   # as in stats_workload.c
 N_FREE = [100, 700, 2000, 3999]
 ZONE = "stats-test"
+PINNED_MALLOC_SIZE = 1500            # as in stats_workload.c
 SKIP = 77
 
 failures = []
@@ -35,8 +36,11 @@ def run(args, env_add, timeout=60, cwd=None):
                           cwd=cwd)
 
 
-def must_run(args, env_add, **kw):
+def must_run(args, env_add, skip_ok=False, **kw):
     r = run(args, env_add, **kw)
+    if skip_ok and r.returncode == SKIP:
+        print(r.stdout.strip())
+        sys.exit(SKIP)
     if r.returncode != 0:
         sys.exit("FAIL: %s exited %d\nstdout:\n%s\nstderr:\n%s"
                  % (" ".join(args), r.returncode, r.stdout, r.stderr))
@@ -103,6 +107,89 @@ def case_counts(o):
               "used and free" % label)
 
 
+def class_of(dump, size):
+    """malloc's size class that holds a block of size bytes."""
+    classes = zone_of(dump, "malloc")["classes"]
+    return min((c for c in classes if c["size"] >= size), key=lambda c: c["size"])
+
+
+def large_of(dump):
+    return zone_of(dump, "malloc-large")
+
+
+def pinned_counts(o, cache):
+    """Exact counts with the caches programs get: per CPU, or per thread."""
+    env = {"NUMAKEG_FAKE_DOMAINS": str(NDOM)}
+    if cache == "thread":
+        env["NUMAKEG_CACHE"] = "thread"
+    r = run([o.workload, "pinned", o.dir, cache], env)
+    if r.returncode == SKIP:
+        print(r.stdout.strip())
+        sys.exit(SKIP)
+    if r.returncode != 0:
+        sys.exit("FAIL: stats_workload pinned exited %d\n%s%s" % (r.returncode, r.stdout,
+                                                                 r.stderr))
+    threads = [tuple(map(int, m)) for m in
+               re.findall(r"^thread (\d+) cpu (\d+) domain (\d+)$", r.stdout, re.M)]
+    check(len(threads) >= 1, "the threads said where they ran: %r" % r.stdout)
+    want = {k: [0] * NDOM for k in ("zone_req", "zone_free", "m_req", "m_free", "l_req",
+                                    "l_free")}
+    for k, cpu, dom in threads:
+        check(dom == cpu % NDOM, "thread %d on cpu %d is on domain %d, want cpu %% %d"
+              % (k, cpu, dom, NDOM))
+        want["zone_req"][dom] += N_ALLOC[k]
+        want["zone_free"][dom] += N_FREE[k]
+        want["m_req"][dom] += N_ALLOC[k] // 4
+        want["m_free"][dom] += N_FREE[k] // 4
+        want["l_req"][dom] += N_ALLOC[k] // 100
+        want["l_free"][dom] += N_FREE[k] // 100
+    with open(os.path.join(o.dir, "before.json"), encoding="utf-8") as f:
+        before = json.load(f)
+    with open(os.path.join(o.dir, "after.json"), encoding="utf-8") as f:
+        after = json.load(f)
+    z = zone_of(after, ZONE)
+    mb, ma = class_of(before, PINNED_MALLOC_SIZE), class_of(after, PINNED_MALLOC_SIZE)
+    lb, la = large_of(before), large_of(after)
+    for d in range(NDOM):
+        row = z["domains"][d]
+        check(row["requests"] == want["zone_req"][d] and
+              row["used"] == want["zone_req"][d] - want["zone_free"][d],
+              "%s: domain %d: %d requests, %d used; want %d, %d" % (
+                  ZONE, d, row["requests"], row["used"], want["zone_req"][d],
+                  want["zone_req"][d] - want["zone_free"][d]))
+        for name, zb, za, req, fr in (("malloc-%d" % ma["size"], mb, ma, "m_req", "m_free"),
+                                      ("malloc-large", lb, la, "l_req", "l_free")):
+            dreq = za["domains"][d]["requests"] - zb["domains"][d]["requests"]
+            dused = za["domains"][d]["used"] - zb["domains"][d]["used"]
+            check(dreq == want[req][d] and dused == want[req][d] - want[fr][d],
+                  "%s: domain %d: %d more requests, %d more used; want %d, %d" % (
+                      name, d, dreq, dused, want[req][d], want[req][d] - want[fr][d]))
+    t = z["total"]
+    check(t["requests"] == sum(want["zone_req"]) and
+          t["used"] == sum(want["zone_req"]) - sum(want["zone_free"]),
+          "%s total: %d requests, %d used" % (ZONE, t["requests"], t["used"]))
+    # Every item of the zone's slabs is used or free, in a slab or a cache.
+    check(t["used"] + t["free"] == t["slabs"] * z["items_per_slab"],
+          "%s: used %d + free %d = %d slabs x %d items" % (ZONE, t["used"], t["free"],
+                                                          t["slabs"], z["items_per_slab"]))
+    # malloc's line is its classes summed, per domain and in total.
+    m = zone_of(after, "malloc")
+    for key in ("requests", "frees", "used", "free", "slabs", "bytes_used", "bytes_held"):
+        check(m["total"][key] == sum(c["total"][key] for c in m["classes"]),
+              "malloc's total %s is its classes' sum" % key)
+        for d in range(NDOM):
+            check(m["domains"][d][key] == sum(c["domains"][d][key] for c in m["classes"]),
+                  "malloc's domain %d %s is its classes' sum" % (d, key))
+
+
+def case_counts_cpu(o):
+    pinned_counts(o, "cpu")
+
+
+def case_counts_thread(o):
+    pinned_counts(o, "thread")
+
+
 TEXT_COLS = ["used", "free", "requests", "failures", "sleeps", "xdomain", "fallbacks"]
 
 
@@ -146,11 +233,11 @@ def case_fork(o):
             check(dump["reason"] == "exit", "an exit dump")
 
 
-def case_live(o):
+def case_live(o, per_cpu=False):
     live = os.path.join(o.dir, "live.jsonl")
-    must_run([o.workload, "live", o.dir], {"NUMAKEG_FAKE_DOMAINS": str(NDOM),
-                                           "NUMAKEG_STATS_SIGNAL": "USR2",
-                                           "NUMAKEG_STATS_FILE": live})
+    r = must_run([o.workload, "live", o.dir] + (["cpu"] if per_cpu else []),
+                 {"NUMAKEG_FAKE_DOMAINS": str(NDOM), "NUMAKEG_STATS_SIGNAL": "USR2",
+                  "NUMAKEG_STATS_FILE": live}, skip_ok=True)
     with open(live, encoding="utf-8") as f:
         lines = f.read().splitlines()
     dumps = [json.loads(l) for l in lines]
@@ -169,6 +256,11 @@ def case_live(o):
             b, m, a = (x["domains"][d][key] for x in (before, mid, after))
             check(b <= m <= a, "domain %d %s: %d <= %d <= %d" % (d, key, b, m, a))
     check(after["total"]["requests"] > before["total"]["requests"], "the threads allocated")
+
+
+def case_live_cpu(o):
+    """The same with the threads on the per-CPU caches (their misses dump)."""
+    case_live(o, per_cpu=True)
 
 
 def case_interval(o):
