@@ -563,9 +563,9 @@ nk_malloc_domain(size_t n, int domain)
 }
 
 void
-malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
+malloc_large_counts(int domain, struct large_counts *out)
 {
-	large_counts(domain, allocs, frees);
+	large_counts(domain, out);
 }
 
 /* glibc's mallinfo2, from the page layer's counts. */

@@ -6,6 +6,7 @@
 #ifndef NK_MALLOC_INT_H
 #define NK_MALLOC_INT_H
 
+#include "large.h"
 #include "zone.h"
 
 /*
@@ -41,7 +42,7 @@ void malloc_fork_parent(void);
 void malloc_fork_child(void);
 /* For the stats layer: the policy's name, the large blocks' counts. */
 const char *malloc_policy_str(void);
-void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+void malloc_large_counts(int domain, struct large_counts *out);
 /* glibc's mallinfo2, from the page layer's counts (export.c). */
 struct mallinfo2 malloc_mallinfo2(void);
 

@@ -10,7 +10,7 @@
 #include "malloc_int.h"
 
 #define NUMAKEG_VERSION     "0.1.0"
-#define STATS_SCHEMA        2     /* the JSON "version": doc/STATS.md */
+#define STATS_SCHEMA        3     /* the JSON "version": doc/STATS.md */
 
 /* Output: a buffer flushed to a FILE or a descriptor, never malloc. */
 struct sink {

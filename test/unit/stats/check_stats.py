@@ -68,7 +68,7 @@ def counts_dump(o, extra_env=None):
 
 def case_counts(o):
     dump = counts_dump(o)
-    check(dump["version"] == 2, "version is %r, want 2" % dump["version"])
+    check(dump["version"] == 3, "version is %r, want 3" % dump["version"])
     check([d["domain"] for d in dump["domains"]] == list(range(NDOM)),
           "every domain is listed: %r" % [d["domain"] for d in dump["domains"]])
     z = zone_of(dump, ZONE)
@@ -132,6 +132,7 @@ def pinned_counts(o, cache):
     threads = [tuple(map(int, m)) for m in
                re.findall(r"^thread (\d+) cpu (\d+) domain (\d+)$", r.stdout, re.M)]
     check(len(threads) >= 1, "the threads said where they ran: %r" % r.stdout)
+    large_bytes = int(re.search(r"^large block bytes (\d+)$", r.stdout, re.M).group(1))
     want = {k: [0] * NDOM for k in ("zone_req", "zone_free", "m_req", "m_free", "l_req",
                                     "l_free")}
     for k, cpu, dom in threads:
@@ -164,6 +165,18 @@ def pinned_counts(o, cache):
             check(dreq == want[req][d] and dused == want[req][d] - want[fr][d],
                   "%s: domain %d: %d more requests, %d more used; want %d, %d" % (
                       name, d, dreq, dused, want[req][d], want[req][d] - want[fr][d]))
+        # Large blocks have a zone's columns: bytes used and held, failures.
+        lrow, lrow0 = la["domains"][d], lb["domains"][d]
+        dbytes = lrow["bytes_used"] - lrow0["bytes_used"]
+        want_used = want["l_req"][d] - want["l_free"][d]
+        check(dbytes == want_used * large_bytes, "malloc-large: domain %d: %d more bytes used, "
+              "want %d blocks of %d" % (d, dbytes, want_used, large_bytes))
+        check(lrow["bytes_held"] == lrow["bytes_used"] + lrow["bytes_free"],
+              "malloc-large: domain %d: held is used + cached: %r" % (d, lrow))
+        dfail = lrow["failures"] - lrow0["failures"]
+        want_fail = sum(1 for _, _, dom in threads if dom == d)
+        check(dfail == want_fail, "malloc-large: domain %d: %d more failures, want %d"
+              % (d, dfail, want_fail))
     t = z["total"]
     check(t["requests"] == sum(want["zone_req"]) and
           t["used"] == sum(want["zone_req"]) - sum(want["zone_free"]),

@@ -21,13 +21,15 @@
  *                as programs get them: up to four threads, each pinned to a CPU
  *                of its own and not setting its domain, make N[k] items of
  *                "stats-test", N[k]/4 malloc(1500) blocks and N[k]/100 large
- *                blocks of 100 KiB, and free M[k], M[k]/4 and M[k]/100 of them;
+ *                blocks of 100 KiB (and one that fails), and free M[k], M[k]/4
+ *                and M[k]/100 of them;
  *                DIR/before.json and DIR/after.json around it, and one line
  *                "thread K cpu C domain D" each on stdout.  Exits 77 when the
  *                per-CPU caches are off but were asked for.
  *   noop         allocates a little and exits (option warnings, placement).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -190,6 +192,9 @@ pinned_thread(void *arg)
 	for (int i = 0; i < nl; i++)
 		if ((large[k][i] = malloc(PINNED_LARGE_SIZE)) == NULL)
 			p->failed = 1;
+	/* One large request that cannot be met: a failure on the thread's domain. */
+	if (malloc((size_t)1 << 60) != NULL)
+		p->failed = 1;
 	if (p->failed)
 		return NULL;
 	for (int i = 0; i < n_free[k]; i++)
@@ -233,6 +238,9 @@ mode_pinned(const char *dir, const char *cache)
 			th[n] = (struct pinned){ .k = n, .cpu = c };
 			n++;
 		}
+	void *probe = malloc(PINNED_LARGE_SIZE);  /* before the first dump: not counted */
+	printf("large block bytes %zu\n", malloc_usable_size(probe));
+	free(probe);
 	if (dump_to(dir, "before.json", 1))
 		return 1;
 	for (int i = 0; i < n; i++)
