@@ -206,27 +206,140 @@ def case_counts_thread(o):
 TEXT_COLS = ["used", "free", "requests", "failures", "sleeps", "xdomain", "fallbacks"]
 
 
-def case_text_json(o):
-    dump = counts_dump(o, {"NUMAKEG_STATS": "text:full",
+def human(v):
+    """stats_format.c's fmt_bytes: 512, 12.5K, 3.2M, 1.0G, with a sign below zero."""
+    sign, v = ("-", -v) if v < 0 else ("", v)
+    if v < 1024:
+        return "%s%d" % (sign, v)
+    u, scale = 0, 1024
+    while u < 4 and v >= scale * 1024:
+        scale *= 1024
+        u += 1
+    tenths = (v * 10 + scale // 2) // scale
+    return "%s%d.%d%s" % (sign, tenths // 10, tenths % 10, "KMGTP"[u])
+
+
+def share(part, whole):
+    """stats_format.c's fmt_share: 0.xxx, rounded."""
+    permille = (part * 1000 + whole // 2) // whole
+    return "%d.%03d" % (permille // 1000, permille % 1000)
+
+
+def text_zone_rows(lines):
+    """The zone table: {name: [total row, domain rows...]} as split words, and
+    {name: notes} (nofree, reserve=N, secondary: at the end of a total row)."""
+    head = [i for i, l in enumerate(lines) if l.split()[:2] == ["zone", "size"]]
+    rows, notes, name = {}, {}, None
+    for l in lines[head[0] + 1:] if head else []:
+        w = l.split()
+        if not w or l.startswith("(NUMAKEG_STATS") or l.startswith("numakeg:"):
+            break
+        if l[:1] != " " or l.startswith("  malloc-"):
+            note = []
+            while w and re.fullmatch(r"nofree|secondary|reserve=\d+", w[-1]):
+                note.insert(0, w.pop())
+            # a zone's total row: the name may have spaces ("(numakeg) x"), the
+            # columns after it are fixed: size dom node limit + 9 numbers
+            name = " ".join(w[:len(w) - 13]).strip()
+            rows[name] = [w[len(w) - 13:]]
+            notes[name] = note
+        elif name is not None:
+            rows[name].append(w)
+    return rows, notes
+
+
+def words(name):
+    """A name as the text's columns show it: its words, one space apart."""
+    return " ".join(name.split())
+
+
+def check_zone_text(label, row, js):
+    """One text row (size dom node limit used ... bytes_held) against JSON."""
+    got = [int(x) for x in row[4:11]] + row[11:13]
+    exp = [js[k] for k in TEXT_COLS] + [human(js["bytes_used"]), human(js["bytes_held"])]
+    check(got == exp, "%s: text %r, JSON %r" % (label, got, exp))
+
+
+def text_and_json(o, mode):
+    """counts under NUMAKEG_STATS=mode: the text and JSON dumps of one state."""
+    dump = counts_dump(o, {"NUMAKEG_STATS": mode,
                            "NUMAKEG_STATS_FILE": os.path.join(o.dir, "exit.txt")})
-    z = zone_of(dump, ZONE)
     with open(os.path.join(o.dir, "dump.txt"), encoding="utf-8") as f:
         lines = f.read().splitlines()
-    at = [i for i, l in enumerate(lines) if l.split()[:1] == [ZONE]]
-    if not check(len(at) == 1, "one %s row in the text" % ZONE):
-        return
-    # zone size dom node limit used free requests fails sleeps xdomain fallbacks bu bh
-    rows = [lines[at[0]].split()[2:]] + [l.split() for l in lines[at[0] + 1:at[0] + 1 + NDOM]]
-    want = [z["total"]] + z["domains"]
-    for i, (row, js) in enumerate(zip(rows, want)):
-        label = "all" if i == 0 else str(i - 1)
-        check(row[0] == label, "text row %d is domain %s: %r" % (i, label, row))
-        got = [int(x) for x in row[3:10]]
-        exp = [js[k] for k in TEXT_COLS]
-        check(got == exp, "domain %s: text %r, JSON %r" % (label, got, exp))
-    # The summary's domain lines, one per domain, in order.
-    doms = [l.split()[0] for l in lines[2:3 + NDOM]]
-    check(doms == ["total"] + [str(d) for d in range(NDOM)], "summary lines: %r" % doms)
+    # The summary: the process, then one line per domain, every number as in JSON.
+    check(lines[0].startswith("numakeg ") and "%d domains (fake)" % NDOM in lines[0],
+          "the first line names the process and its domains: %r" % lines[0])
+    doms = [l.split() for l in lines[2:3 + NDOM]]
+    check([d[0] for d in doms] == ["total"] + [str(d) for d in range(NDOM)],
+          "summary lines: %r" % [d[:1] for d in doms])
+    tot = {"used": 0, "held": 0, "cached": 0, "dirty": 0, "purged": 0, "nofree": 0}
+    for d, words in zip(dump["domains"], doms[1:]):
+        p = d["pages"]
+        vals = {"used": d["bytes_used"], "held": p["active_bytes"], "cached": d["bytes_free"],
+                "dirty": p["dirty_bytes"], "purged": p["purged_bytes"], "nofree": p["nofree_bytes"]}
+        for k in tot:
+            tot[k] += vals[k]
+        want = [str(d["domain"]), "-"] + [human(vals[k]) for k in ("used", "held", "cached",
+                                                                    "dirty", "purged", "nofree")]
+        want += [human(p["limit_bytes"]) if p["limit_bytes"] else "-",
+                 share(d["frees"] - d["xdomain"], d["frees"]) if d["frees"] else "-", "-"]
+        check(words == want, "domain %d: text %r, JSON %r" % (d["domain"], words, want))
+    want = ["total", "-"] + [human(tot[k]) for k in ("used", "held", "cached", "dirty",
+                                                      "purged", "nofree")]
+    check(doms[0][:8] == want, "total line: text %r, JSON %r" % (doms[0][:8], want))
+    t = dump["total"]
+    want = "process: %d requests, %d frees, %d in use" % (t["requests"], t["frees"], t["used"])
+    check(lines[3 + NDOM] == want, "process line: %r, want %r" % (lines[3 + NDOM], want))
+    rows, notes = text_zone_rows(lines)
+    return dump, lines, rows, notes
+
+
+def case_text_json(o):
+    dump, lines, rows, notes = text_and_json(o, "text:full")
+    # Every zone, its size classes and numakeg's own zones, each with its domains.
+    zones = [z for z in dump["zones"]]
+    classes = zone_of(dump, "malloc")["classes"]
+    named = {("(numakeg) " if z["kind"] == "internal" else "") + words(z["name"]): z
+             for z in zones}
+    named.update({c["name"]: c for c in classes
+                  if c["total"]["requests"] + c["total"]["slabs"] != 0})
+    check(set(rows) == set(named), "zones in the text and not in JSON: %r; the other way: %r"
+          % (sorted(set(rows) - set(named)), sorted(set(named) - set(rows))))
+    for name in set(rows) & set(named):
+        z, r = named[name], rows[name]
+        if not check(len(r) == 1 + NDOM, "%s: a total row and %d domain rows" % (name, NDOM)):
+            continue
+        check(r[0][1] == "all", "%s: the total row first" % name)
+        want_notes = ((["nofree"] if z.get("nofree") else []) +
+                      (["reserve=%d" % z["reserve"]] if z.get("reserve") else []) +
+                      (["secondary"] if z.get("secondary") else []))
+        check(notes[name] == want_notes, "%s: notes %r, JSON says %r" % (name, notes[name],
+                                                                         want_notes))
+        check_zone_text(name + " total", r[0], z["total"])
+        for d in range(NDOM):
+            check(r[1 + d][0] == str(d), "%s: domain %d's row: %r" % (name, d, r[1 + d]))
+            # a domain row has no size: dom node limit used ...
+            check_zone_text("%s domain %d" % (name, d), [""] + r[1 + d], z["domains"][d])
+    check(any(n.startswith("(numakeg) ") for n in rows), "numakeg's own zones are listed")
+
+
+def case_text_summary(o):
+    """NUMAKEG_STATS=text: the summary, then only the zones' total rows, the most
+    memory held first; no domain rows, no size classes, no internal zones."""
+    dump, lines, rows, notes = text_and_json(o, "text")
+    want = {words(z["name"]): z for z in dump["zones"] if z["kind"] != "internal"}
+    check(set(rows) == set(want), "zones: %r, want %r" % (sorted(rows), sorted(want)))
+    for name in set(rows) & set(want):
+        check(len(rows[name]) == 1, "%s: one row, no domain rows: %r" % (name, rows[name]))
+        check_zone_text(name, rows[name][0], want[name]["total"])
+    order = [n for n in (l.split()[0] for l in lines if l.split()) if n in want or
+             n == "stats-limited"]
+    held = [(want[n]["total"]["bytes_held"], want[n]["total"]["bytes_used"]) for n in order
+            if n in want]
+    check(held == sorted(held, reverse=True), "zones by memory held: %r" % list(zip(order, held)))
+    check(any(l.startswith("(NUMAKEG_STATS=text:full") for l in lines),
+          "the line that says how to get the detail")
+    check(lines[-1].startswith("numakeg: total allocs "), "the last line scripts read")
 
 
 def case_fork(o):
