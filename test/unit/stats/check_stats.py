@@ -134,7 +134,7 @@ def pinned_counts(o, cache):
     check(len(threads) >= 1, "the threads said where they ran: %r" % r.stdout)
     large_bytes = int(re.search(r"^large block bytes (\d+)$", r.stdout, re.M).group(1))
     want = {k: [0] * NDOM for k in ("zone_req", "zone_free", "m_req", "m_free", "l_req",
-                                    "l_free")}
+                                    "l_free", "zone_x", "m_x", "l_x")}
     for k, cpu, dom in threads:
         check(dom == cpu % NDOM, "thread %d on cpu %d is on domain %d, want cpu %% %d"
               % (k, cpu, dom, NDOM))
@@ -144,6 +144,20 @@ def pinned_counts(o, cache):
         want["m_free"][dom] += N_FREE[k] // 4
         want["l_req"][dom] += N_ALLOC[k] // 100
         want["l_free"][dom] += N_FREE[k] // 100
+    # Cross-domain frees (two CPUs or more): counted on the freeing thread's
+    # domain, as frees and xdomain; a large block's free on the block's domain.
+    x = re.search(r"^xfree domain (\d+) of domain (\d+): items (\d+) malloc (\d+) large (\d+)$",
+                  r.stdout, re.M)
+    check(x is not None or len(threads) < 2, "the cross-domain frees ran: %r" % r.stdout)
+    if x:
+        xd, home, xi, xm, xl = map(int, x.groups())
+        check(xd != home, "the cross-domain thread is on another domain (%d, %d)" % (xd, home))
+        want["zone_free"][xd] += xi
+        want["zone_x"][xd] += xi
+        want["m_free"][xd] += xm
+        want["m_x"][xd] += xm
+        want["l_free"][home] += xl
+        want["l_x"][xd] += xl
     with open(os.path.join(o.dir, "before.json"), encoding="utf-8") as f:
         before = json.load(f)
     with open(os.path.join(o.dir, "after.json"), encoding="utf-8") as f:
@@ -153,15 +167,21 @@ def pinned_counts(o, cache):
     lb, la = large_of(before), large_of(after)
     for d in range(NDOM):
         row = z["domains"][d]
+        check(row["xdomain"] == want["zone_x"][d], "%s: domain %d: %d cross-domain frees, "
+              "want %d" % (ZONE, d, row["xdomain"], want["zone_x"][d]))
         check(row["requests"] == want["zone_req"][d] and
               row["used"] == want["zone_req"][d] - want["zone_free"][d],
               "%s: domain %d: %d requests, %d used; want %d, %d" % (
                   ZONE, d, row["requests"], row["used"], want["zone_req"][d],
                   want["zone_req"][d] - want["zone_free"][d]))
-        for name, zb, za, req, fr in (("malloc-%d" % ma["size"], mb, ma, "m_req", "m_free"),
-                                      ("malloc-large", lb, la, "l_req", "l_free")):
+        for name, zb, za, req, fr, xk in (
+                ("malloc-%d" % ma["size"], mb, ma, "m_req", "m_free", "m_x"),
+                ("malloc-large", lb, la, "l_req", "l_free", "l_x")):
             dreq = za["domains"][d]["requests"] - zb["domains"][d]["requests"]
             dused = za["domains"][d]["used"] - zb["domains"][d]["used"]
+            dx = za["domains"][d]["xdomain"] - zb["domains"][d]["xdomain"]
+            check(dx == want[xk][d], "%s: domain %d: %d more cross-domain frees, want %d"
+                  % (name, d, dx, want[xk][d]))
             check(dreq == want[req][d] and dused == want[req][d] - want[fr][d],
                   "%s: domain %d: %d more requests, %d more used; want %d, %d" % (
                       name, d, dreq, dused, want[req][d], want[req][d] - want[fr][d]))

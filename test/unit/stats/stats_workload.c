@@ -23,7 +23,8 @@
  *                of its own and not setting its domain, make N[k] items of
  *                "stats-test", N[k]/4 malloc(1500) blocks and N[k]/100 large
  *                blocks of 100 KiB (and one that fails), and free M[k], M[k]/4
- *                and M[k]/100 of them;
+ *                and M[k]/100 of them; then a thread on the second CPU frees
+ *                some of the first thread's blocks (cross-domain frees);
  *                DIR/before.json and DIR/after.json around it, and one line
  *                "thread K cpu C domain D" each on stdout.  Exits 77 when the
  *                per-CPU caches are off but were asked for.
@@ -190,6 +191,11 @@ struct pinned {
 };
 #define PINNED_MALLOC_SIZE 1500
 #define PINNED_LARGE_SIZE  (100 << 10)
+/* What the cross-domain thread frees of thread 0's blocks, still held. */
+#define XFREE_ITEMS  50
+#define XFREE_MALLOC 25
+#define XFREE_LARGE  2
+static void *pinned_blocks[NDOM][4000 / 4], *pinned_large[NDOM][4000 / 100];
 
 static void *
 pinned_thread(void *arg)
@@ -206,15 +212,15 @@ pinned_thread(void *arg)
 	}
 	p->domain = nk_current_domain();
 	int k = p->k, nm = n_alloc[k] / 4, nl = n_alloc[k] / 100;
-	static void *blocks[NDOM][4000 / 4], *large[NDOM][4000 / 100];
+	void **blocks = pinned_blocks[k], **large = pinned_large[k];
 	for (int i = 0; i < n_alloc[k]; i++)
 		if ((items[k][i] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
 			p->failed = 1;
 	for (int i = 0; i < nm; i++)
-		if ((blocks[k][i] = malloc(PINNED_MALLOC_SIZE)) == NULL)
+		if ((blocks[i] = malloc(PINNED_MALLOC_SIZE)) == NULL)
 			p->failed = 1;
 	for (int i = 0; i < nl; i++)
-		if ((large[k][i] = malloc(PINNED_LARGE_SIZE)) == NULL)
+		if ((large[i] = malloc(PINNED_LARGE_SIZE)) == NULL)
 			p->failed = 1;
 	/* One large request that cannot be met: a failure on the thread's domain. */
 	if (malloc((size_t)1 << 60) != NULL)
@@ -224,11 +230,35 @@ pinned_thread(void *arg)
 	for (int i = 0; i < n_free[k]; i++)
 		nk_zfree(zone, items[k][i]);
 	for (int i = 0; i < n_free[k] / 4; i++)
-		free(blocks[k][i]);
+		free(blocks[i]);
 	for (int i = 0; i < n_free[k] / 100; i++)
-		free(large[k][i]);
+		free(large[i]);
 	if (nk_current_domain() != p->domain)
 		p->failed = 1;   /* it moved: the expected counts would not hold */
+	return NULL;
+}
+
+/* On thread 1's CPU: frees of blocks thread 0 made (on its domain) and holds. */
+static void *
+xfree_thread(void *arg)
+{
+	struct pinned *p = arg;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		p->failed = 1;
+		return NULL;
+	}
+	p->domain = nk_current_domain();
+	for (int i = 0; i < XFREE_ITEMS; i++)
+		nk_zfree(zone, items[0][n_free[0] + i]);
+	for (int i = 0; i < XFREE_MALLOC; i++)
+		free(pinned_blocks[0][n_free[0] / 4 + i]);
+	for (int i = 0; i < XFREE_LARGE; i++)
+		free(pinned_large[0][n_free[0] / 100 + i]);
+	if (nk_current_domain() != p->domain)
+		p->failed = 1;
 	return NULL;
 }
 
@@ -279,6 +309,16 @@ mode_pinned(const char *dir, const char *cache)
 		return fail("a thread could not pin itself, allocate or stay on its domain");
 	for (int i = 0; i < n; i++)
 		printf("thread %d cpu %d domain %d\n", th[i].k, th[i].cpu, th[i].domain);
+	if (n >= 2) {
+		struct pinned x = { .k = -1, .cpu = th[1].cpu };
+		if (pthread_create(&x.t, NULL, xfree_thread, &x) != 0)
+			return fail("pthread_create");
+		pthread_join(x.t, NULL);
+		if (x.failed)
+			return fail("the cross-domain thread could not pin itself or moved");
+		printf("xfree domain %d of domain %d: items %d malloc %d large %d\n", x.domain,
+		    th[0].domain, XFREE_ITEMS, XFREE_MALLOC, XFREE_LARGE);
+	}
 	return dump_to(dir, "after.json", 1);
 }
 
