@@ -40,7 +40,6 @@ struct large_tcache {
 	int domain;                 /* of every run it holds and of its counts */
 	uint64_t bytes;
 	uint64_t allocs, frees;     /* served by this cache, not yet in the totals */
-	int64_t used_bytes;         /* bytes handed out less bytes taken back, likewise */
 	bool registered, dead;
 	struct large_tcache *next, *prev;
 };
@@ -55,16 +54,19 @@ static uint64_t large_allocs[NK_MAX_DOMAINS], large_frees[NK_MAX_DOMAINS];
 /*
  * The rest of the statistics' columns (struct large_counts), by domain, off
  * the thread caches' path: the page layer's calls around them cost far more.
+ * held_bytes: the runs large blocks took from the page layer and have not
+ * given back, in use or kept by a thread cache (whose bytes it knows), so
+ * a cache hit or a free into a cache counts nothing.
  */
 static struct {
-	int64_t used_bytes;
+	int64_t held_bytes;
 	uint64_t fails, fallbacks, xdomain;
 } large_dom[NK_MAX_DOMAINS] NK_BIG_BSS;
 
 static void
 large_count_bytes(int domain, int64_t bytes)
 {
-	__atomic_add_fetch(&large_dom[domain].used_bytes, bytes, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&large_dom[domain].held_bytes, bytes, __ATOMIC_RELAXED);
 }
 
 size_t
@@ -88,10 +90,8 @@ large_tc_fold_counts(struct large_tcache *tc)
 {
 	__atomic_add_fetch(&large_allocs[tc->domain], tc->allocs, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&large_frees[tc->domain], tc->frees, __ATOMIC_RELAXED);
-	large_count_bytes(tc->domain, tc->used_bytes);
 	__atomic_store_n(&tc->allocs, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->frees, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&tc->used_bytes, 0, __ATOMIC_RELAXED);
 }
 
 static void
@@ -118,6 +118,7 @@ large_tc_drain(struct large_tcache *tc)
 		__atomic_store_n(&tc->n, i, __ATOMIC_RELAXED);  /* the stats read n and bytes */
 		void *run = tc->run[i];
 		page_set_large(run, tc->npages[i], tc->domain, PG_LARGE);
+		large_count_bytes(tc->domain, -(int64_t)((size_t)tc->npages[i] << NK_PAGE_SHIFT));
 		page_free(run, tc->npages[i]);
 	}
 	__atomic_store_n(&tc->bytes, 0, __ATOMIC_RELAXED);
@@ -182,8 +183,6 @@ large_tc_take(int domain, size_t npages)
 		__atomic_store_n(&tc->n, last, __ATOMIC_RELAXED);
 		__atomic_store_n(&tc->bytes, tc->bytes - (npages << NK_PAGE_SHIFT), __ATOMIC_RELAXED);
 		__atomic_store_n(&tc->allocs, tc->allocs + 1, __ATOMIC_RELAXED);
-		__atomic_store_n(&tc->used_bytes, tc->used_bytes + (int64_t)(npages << NK_PAGE_SHIFT),
-		    __ATOMIC_RELAXED);
 		page_desc(run)->flags = PG_LARGE;
 		return run;
 	}
@@ -213,7 +212,6 @@ large_tc_put(void *run, size_t npages)
 	__atomic_store_n(&tc->n, tc->n + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->bytes, tc->bytes + bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->frees, tc->frees + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&tc->used_bytes, tc->used_bytes - (int64_t)bytes, __ATOMIC_RELAXED);
 	page_desc(run)->flags = PG_LARGE | PG_TCACHED;
 	return true;
 }
@@ -233,7 +231,7 @@ large_counts(int domain, struct large_counts *out)
 	nk_lock(&large_registry_lock);
 	out->allocs = __atomic_load_n(&large_allocs[domain], __ATOMIC_RELAXED);
 	out->frees = __atomic_load_n(&large_frees[domain], __ATOMIC_RELAXED);
-	out->used_bytes = __atomic_load_n(&large_dom[domain].used_bytes, __ATOMIC_RELAXED);
+	out->used_bytes = __atomic_load_n(&large_dom[domain].held_bytes, __ATOMIC_RELAXED);
 	out->fails = __atomic_load_n(&large_dom[domain].fails, __ATOMIC_RELAXED);
 	out->fallbacks = __atomic_load_n(&large_dom[domain].fallbacks, __ATOMIC_RELAXED);
 	out->xdomain = __atomic_load_n(&large_dom[domain].xdomain, __ATOMIC_RELAXED);
@@ -241,11 +239,11 @@ large_counts(int domain, struct large_counts *out)
 		if (__atomic_load_n(&tc->domain, __ATOMIC_RELAXED) == domain) {
 			out->allocs += __atomic_load_n(&tc->allocs, __ATOMIC_RELAXED);
 			out->frees += __atomic_load_n(&tc->frees, __ATOMIC_RELAXED);
-			out->used_bytes += __atomic_load_n(&tc->used_bytes, __ATOMIC_RELAXED);
 			out->cached_runs += __atomic_load_n(&tc->n, __ATOMIC_RELAXED);
 			out->cached_bytes += __atomic_load_n(&tc->bytes, __ATOMIC_RELAXED);
 		}
 	nk_unlock(&large_registry_lock);
+	out->used_bytes -= (int64_t)out->cached_bytes;  /* held, less what the caches keep */
 }
 
 /* ---- Blocks ---- */
