@@ -559,6 +559,18 @@ def expect(o, name, out):
 def case_tool_table(o):
     expect(o, "one.expected", tool(o, os.path.join(o.samples, "one.json")).stdout)
     expect(o, "series.expected", tool(o, os.path.join(o.samples, "series.jsonl")).stdout)
+    # A dump of the library as built (the samples keep an older schema): the
+    # tool reads it, and its zone row says what the JSON says.
+    dump = counts_dump(o)
+    out = tool(o, os.path.join(o.dir, "dump.json")).stdout
+    z = zone_of(dump, ZONE)["total"]
+    row = [l.split() for l in out.splitlines() if l.split()[:1] == [ZONE]]
+    check(len(row) == 1 and row[0][2:5] == [str(z["used"]), str(z["free"]), str(z["requests"])],
+          "numakeg-stat's %s row %r, JSON used %d free %d requests %d" % (
+              ZONE, row, z["used"], z["free"], z["requests"]))
+    doms = [l.split()[0] for l in out.splitlines()[2:3 + NDOM]]
+    check(doms == [str(d) for d in range(NDOM)] + ["total"],
+          "numakeg-stat's summary: every domain, then the total: %r" % doms)
     # A series whose last line was cut short (the process died writing it).
     cut = os.path.join(o.dir, "cut.jsonl")
     with open(os.path.join(o.samples, "series.jsonl"), encoding="utf-8") as f:
