@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # install_launcher: the installed bin/numakeg.  --version prints the
 # project's version; --stats=json with --stats-file dumps statistics that
-# parse as JSON, carry the same version and show python3's allocations;
-# PROGRAM's exit status comes through; LD_PRELOAD is appended to; bad
+# parse as JSON, carry the same version and show python3's allocations, and
+# that the installed numakeg-stat reads; the text statistics' header carries
+# the version too; PROGRAM's exit status comes through; LD_PRELOAD is appended to; bad
 # options and a missing program give numakeg's own statuses.
 # shellcheck source=test/integration/install/common.sh
 . "${0%/*}/common.sh"
@@ -53,6 +54,17 @@ for e in errors:
 print(f"stats: numakeg {got}, {allocs} allocations, {len(dump.get('zones', []))} zones")
 sys.exit(1 if errors else 0)
 PY
+# The installed stats tool reads the dump.
+if [[ -x $nk_prefix/bin/numakeg-stat ]]; then
+	summary=$("$nk_prefix/bin/numakeg-stat" "$file") || nk_fail "numakeg-stat $file failed"
+	[[ $summary == "pid $pid, 2 domains"* ]] || nk_fail "numakeg-stat's summary starts: ${summary%%$'\n'*}"
+fi
+
+# The text statistics' header carries the same version (--stats: text).
+"$launcher" --stats --stats-file "$dir/text.stats" -- true || nk_fail "true under numakeg failed"
+read -r header <"$dir/text.stats" || nk_fail "no text statistics in $dir/text.stats"
+[[ $header == "numakeg $nk_version: pid "* ]] ||
+	nk_fail "the text statistics' header is '$header', want 'numakeg $nk_version: pid ...'"
 
 # The exit status comes through (exec).
 rc=0
