@@ -85,9 +85,18 @@ env_out=$(LD_PRELOAD=$other "$launcher" --policy=bind:0 --limit 0:1G --stats-fil
 	-- sh -c 'printf "%s|%s|%s|%s|%s\n" "$LD_PRELOAD" "$NUMAKEG_POLICY" "$NUMAKEG_DOMAIN_LIMIT" "$NUMAKEG_STATS" "$NUMAKEG_STATS_FILE"')
 want="$other:${lib%/*}/libnumakeg.so.${nk_version%%.*}|bind:0|0:1G|text|$dir/x.%p"
 [[ $env_out == "$want" ]] || nk_fail "the program saw '$env_out', want '$want'"
+# Domains as the library also takes them, nodeN (the kernel's node id), and
+# the full text statistics.  (The program is not run under numakeg's stderr
+# here: node0 exists on every machine, so the library accepts both.)
+# shellcheck disable=SC2016 # expanded by the program
+env_out=$("$launcher" --policy bind:node0 --limit=node0:1G,0:2G --stats=text:full \
+	-- sh -c 'printf "%s|%s|%s\n" "$NUMAKEG_POLICY" "$NUMAKEG_DOMAIN_LIMIT" "$NUMAKEG_STATS"' 2>"$dir/node.err")
+want="bind:node0|node0:1G,0:2G|text:full"
+[[ $env_out == "$want"* ]] || nk_fail "the program saw '$env_out', want '$want'"
 
 # numakeg's own errors: 125; a program that is not there: 127.
-for bad in "--policy nowhere" "--fake-domains 0" "--limit lots" "--stats=xml" "--bogus" ""; do
+for bad in "--policy nowhere" "--policy bind:nodeX" "--fake-domains 0" "--limit lots" \
+	"--limit node:1G" "--stats=xml" "--bogus" ""; do
 	rc=0
 	if [[ -n $bad ]]; then
 		# shellcheck disable=SC2086 # the words are the options
