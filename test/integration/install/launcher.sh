@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install_launcher: the installed bin/numakeg.  --version prints the
-# project's version; --stats=json with --stats-file dumps statistics that
+# project's version and the library beside it, through a symbolic link too; --stats=json with --stats-file dumps statistics that
 # parse as JSON, carry the same version and show python3's allocations, and
 # that the installed numakeg-stat reads; the text statistics' header carries
 # the version too; PROGRAM's exit status comes through; LD_PRELOAD is appended to; bad
@@ -16,6 +16,11 @@ unset LD_PRELOAD NUMAKEG_STATS NUMAKEG_STATS_FILE NUMAKEG_POLICY NUMAKEG_FAKE_DO
 out=$("$launcher" --version) || nk_fail "numakeg --version failed"
 [[ $out == "numakeg $nk_version ("*")" ]] || nk_fail "numakeg --version printed '$out', want numakeg $nk_version"
 [[ $out == *"($nk_prefix/$nk_libdir/libnumakeg.so."* ]] || nk_fail "numakeg --version names another library: $out"
+# Through a symbolic link elsewhere (as in /usr/local/bin), it still finds
+# the library beside its real self.
+ln -s -- "$launcher" "$dir/numakeg-link"
+out=$("$dir/numakeg-link" --version) || nk_fail "numakeg --version through a symbolic link failed"
+[[ $out == *"($nk_prefix/$nk_libdir/libnumakeg.so."* ]] || nk_fail "numakeg through a link names: $out"
 
 # The statistics of a python3 run, as JSON, one file per process (%p): the
 # program prints its pid, so its own file is known.
@@ -85,6 +90,11 @@ env_out=$(LD_PRELOAD=$other "$launcher" --policy=bind:0 --limit 0:1G --stats-fil
 	-- sh -c 'printf "%s|%s|%s|%s|%s\n" "$LD_PRELOAD" "$NUMAKEG_POLICY" "$NUMAKEG_DOMAIN_LIMIT" "$NUMAKEG_STATS" "$NUMAKEG_STATS_FILE"')
 want="$other:${lib%/*}/libnumakeg.so.${nk_version%%.*}|bind:0|0:1G|text|$dir/x.%p"
 [[ $env_out == "$want" ]] || nk_fail "the program saw '$env_out', want '$want'"
+# numakeg already in LD_PRELOAD is not added twice.
+# shellcheck disable=SC2016 # expanded by the program
+env_out=$(LD_PRELOAD="$other ${lib%/*}/libnumakeg.so.${nk_version%%.*}" "$launcher" -- sh -c 'printf "%s\n" "$LD_PRELOAD"')
+[[ $env_out == "$other ${lib%/*}/libnumakeg.so.${nk_version%%.*}" ]] ||
+	nk_fail "numakeg already in LD_PRELOAD: the program saw '$env_out'"
 # Domains as the library also takes them, nodeN (the kernel's node id), and
 # the full text statistics.  (The program is not run under numakeg's stderr
 # here: node0 exists on every machine, so the library accepts both.)
