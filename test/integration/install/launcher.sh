@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # install_launcher: the installed bin/numakeg.  --version prints the
-# project's version and the library beside it, through a symbolic link too; --stats=json with --stats-file dumps statistics that
-# parse as JSON, carry the same version and show python3's allocations, and
-# that the installed numakeg-stat reads; the text statistics' header carries
-# the version too; PROGRAM's exit status comes through; LD_PRELOAD is appended to; bad
-# options and a missing program give numakeg's own statuses.
+# project's version and the library beside it, through a symbolic link too;
+# --stats=json with --stats-file dumps statistics that parse as JSON, carry
+# the same version and show python3's allocations, and that the installed
+# numakeg-stat reads; the text statistics' header carries the version too;
+# PROGRAM's exit status (or its signal) comes through; LD_PRELOAD is appended
+# to, numakeg once; nodeN domains are taken; bad options and a missing
+# program give numakeg's own statuses.
 # shellcheck source=test/integration/install/common.sh
 . "${0%/*}/common.sh"
 nk_need python3
