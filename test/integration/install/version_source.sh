@@ -14,7 +14,7 @@ nk_test=install_version_source
 (($# == 2)) || nk_fail "usage: $0 SOURCE_DIR VERSION"
 src=$1 version=$2
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || nk_fail "project(VERSION) is '$version', not X.Y.Z"
-grep -qE "^project\(numakeg VERSION $version[ )]" "$src/CMakeLists.txt" ||
+grep -qE "^project\(numakeg VERSION ${version//./\\.}[ )]" "$src/CMakeLists.txt" ||
 	nk_fail "CMakeLists.txt's project() does not carry $version"
 
 dirs=()
