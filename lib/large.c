@@ -63,10 +63,50 @@ static struct {
 	uint64_t fails, fallbacks, xdomain;
 } large_dom[NK_MAX_DOMAINS] NK_BIG_BSS;
 
+/*
+ * Every count here serves only the statistics: with NK_STATS 0 the helpers
+ * do nothing and their callers skip what they computed for them.
+ */
 static void
 large_count_bytes(int domain, int64_t bytes)
 {
-	__atomic_add_fetch(&large_dom[domain].held_bytes, bytes, __ATOMIC_RELAXED);
+	if (NK_STATS)
+		__atomic_add_fetch(&large_dom[domain].held_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+/* A request for domain `asked` that returned NULL. */
+static void
+large_count_fail(int asked)
+{
+	if (NK_STATS)
+		__atomic_add_fetch(&large_dom[asked].fails, 1, __ATOMIC_RELAXED);
+}
+
+/* A run of `size` bytes from the page layer of domain d, asked for on `asked`. */
+static void
+large_count_alloc(int d, int asked, size_t size)
+{
+	if (!NK_STATS)
+		return;
+	__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+	large_count_bytes(d, (int64_t)size);
+	if (d != asked)
+		__atomic_add_fetch(&large_dom[d].fallbacks, 1, __ATOMIC_RELAXED);
+}
+
+/* A block of npages going back to the page layer, by its domain (home). */
+static void
+large_count_free(void *p, size_t npages)
+{
+	if (!NK_STATS)
+		return;
+	int home = kva_domain_of(p), here = topo_current_domain();
+	if (NK_UNLIKELY(home < 0))
+		home = here;  /* never: page_desc found it in the windows */
+	__atomic_add_fetch(&large_frees[home], 1, __ATOMIC_RELAXED);
+	large_count_bytes(home, -(int64_t)(npages << NK_PAGE_SHIFT));
+	if (home != here)
+		__atomic_add_fetch(&large_dom[here].xdomain, 1, __ATOMIC_RELAXED);
 }
 
 size_t
@@ -88,8 +128,10 @@ large_size(size_t n)
 static void
 large_tc_fold_counts(struct large_tcache *tc)
 {
-	__atomic_add_fetch(&large_allocs[tc->domain], tc->allocs, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&large_frees[tc->domain], tc->frees, __ATOMIC_RELAXED);
+	if (NK_STATS) {
+		__atomic_add_fetch(&large_allocs[tc->domain], tc->allocs, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&large_frees[tc->domain], tc->frees, __ATOMIC_RELAXED);
+	}
 	__atomic_store_n(&tc->allocs, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->frees, 0, __ATOMIC_RELAXED);
 }
@@ -182,7 +224,8 @@ large_tc_take(int domain, size_t npages)
 		tc->npages[i] = tc->npages[last];
 		__atomic_store_n(&tc->n, last, __ATOMIC_RELAXED);
 		__atomic_store_n(&tc->bytes, tc->bytes - (npages << NK_PAGE_SHIFT), __ATOMIC_RELAXED);
-		__atomic_store_n(&tc->allocs, tc->allocs + 1, __ATOMIC_RELAXED);
+		if (NK_STATS)
+			__atomic_store_n(&tc->allocs, tc->allocs + 1, __ATOMIC_RELAXED);
 		page_desc(run)->flags = PG_LARGE;
 		return run;
 	}
@@ -211,7 +254,8 @@ large_tc_put(void *run, size_t npages)
 	tc->npages[tc->n] = (uint32_t)npages;
 	__atomic_store_n(&tc->n, tc->n + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->bytes, tc->bytes + bytes, __ATOMIC_RELAXED);
-	__atomic_store_n(&tc->frees, tc->frees + 1, __ATOMIC_RELAXED);
+	if (NK_STATS)
+		__atomic_store_n(&tc->frees, tc->frees + 1, __ATOMIC_RELAXED);
 	page_desc(run)->flags = PG_LARGE | PG_TCACHED;
 	return true;
 }
@@ -243,7 +287,8 @@ large_counts(int domain, struct large_counts *out)
 			out->cached_bytes += __atomic_load_n(&tc->bytes, __ATOMIC_RELAXED);
 		}
 	nk_unlock(&large_registry_lock);
-	out->used_bytes -= (int64_t)out->cached_bytes;  /* held, less what the caches keep */
+	if (NK_STATS)  /* else nothing counted the bytes held */
+		out->used_bytes -= (int64_t)out->cached_bytes;  /* held, less what the caches keep */
 }
 
 /* ---- Blocks ---- */
@@ -270,7 +315,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 {
 	size_t size = large_size(n);
 	if (size == 0) {
-		__atomic_add_fetch(&large_dom[domain].fails, 1, __ATOMIC_RELAXED);
+		large_count_fail(domain);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -293,10 +338,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 			if (p == NULL)
 				continue;
 			page_set_large(p, npages, d, PG_LARGE);
-			__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
-			large_count_bytes(d, (int64_t)size);
-			if (d != domain)
-				__atomic_add_fetch(&large_dom[d].fallbacks, 1, __ATOMIC_RELAXED);
+			large_count_alloc(d, domain, size);
 			if (zero && !zeroed)
 				large_zero(p, n);
 			return p;
@@ -305,7 +347,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 		large_cache_flush();
 		nk_reclaim();
 	}
-	__atomic_add_fetch(&large_dom[domain].fails, 1, __ATOMIC_RELAXED);
+	large_count_fail(domain);
 	errno = ENOMEM;
 	return NULL;
 }
@@ -319,14 +361,8 @@ large_free(void *p)
 	size_t npages = pd->npages;
 	if (large_tc_put(p, npages))
 		return;
-	int home = kva_domain_of(p), here = topo_current_domain();
-	NK_ASSERT(home >= 0, "a large block outside the windows");
-	if (NK_UNLIKELY(home < 0))
-		home = here;  /* never: page_desc found it in the windows */
-	__atomic_add_fetch(&large_frees[home], 1, __ATOMIC_RELAXED);
-	large_count_bytes(home, -(int64_t)(npages << NK_PAGE_SHIFT));
-	if (home != here)
-		__atomic_add_fetch(&large_dom[here].xdomain, 1, __ATOMIC_RELAXED);
+	NK_ASSERT(kva_domain_of(p) >= 0, "a large block outside the windows");
+	large_count_free(p, npages);
 	page_free(p, npages);
 }
 
@@ -344,13 +380,15 @@ large_resize(void *p, size_t n)
 		/* Shrinking keeps the block where it is; a small class moves (malloc.c). */
 		pd->npages = (uint32_t)newpages;
 		page_shrink(p, oldpages, newpages);
-		large_count_bytes(kva_domain_of(p), -(int64_t)((oldpages - newpages) << NK_PAGE_SHIFT));
+		if (NK_STATS)
+			large_count_bytes(kva_domain_of(p), -(int64_t)((oldpages - newpages) << NK_PAGE_SHIFT));
 		return true;
 	}
 	if (!page_grow(p, oldpages, newpages))
 		return false;
 	pd->npages = (uint32_t)newpages;
-	large_count_bytes(kva_domain_of(p), (int64_t)((newpages - oldpages) << NK_PAGE_SHIFT));
+	if (NK_STATS)
+		large_count_bytes(kva_domain_of(p), (int64_t)((newpages - oldpages) << NK_PAGE_SHIFT));
 	return true;
 }
 
@@ -385,8 +423,10 @@ large_move(void *p, size_t oldpages, size_t newpages)
 	 */
 	page_set_large(q, newpages, d, PG_LARGE);
 	page_free(p, oldpages);
-	__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&large_frees[d], 1, __ATOMIC_RELAXED);
+	if (NK_STATS) {
+		__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&large_frees[d], 1, __ATOMIC_RELAXED);
+	}
 	large_count_bytes(d, (int64_t)((newpages - oldpages) << NK_PAGE_SHIFT));
 	return q;
 }

@@ -45,6 +45,18 @@
  */
 #define NK_BIG_BSS __attribute__((section(".lbss.numakeg")))
 
+/*
+ * NK_STATS 1 (the default): the counts that only the statistics read
+ * (failures, sleeps, large blocks) and the dumps are compiled in; 0 (CMake's
+ * -DNUMAKEG_STATISTICS=OFF): they compile away, to measure what they cost.
+ * Statements test it with `if (NK_STATS)`, not #if, so that both builds
+ * compile (and warn about) the same code.  The caches' own counts stay in
+ * both: they also size buckets and hold zone limits.
+ */
+#ifndef NK_STATS
+#define NK_STATS 1
+#endif
+
 #define nk_roundup(x, a)   (((x) + ((a) - 1)) & ~((a) - 1))
 #define nk_howmany(x, y)   (((x) + ((y) - 1)) / (y))
 #define nk_min(a, b)       ((a) < (b) ? (a) : (b))

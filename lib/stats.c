@@ -15,6 +15,11 @@
  * before exit handlers run.  This file takes the snapshot and decides where
  * a dump goes and when; stats_format.c prints it.
  *
+ * Built without statistics (NK_STATS 0, cmake -DNUMAKEG_STATISTICS=OFF),
+ * nothing is dumped: a variable that asks for a dump gets one warning line,
+ * nk_stats_print one line saying so; nk_zone_stats still answers (its
+ * counts are the caches' and the kegs', which every build keeps).
+ *
  * Layering: stats.c may call the zone layer, keg, page, topo and malloc's
  * counters (large blocks, the policy name); nothing below calls it: the
  * live dumps come through zone_slow_hook, which stats_init sets, and
@@ -284,6 +289,16 @@ NK_EXPORT void
 nk_stats_print(FILE *out, int json)
 {
 	nk_init_once();
+	if (!NK_STATS) {
+		/* JSON without "version": no schema's fields are there. */
+		if (json)
+			fprintf(out, "{\"numakeg\":\"%s\",\"statistics\":false}\n", nk_version());
+		else
+			fprintf(out, "numakeg %s: built without statistics (NUMAKEG_STATISTICS=OFF)\n",
+			    nk_version());
+		fflush(out);
+		return;
+	}
 	struct sink s = { .f = out, .fd = -1, .len = 0 };
 	pthread_mutex_lock(&stats_mtx);
 	stats_emit(&s, json ? NK_STATS_JSON : NK_STATS_TEXT, nk_opt.stats_full, "call");
@@ -418,11 +433,41 @@ stats_fork_child(void)
 	stats_file_reported = false;
 }
 
+/*
+ * Built without statistics: the variables that asked for a dump, named with
+ * their values on one line (a bad value was reported and is off already).
+ */
+static void
+stats_say_compiled_out(void)
+{
+	static const char *const asking[] = {
+		"NUMAKEG_STATS", "NUMAKEG_STATS_SIGNAL", "NUMAKEG_STATS_INTERVAL",
+	};
+	bool on[] = { nk_opt.stats != NK_STATS_OFF, nk_opt.stats_signal != 0,
+	    nk_opt.stats_interval_s != 0 };
+	char list[256];
+	size_t at = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < sizeof(asking) / sizeof(asking[0]); i++) {
+		const char *value = nk_getenv(asking[i]);
+		if (!on[i] || value == NULL || at >= sizeof(list))
+			continue;
+		int n = snprintf(list + at, sizeof(list) - at, "%s%s=%s", at ? ", " : "",
+		    asking[i], value);
+		at += n > 0 ? (size_t)n : 0;
+	}
+	nk_msg("%s ignored: numakeg was built without statistics (NUMAKEG_STATISTICS=OFF)", list);
+}
+
 void
 stats_init(void)
 {
 	if (nk_opt.stats == NK_STATS_OFF && !stats_live_enabled())
 		return;
+	if (!NK_STATS) {
+		stats_say_compiled_out();
+		return;
+	}
 	stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
 	if (stats_live_enabled()) {
 		/*

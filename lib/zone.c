@@ -179,7 +179,7 @@ zone_thread_domain_set(void)
 void
 zone_free_slow(struct nk_zone *z, void *item)
 {
-	if (NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
+	if (NK_STATS && NK_UNLIKELY(zone_slow_hook != NULL) && !(z->flags & NK_ZONE_INTERNAL))
 		zone_slow_hook();  /* as on the allocation slow path */
 	if (zone_pcpu_ok(z, 0) && pcpu_free(z, item)) {
 		zone_pcpu_trim(z);
@@ -226,7 +226,8 @@ static NK_NOINLINE void *
 zone_alloc_slow(struct nk_zone *z, void *arg, int domain, int flags)
 {
 	bool exact = domain >= 0;
-	if (NK_UNLIKELY(zone_slow_hook != NULL) && !exact && !(z->flags & NK_ZONE_INTERNAL))
+	if (NK_STATS && NK_UNLIKELY(zone_slow_hook != NULL) && !exact &&
+	    !(z->flags & NK_ZONE_INTERNAL))
 		zone_slow_hook();  /* no lock held here: a live stats dump may run */
 	int backoff = 1;
 	void *item;
@@ -649,20 +650,25 @@ nk_zone_size(nk_zone_t z)
 	return z->size;
 }
 
-/* ---- Counters for the stats layer: slow paths only ---- */
+/*
+ * ---- Counters for the stats layer: slow paths only ----
+ * Failures and sleeps serve only the statistics: gone with NK_STATS 0.
+ */
 
 void (*zone_slow_hook)(void);
 
 static void
 zone_count_fail(struct nk_zone *z, int d)
 {
-	__atomic_add_fetch(&z->depot[d].fails, 1, __ATOMIC_RELAXED);
+	if (NK_STATS)
+		__atomic_add_fetch(&z->depot[d].fails, 1, __ATOMIC_RELAXED);
 }
 
 static void
 zone_count_sleep(struct nk_zone *z, int d)
 {
-	__atomic_add_fetch(&z->depot[d].sleeps, 1, __ATOMIC_RELAXED);
+	if (NK_STATS)
+		__atomic_add_fetch(&z->depot[d].sleeps, 1, __ATOMIC_RELAXED);
 }
 
 void
