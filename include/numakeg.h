@@ -126,7 +126,13 @@ struct nk_page_stats {
 };
 int nk_page_stats(int domain, struct nk_page_stats *out);
 
-/* Prints every zone's per-domain statistics: text (like vmstat -z) or JSON. */
+/*
+ * Prints every zone's per-domain statistics: text (like vmstat -z) or JSON.
+ * A library built without statistics (cmake -DNUMAKEG_STATISTICS=OFF)
+ * prints one line saying so instead (JSON: {"numakeg":VERSION,
+ * "statistics":false}), as malloc_stats() does; nk_zone_stats and
+ * nk_page_stats work the same in both builds.
+ */
 void nk_stats_print(FILE *out, int json);
 
 /* ---- Version ----------------------------------------------------------- */
