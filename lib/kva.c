@@ -41,12 +41,6 @@
 #define KVA_MIN_SHIFT    24                  /* the smallest window: 16 MiB */
 #define KVA_MAX_META     4                   /* metadata arrays (kva_meta_array) */
 
-struct kva_bt {
-	uintptr_t start;
-	size_t size;
-	struct kva_bt *next, *prev;   /* on the size-class free list */
-};
-
 struct kva_map {
 	nk_lock_t lock;
 	uintptr_t base, end;
@@ -77,6 +71,13 @@ static inline size_t
 kva_page_index(uintptr_t a)
 {
 	return (a - nk_kva_base) >> NK_PAGE_SHIFT;
+}
+
+struct kva_bt *
+kva_free_tag(uintptr_t addr)
+{
+	struct kva_bt *t = kva_contains((void *)addr) ? kva_tags[kva_page_index(addr)] : NULL;
+	return t != NULL && t->start == addr ? t : NULL;
 }
 
 static inline int
@@ -180,10 +181,58 @@ kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 	m->nsegs++;
 }
 
+/*
+ * The tags are items of the entry zone, whose slabs lie in the windows
+ * beside the program's pages: a heap overflow can reach them.  So before a
+ * tag is unlinked, everything the unlink writes through is checked (as
+ * slab_unlink does for slab headers): its neighbours are tags where tags
+ * can be (read only once that is known) and point back at it, a tag
+ * without a previous one heads its list, and the tag table names it at its
+ * first and last pages (a bent start or size fails there).  A failure
+ * stops the process with a report instead of writing through a forged link.
+ */
+static bool
+kva_bt_plausible(const struct kva_map *m, const struct kva_bt *t)
+{
+	if (t == &m->boot_bt)
+		return true;
+	uintptr_t a = (uintptr_t)t;
+	int d = kva_domain_of(t);
+	/* Any window's committed part: the entry zone's items come from every domain. */
+	return d >= 0 && (a & (sizeof(void *) - 1)) == 0 &&
+	    a + sizeof(*t) <= __atomic_load_n(&kva_maps[d].committed, __ATOMIC_RELAXED);
+}
+
+static void
+kva_bt_check(const struct kva_map *m, const struct kva_bt *bt)
+{
+	const char *what = NULL;
+	if (bt->start < m->base || bt->size == 0 || bt->size > m->end - bt->start ||
+	    ((bt->start | bt->size) & NK_PAGE_MASK) != 0)
+		what = "its range is not inside the window";
+	else if (kva_tags[kva_page_index(bt->start)] != bt)
+		what = "the tag table does not name it at its first page";
+	else if (kva_bt_end_tagged(m, bt) &&
+	    kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] != bt)
+		what = "the tag table does not name it at its last page";
+	else if ((bt->prev != NULL && !kva_bt_plausible(m, bt->prev)) ||
+	    (bt->next != NULL && !kva_bt_plausible(m, bt->next)))
+		what = "a list link points where no tag can be";
+	else if (bt->prev != NULL ? bt->prev->next != bt : m->lists[kva_list_of(bt->size)] != bt)
+		what = bt->prev != NULL ? "its list neighbour does not point back (prev->next)"
+		                        : "it has no previous tag but does not head its list";
+	else if (bt->next != NULL && bt->next->prev != bt)
+		what = "its list neighbour does not point back (next->prev)";
+	if (NK_UNLIKELY(what != NULL))
+		nk_panic("heap overflow/corruption detected in the address-space map of domain %d: "
+		    "boundary tag %p: %s", m->domain, (const void *)bt, what);
+}
+
 static void
 kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
 {
 	NK_LOCK_ASSERT_OWNED(&m->lock);
+	kva_bt_check(m, bt);
 	if (bt->prev)
 		bt->prev->next = bt->next;
 	else
@@ -287,7 +336,7 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 		kva_report_commit_failure(target - m->committed);
 		return ENOMEM;
 	}
-	m->committed = target;
+	__atomic_store_n(&m->committed, target, __ATOMIC_RELAXED);  /* read unlocked by kva_bt_plausible */
 	return 0;
 }
 
