@@ -99,6 +99,22 @@ sys_fault_count(void)
 	return __atomic_load_n(&sys_fault_failed, __ATOMIC_RELAXED);
 }
 
+/*
+ * At exit, a process that ran with NUMAKEG_FAULT says how many calls failed
+ * on purpose: a test that runs a program under it can tell that the
+ * injection reached the paths it means to try (test/unit/page/under_fault.sh).
+ */
+__attribute__((destructor)) static void
+sys_fault_report(void)
+{
+	bool any = false;
+	for (int c = 0; c < SYS_NCALLS; c++)
+		any |= sys_fault_odds[c] != 0;
+	if (any)
+		nk_msg("NUMAKEG_FAULT: %llu system calls failed on purpose",
+		    (unsigned long long)sys_fault_count());
+}
+
 void *
 sys_reserve(size_t len, bool meta)
 {

@@ -66,7 +66,8 @@ long sys_move_pages(int pid, unsigned long count, void **pages, const int *nodes
  * Fault injection (NUMAKEG_FAULT=CALL:A/B[,CALL:A/B...], CALL one of mmap,
  * mprotect, madvise, or all): each such call fails with probability A/B,
  * from a fixed-seed generator (NUMAKEG_FAULT_SEED changes it), once armed.
- * Start-up arms it when it is done, so start-up itself never fails.
+ * Start-up arms it when it is done, so start-up itself never fails.  At
+ * exit the process prints one line with the count of calls that failed.
  */
 void sys_fault_init(void);
 void sys_fault_arm(void);
