@@ -150,6 +150,22 @@ sys_commit(void *addr, size_t len)
 	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
 }
 
+int
+sys_guard(void *addr, size_t len)
+{
+	if (sys_fault(SYS_MPROTECT))
+		return ENOMEM;
+	return mprotect(addr, len, PROT_NONE) == 0 ? 0 : ENOMEM;
+}
+
+int
+sys_unguard(void *addr, size_t len)
+{
+	if (sys_fault(SYS_MPROTECT))
+		return ENOMEM;
+	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
+}
+
 /* Replaces committed pages by fresh ones (zero, unlocked), charged anew. */
 static int
 sys_replace(void *addr, size_t len, int node)

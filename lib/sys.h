@@ -28,6 +28,13 @@ void  sys_unreserve(void *addr, size_t len);
 int sys_commit(void *addr, size_t len);
 /* Metadata: read-write (counted in RLIMIT_DATA) but not charged. */
 int sys_commit_meta(void *addr, size_t len);
+/*
+ * Secure mode's guard pages: committed pages made inaccessible, and made
+ * read-write again.  0, or ENOMEM when the kernel refuses (a split of the
+ * mapping past vm.max_map_count, or NUMAKEG_FAULT's mprotect).
+ */
+int sys_guard(void *addr, size_t len);
+int sys_unguard(void *addr, size_t len);
 
 /*
  * Gives committed pages back to the OS; they stay committed and always
