@@ -314,10 +314,26 @@ kva_report_commit_failure(size_t len)
 	__atomic_store_n(&said, true, __ATOMIC_RELAXED);
 }
 
+/* Makes m's frontier target: the metadata first, then the pages. */
+static int
+kva_commit_to(struct kva_map *m, uintptr_t target)
+{
+	kva_committed_any = true;
+	/* The page after the frontier too: a free segment may start there. */
+	if (kva_commit_meta(m, m->committed, target + NK_PAGE_SIZE) != 0 ||
+	    sys_commit((void *)m->committed, target - m->committed) != 0)
+		return ENOMEM;
+	__atomic_store_n(&m->committed, target, __ATOMIC_RELAXED);  /* read unlocked by kva_bt_plausible */
+	return 0;
+}
+
 /*
  * Makes [base, upto) accessible: its metadata first, then the pages, which
  * the kernel charges now (sys_commit), so an allocation it will not back
- * fails here rather than at a later page fault.
+ * fails here rather than at a later page fault.  The frontier moves by a
+ * step; when the kernel refuses the step (a tight RLIMIT_DATA, strict
+ * overcommit), it moves by what is needed alone, so a limit counts what
+ * the program uses rather than the step.
  */
 static int
 kva_commit_frontier(struct kva_map *m, uintptr_t upto)
@@ -326,18 +342,14 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 	if (upto <= m->committed)
 		return 0;
 	size_t step = nk_min(nk_max((m->committed - m->base) / 4, KVA_COMMIT_MIN), KVA_COMMIT_MAX);
+	uintptr_t need = nk_roundup(upto, NK_PAGE_SIZE);
 	uintptr_t target = nk_min(nk_roundup(upto, step), m->end);
 	if (upto - m->committed > KVA_COMMIT_MAX)
-		target = nk_roundup(upto, NK_PAGE_SIZE);  /* a large request: no more than it */
-	kva_committed_any = true;
-	/* The page after the frontier too: a free segment may start there. */
-	if (kva_commit_meta(m, m->committed, target + NK_PAGE_SIZE) != 0 ||
-	    sys_commit((void *)m->committed, target - m->committed) != 0) {
-		kva_report_commit_failure(target - m->committed);
-		return ENOMEM;
-	}
-	__atomic_store_n(&m->committed, target, __ATOMIC_RELAXED);  /* read unlocked by kva_bt_plausible */
-	return 0;
+		target = need;  /* a large request: no more than it */
+	if (kva_commit_to(m, target) == 0 || (target > need && kva_commit_to(m, need) == 0))
+		return 0;
+	kva_report_commit_failure(need - m->committed);
+	return ENOMEM;
 }
 
 /* Takes [a, a+size) out of the free segment bt. */
