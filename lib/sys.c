@@ -150,6 +150,15 @@ sys_commit(void *addr, size_t len)
 	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
 }
 
+void *
+sys_map_private(size_t len)
+{
+	if (sys_fault(SYS_MMAP))
+		return NULL;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 int
 sys_guard(void *addr, size_t len)
 {

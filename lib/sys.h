@@ -29,6 +29,12 @@ int sys_commit(void *addr, size_t len);
 /* Metadata: read-write (counted in RLIMIT_DATA) but not charged. */
 int sys_commit_meta(void *addr, size_t len);
 /*
+ * Read-write memory of numakeg's own outside the reservation, where a heap
+ * overflow out of the windows cannot run into it (the windows end in
+ * address space that is not accessible).  Charged; NULL when refused.
+ */
+void *sys_map_private(size_t len);
+/*
  * Secure mode's guard pages: committed pages made inaccessible, and made
  * read-write again.  0, or ENOMEM when the kernel refuses (a split of the
  * mapping past vm.max_map_count, or NUMAKEG_FAULT's mprotect).
