@@ -4,8 +4,15 @@
 # names paths relative to itself, so the prefix can move.
 include(CMakePackageConfigHelpers)
 
-set(NUMAKEG_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/numakeg
-  CACHE STRING "Where the CMake package goes, relative to the prefix")
+# Empty (the default): LIBDIR/cmake/numakeg, following CMAKE_INSTALL_LIBDIR
+# when it is changed later (a cached default would keep the first LIBDIR).
+set(NUMAKEG_INSTALL_CMAKEDIR "" CACHE STRING
+  "Where the CMake package goes, relative to the prefix (empty: LIBDIR/cmake/numakeg)")
+if(NUMAKEG_INSTALL_CMAKEDIR)
+  set(NK_CMAKE_DIR ${NUMAKEG_INSTALL_CMAKEDIR})
+else()
+  set(NK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/numakeg)
+endif()
 
 # Path of `to` relative to `from`, both relative to the prefix (or absolute,
 # when the user made an install directory absolute: then that path is kept).
@@ -57,19 +64,19 @@ install(FILES ${PROJECT_BINARY_DIR}/install/numakeg.pc DESTINATION ${NK_PC_DIR})
 
 # ---- CMake package -----------------------------------------------------------
 install(EXPORT numakegTargets NAMESPACE numakeg::
-  DESTINATION ${NUMAKEG_INSTALL_CMAKEDIR})
+  DESTINATION ${NK_CMAKE_DIR})
 install(EXPORT numakegStaticTargets NAMESPACE numakeg::
-  DESTINATION ${NUMAKEG_INSTALL_CMAKEDIR})
+  DESTINATION ${NK_CMAKE_DIR})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/numakegConfig.cmake.in
   ${PROJECT_BINARY_DIR}/install/numakegConfig.cmake
-  INSTALL_DESTINATION ${NUMAKEG_INSTALL_CMAKEDIR})
+  INSTALL_DESTINATION ${NK_CMAKE_DIR})
 # 0.x: a minor version may break the API, so only the same minor matches.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/install/numakegConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES
   ${PROJECT_BINARY_DIR}/install/numakegConfig.cmake
   ${PROJECT_BINARY_DIR}/install/numakegConfigVersion.cmake
-  DESTINATION ${NUMAKEG_INSTALL_CMAKEDIR})
+  DESTINATION ${NK_CMAKE_DIR})
 
 # ---- The launcher --------------------------------------------------------------
 # tools/numakeg finds the library relative to itself.  As written it fits the

@@ -17,14 +17,24 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libs)
-# Named, not computed by dpkg-shlibdeps: the run-time libraries of Debian 12
-# that libnumakeg.so needs.  It links only the C library; hwloc it loads with
-# dlopen on machines of more than one node, where without it numakeg would
-# see one domain.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libhwloc15")
-if(NUMAKEG_UBSAN)
-  # A UBSan build (tools/test.sh's) links UBSan's run-time library.
-  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libubsan1")
+# Depends: what libnumakeg.so links, computed by dpkg-shlibdeps (dpkg-dev)
+# from its ELF file: the C library with the least version whose symbols it
+# uses (GLIBC_2.35: rseq), and UBSan's run-time library in a UBSan build
+# (tools/test.sh's).  Then hwloc by name: numakeg loads it with dlopen, on
+# machines of more than one node only, so no tool sees it; without it such a
+# machine runs as one domain (a line on stderr says why).  libnuma is not
+# used at all: the NUMA system calls are made raw (lib/sys.c).
+find_program(NUMAKEG_DPKG_SHLIBDEPS dpkg-shlibdeps)
+if(NUMAKEG_DPKG_SHLIBDEPS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libhwloc15")
+else()
+  message(STATUS "numakeg: no dpkg-shlibdeps (Debian: dpkg-dev): the .deb's "
+    "Depends names libc6 without the least version it needs")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libhwloc15")
+  if(NUMAKEG_UBSAN)
+    string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libubsan1")
+  endif()
 endif()
 # tools/numakeg-stat, once in the tree, is a Python 3 program.
 if(EXISTS ${PROJECT_SOURCE_DIR}/tools/numakeg-stat)

@@ -51,6 +51,23 @@ static nk_lock_t large_registry_lock;
 static struct large_tcache *large_tc_list;
 /* Allocations and frees by domain that did not go through a thread cache. */
 static uint64_t large_allocs[NK_MAX_DOMAINS], large_frees[NK_MAX_DOMAINS];
+/*
+ * The rest of the statistics' columns (struct large_counts), by domain, off
+ * the thread caches' path: the page layer's calls around them cost far more.
+ * held_bytes: the runs large blocks took from the page layer and have not
+ * given back, in use or kept by a thread cache (whose bytes it knows), so
+ * a cache hit or a free into a cache counts nothing.
+ */
+static struct {
+	int64_t held_bytes;
+	uint64_t fails, fallbacks, xdomain;
+} large_dom[NK_MAX_DOMAINS] NK_BIG_BSS;
+
+static void
+large_count_bytes(int domain, int64_t bytes)
+{
+	__atomic_add_fetch(&large_dom[domain].held_bytes, bytes, __ATOMIC_RELAXED);
+}
 
 size_t
 large_size(size_t n)
@@ -103,12 +120,14 @@ static void
 large_tc_drain(struct large_tcache *tc)
 {
 	while (tc->n > 0) {
-		tc->n--;
-		void *run = tc->run[tc->n];
-		page_set_large(run, tc->npages[tc->n], tc->domain, PG_LARGE);
-		page_free(run, tc->npages[tc->n]);
+		uint32_t i = tc->n - 1;
+		__atomic_store_n(&tc->n, i, __ATOMIC_RELAXED);  /* the stats read n and bytes */
+		void *run = tc->run[i];
+		page_set_large(run, tc->npages[i], tc->domain, PG_LARGE);
+		large_count_bytes(tc->domain, -(int64_t)((size_t)tc->npages[i] << NK_PAGE_SHIFT));
+		page_free(run, tc->npages[i]);
 	}
-	tc->bytes = 0;
+	__atomic_store_n(&tc->bytes, 0, __ATOMIC_RELAXED);
 }
 
 static void
@@ -164,10 +183,11 @@ large_tc_take(int domain, size_t npages)
 		if (tc->npages[i] != npages)
 			continue;
 		void *run = tc->run[i];
-		tc->n--;
-		tc->run[i] = tc->run[tc->n];
-		tc->npages[i] = tc->npages[tc->n];
-		tc->bytes -= npages << NK_PAGE_SHIFT;
+		uint32_t last = tc->n - 1;
+		tc->run[i] = tc->run[last];
+		tc->npages[i] = tc->npages[last];
+		__atomic_store_n(&tc->n, last, __ATOMIC_RELAXED);
+		__atomic_store_n(&tc->bytes, tc->bytes - (npages << NK_PAGE_SHIFT), __ATOMIC_RELAXED);
 		__atomic_store_n(&tc->allocs, tc->allocs + 1, __ATOMIC_RELAXED);
 		page_desc(run)->flags = PG_LARGE;
 		return run;
@@ -194,8 +214,9 @@ large_tc_put(void *run, size_t npages)
 	if (tc->n == LARGE_TC_RUNS || tc->bytes + bytes > LARGE_TC_BYTES)
 		return false;
 	tc->run[tc->n] = run;
-	tc->npages[tc->n++] = (uint32_t)npages;
-	tc->bytes += bytes;
+	tc->npages[tc->n] = (uint32_t)npages;
+	__atomic_store_n(&tc->n, tc->n + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&tc->bytes, tc->bytes + bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&tc->frees, tc->frees + 1, __ATOMIC_RELAXED);
 	page_desc(run)->flags = PG_LARGE | PG_TCACHED;
 	return true;
@@ -210,19 +231,25 @@ large_cache_flush(void)
 }
 
 void
-large_counts(int domain, uint64_t *allocs, uint64_t *frees)
+large_counts(int domain, struct large_counts *out)
 {
+	memset(out, 0, sizeof(*out));
 	nk_lock(&large_registry_lock);
-	uint64_t a = __atomic_load_n(&large_allocs[domain], __ATOMIC_RELAXED);
-	uint64_t f = __atomic_load_n(&large_frees[domain], __ATOMIC_RELAXED);
+	out->allocs = __atomic_load_n(&large_allocs[domain], __ATOMIC_RELAXED);
+	out->frees = __atomic_load_n(&large_frees[domain], __ATOMIC_RELAXED);
+	out->used_bytes = __atomic_load_n(&large_dom[domain].held_bytes, __ATOMIC_RELAXED);
+	out->fails = __atomic_load_n(&large_dom[domain].fails, __ATOMIC_RELAXED);
+	out->fallbacks = __atomic_load_n(&large_dom[domain].fallbacks, __ATOMIC_RELAXED);
+	out->xdomain = __atomic_load_n(&large_dom[domain].xdomain, __ATOMIC_RELAXED);
 	for (struct large_tcache *tc = large_tc_list; tc != NULL; tc = tc->next)
 		if (__atomic_load_n(&tc->domain, __ATOMIC_RELAXED) == domain) {
-			a += __atomic_load_n(&tc->allocs, __ATOMIC_RELAXED);
-			f += __atomic_load_n(&tc->frees, __ATOMIC_RELAXED);
+			out->allocs += __atomic_load_n(&tc->allocs, __ATOMIC_RELAXED);
+			out->frees += __atomic_load_n(&tc->frees, __ATOMIC_RELAXED);
+			out->cached_runs += __atomic_load_n(&tc->n, __ATOMIC_RELAXED);
+			out->cached_bytes += __atomic_load_n(&tc->bytes, __ATOMIC_RELAXED);
 		}
 	nk_unlock(&large_registry_lock);
-	*allocs = a;
-	*frees = f;
+	out->used_bytes -= (int64_t)out->cached_bytes;  /* held, less what the caches keep */
 }
 
 /* ---- Blocks ---- */
@@ -249,6 +276,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 {
 	size_t size = large_size(n);
 	if (size == 0) {
+		__atomic_add_fetch(&large_dom[domain].fails, 1, __ATOMIC_RELAXED);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -272,6 +300,9 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 				continue;
 			page_set_large(p, npages, d, PG_LARGE);
 			__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
+			large_count_bytes(d, (int64_t)size);
+			if (d != domain)
+				__atomic_add_fetch(&large_dom[d].fallbacks, 1, __ATOMIC_RELAXED);
 			if (zero && !zeroed)
 				large_zero(p, n);
 			return p;
@@ -280,6 +311,7 @@ large_alloc(size_t n, size_t align, int domain, bool exact, bool zero)
 		large_cache_flush();
 		nk_reclaim();
 	}
+	__atomic_add_fetch(&large_dom[domain].fails, 1, __ATOMIC_RELAXED);
 	errno = ENOMEM;
 	return NULL;
 }
@@ -293,7 +325,14 @@ large_free(void *p)
 	size_t npages = pd->npages;
 	if (large_tc_put(p, npages))
 		return;
-	__atomic_add_fetch(&large_frees[kva_domain_of(p)], 1, __ATOMIC_RELAXED);
+	int home = kva_domain_of(p), here = topo_current_domain();
+	NK_ASSERT(home >= 0, "a large block outside the windows");
+	if (NK_UNLIKELY(home < 0))
+		home = here;  /* never: page_desc found it in the windows */
+	__atomic_add_fetch(&large_frees[home], 1, __ATOMIC_RELAXED);
+	large_count_bytes(home, -(int64_t)(npages << NK_PAGE_SHIFT));
+	if (home != here)
+		__atomic_add_fetch(&large_dom[here].xdomain, 1, __ATOMIC_RELAXED);
 	page_free(p, npages);
 }
 
@@ -311,11 +350,13 @@ large_resize(void *p, size_t n)
 		/* Shrinking keeps the block where it is; a small class moves (malloc.c). */
 		pd->npages = (uint32_t)newpages;
 		page_shrink(p, oldpages, newpages);
+		large_count_bytes(kva_domain_of(p), -(int64_t)((oldpages - newpages) << NK_PAGE_SHIFT));
 		return true;
 	}
 	if (!page_grow(p, oldpages, newpages))
 		return false;
 	pd->npages = (uint32_t)newpages;
+	large_count_bytes(kva_domain_of(p), (int64_t)((newpages - oldpages) << NK_PAGE_SHIFT));
 	return true;
 }
 
@@ -352,6 +393,7 @@ large_move(void *p, size_t oldpages, size_t newpages)
 	page_free(p, oldpages);
 	__atomic_add_fetch(&large_allocs[d], 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&large_frees[d], 1, __ATOMIC_RELAXED);
+	large_count_bytes(d, (int64_t)((newpages - oldpages) << NK_PAGE_SHIFT));
 	return q;
 }
 

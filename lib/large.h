@@ -48,8 +48,20 @@ size_t large_usable(const void *p);
 
 /* The calling thread's cached runs go back to the page layer. */
 void large_cache_flush(void);
-/* Large blocks allocated and freed on a domain, thread caches included. */
-void large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+/*
+ * A domain's large blocks, thread caches included: the statistics'
+ * malloc-large row, with a zone's columns (doc/STATS.md).
+ */
+struct large_counts {
+	uint64_t allocs, frees;     /* blocks handed out, given back (by the block's domain) */
+	uint64_t fails;             /* requests for this domain that returned NULL */
+	uint64_t fallbacks;         /* blocks placed here for a request for another domain */
+	uint64_t xdomain;           /* frees by this domain's threads of other domains' blocks */
+	int64_t used_bytes;         /* the bytes of the blocks handed out and not given back */
+	uint64_t cached_runs;       /* freed runs kept in this domain's thread caches */
+	uint64_t cached_bytes;      /* and their bytes */
+};
+void large_counts(int domain, struct large_counts *out);
 
 void large_fork_prepare(void);
 void large_fork_parent(void);

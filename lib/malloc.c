@@ -20,11 +20,14 @@
 struct nk_zone nk_malloc_zones[NK_NCLASSES] NK_BIG_BSS;  /* touched as the classes are made */
 static struct nk_keg malloc_kegs[NK_NCLASSES] NK_BIG_BSS;
 uint32_t nk_class_size[NK_NCLASSES];
-uint32_t nk_class_recip[NK_NCLASSES];
-uint32_t nk_class_ipers[NK_NCLASSES];
+uint64_t nk_class_divm[NK_NCLASSES];
+uint32_t nk_class_span[NK_NCLASSES];
 uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 uint64_t nk_free_cookie;
 bool nk_malloc_rr;
+bool nk_malloc_one_home;
+size_t nk_malloc_fast_max;
+uintptr_t nk_free_fast_span;
 static uint32_t class_zflags;      /* the classes' zone flags, by the policy */
 static char *class_domain_mem;     /* every class's per-domain arrays (boot arena) */
 
@@ -92,6 +95,10 @@ malloc_init(void)
 	 * the classes are made. */
 	class_domain_mem = zone_static_domains(NK_NCLASSES, class_zflags);
 	nk_malloc_rr = (class_zflags & NK_ZONE_ROUNDROBIN) != 0;
+	nk_malloc_one_home = nk_topo.ndomains == 1 || nk_malloc_rr;
+	/* NUMAKEG_DEBUG: every call takes the slow path, which checks. */
+	nk_malloc_fast_max = nk_opt.debug ? 0 : NK_SMALL_MAX;
+	nk_free_fast_span = nk_opt.debug ? 0 : nk_kva_span;
 	large_init(malloc_policy != POLICY_INTERLEAVE);
 }
 
@@ -122,8 +129,11 @@ malloc_make_class(unsigned c)
 			nk_panic("cannot create zone %s", name);
 		malloc_kegs[c].nofallback = malloc_policy == POLICY_BIND;
 		NK_ASSERT(nk_malloc_zones[c].id == (int)c, "a class must be its zone id");
-		nk_class_recip[c] = malloc_kegs[c].recip;
-		nk_class_ipers[c] = malloc_kegs[c].ipers;
+		nk_class_divm[c] = UINT64_MAX / nk_class_size[c] + 1;
+		NK_ASSERT((uint64_t)malloc_kegs[c].ipers * nk_class_size[c] < ((uint64_t)1 << 32),
+		    "a slab past the multiple test's range");
+		__atomic_store_n(&nk_class_span[c], malloc_kegs[c].ipers * nk_class_size[c],
+		    __ATOMIC_RELEASE);
 		__atomic_store_n(&class_ready[c], 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&class_make_lock);
@@ -294,6 +304,32 @@ malloc_bad_kind(const char *fn, void *p, enum nk_block_kind kind)
 		malloc_bad_pointer(fn, p,
 		    "not a block's start: inside a large block, or a double free", NULL);
 	}
+}
+
+/*
+ * free_fast_finish's other cases, the checks done and the block not yet
+ * marked: a CPU's cache on a first-touch machine of several domains (the
+ * block goes onto the array only on its home domain's CPUs), or the
+ * thread's cache (home domain only, as well).  Anything else: free_slow.
+ */
+void
+free_fast_other(void *p, uintptr_t off, unsigned cls, uint64_t mark)
+{
+	struct nk_tcache *tc = nk_tls_tc;
+	uint64_t *w = p;
+	int home = (int)(off >> nk_kva_shift);
+	if (tc == NK_TC_PCPU) {
+		*w = mark;
+		if (pcpu_push_dom((int)cls, p, home))
+			return;
+		*w = 0;  /* free_slow starts over and marks it again */
+	} else if ((tc = tc_fast()) != NULL && (nk_malloc_one_home || home == tc->domain)) {
+		*w = mark;
+		if (slot_push(&tc->slot[cls], p))
+			return;
+		*w = 0;
+	}
+	free_slow(p);
 }
 
 /* Everything free_fast did not finish: it starts over, and reports. */
@@ -563,9 +599,9 @@ nk_malloc_domain(size_t n, int domain)
 }
 
 void
-malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees)
+malloc_large_counts(int domain, struct large_counts *out)
 {
-	large_counts(domain, allocs, frees);
+	large_counts(domain, out);
 }
 
 /* glibc's mallinfo2, from the page layer's counts. */

@@ -6,6 +6,7 @@
 #ifndef NK_MALLOC_INT_H
 #define NK_MALLOC_INT_H
 
+#include "large.h"
 #include "zone.h"
 
 /*
@@ -19,11 +20,20 @@
 
 extern struct nk_zone nk_malloc_zones[NK_NCLASSES];
 extern uint32_t nk_class_size[NK_NCLASSES];
-extern uint32_t nk_class_recip[NK_NCLASSES];  /* ceil(2^32 / size) */
-extern uint32_t nk_class_ipers[NK_NCLASSES];
+extern uint64_t nk_class_divm[NK_NCLASSES];  /* UINT64_MAX / size + 1: the multiple test */
+extern uint32_t nk_class_span[NK_NCLASSES];  /* a slab's items' bytes; 0 until the class is made */
 extern uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 extern uint64_t nk_free_cookie;   /* marks a freed block (double-free check) */
 extern bool nk_malloc_rr;         /* the classes are round-robin zones */
+extern bool nk_malloc_one_home;   /* one domain, or round-robin: no home to check on a free */
+/*
+ * The fast paths' gates, 0 under NUMAKEG_DEBUG (every call then takes the
+ * slow path, which checks): the largest size malloc_fast serves, and the
+ * span of addresses free_fast looks up (nk_kva_span).  One compare each
+ * instead of a size or span test and a test of the debug option.
+ */
+extern size_t nk_malloc_fast_max;
+extern uintptr_t nk_free_fast_span;
 
 _Static_assert(NK_NCLASSES == NK_MALLOC_IDS, "a class is its zone id");
 
@@ -41,7 +51,7 @@ void malloc_fork_parent(void);
 void malloc_fork_child(void);
 /* For the stats layer: the policy's name, the large blocks' counts. */
 const char *malloc_policy_str(void);
-void malloc_large_counts(int domain, uint64_t *allocs, uint64_t *frees);
+void malloc_large_counts(int domain, struct large_counts *out);
 /* glibc's mallinfo2, from the page layer's counts (export.c). */
 struct mallinfo2 malloc_mallinfo2(void);
 
@@ -74,7 +84,7 @@ static inline __attribute__((always_inline)) void *
 malloc_fast(size_t n)
 {
 	struct nk_tcache *tc;
-	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(!nk_opt.debug)) {
+	if (NK_LIKELY(n - 1 < nk_malloc_fast_max)) {  /* malloc(0) too takes the slow path */
 		unsigned cls = malloc_size_class(n);
 		if (NK_LIKELY(nk_tls_tc == NK_TC_PCPU)) {
 			/* The per-CPU caches: a class is its zone id. */
@@ -99,47 +109,53 @@ malloc_fast(size_t n)
  * The descriptor alone says which class a block is of and where its slab
  * starts, so the checks need no slab header: a pointer must be an item's
  * start, and a block already marked free is a double free (free_slow says
- * which, by name).  free_fast_push: those checks and the push, once the
- * class is known, for free_fast and free_sized_fast alike; false when the
- * block must take the slow path.
+ * which, by name).  An item's start is a multiple of the class's size
+ * (one multiplication: n is a multiple of d iff n * (UINT64_MAX / d + 1),
+ * mod 2^64, is below UINT64_MAX / d + 1, for n < 2^32; Lemire, Kaser and
+ * Kurz, "Faster remainder by direct computation", 2019) below the end of
+ * the slab's last item.  free_fast_finish: those checks and the push, once
+ * the class is known, for free_fast and free_sized_fast alike; whatever it
+ * cannot do goes to free_slow, which starts over.  The common case, a
+ * CPU's cache with no home to check, is straight-line code that needs no
+ * stack frame; the others are out of line (free_fast_other), and every
+ * way out is a tail call.
  */
-static inline __attribute__((always_inline)) bool
-free_fast_push(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
+void free_fast_other(void *p, uintptr_t off, unsigned cls, uint64_t mark);
+
+static inline __attribute__((always_inline)) void
+free_fast_finish(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
 {
-	if (NK_UNLIKELY(!(pd->flags & PG_SLAB) || nk_opt.debug))
-		return false;
-	/* Per CPU, or the thread's cache if the fast paths may use it now. */
-	struct nk_tcache *tc = nk_tls_tc;
-	bool pcpu = tc == NK_TC_PCPU;
-	if (!pcpu && (tc = tc_fast()) == NULL)
-		return false;
 	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
-	uint64_t idx = (ioff * nk_class_recip[cls]) >> 32;
+	uint64_t divm = nk_class_divm[cls];
 	uint64_t *w = p;
 	uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-	bool one_home = nk_topo.ndomains == 1 || nk_malloc_rr;
-	int home = (int)(off >> nk_kva_shift);
-	if (NK_UNLIKELY(idx * nk_class_size[cls] != ioff || idx >= nk_class_ipers[cls] ||
-	    *w == mark || (!pcpu && !one_home && home != tc->domain)))
-		return false;
-	*w = mark;
-	/* A CPU's array holds its domain's items only (pcpu_push_dom). */
-	if (NK_LIKELY(pcpu ? (one_home ? pcpu_push((int)cls, p) : pcpu_push_dom((int)cls, p, home)) :
-	    slot_push(&tc->slot[cls], p)))
-		return true;
-	*w = 0;  /* free_slow starts over and marks it again */
-	return false;
+	if (NK_UNLIKELY(!(pd->flags & PG_SLAB) || ioff * divm >= divm ||
+	    ioff >= nk_class_span[cls] || *w == mark)) {
+		free_slow(p);
+		return;
+	}
+	if (NK_LIKELY(nk_tls_tc == NK_TC_PCPU) && NK_LIKELY(nk_malloc_one_home)) {
+		*w = mark;
+		if (NK_LIKELY(pcpu_push((int)cls, p)))
+			return;
+		*w = 0;  /* free_slow starts over and marks it again */
+		free_slow(p);
+		return;
+	}
+	free_fast_other(p, off, cls, mark);
 }
 
 static inline __attribute__((always_inline)) void
 free_fast(void *p)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
-	if (NK_LIKELY(off < nk_kva_span)) {
+	if (NK_LIKELY(off < nk_free_fast_span)) {
 		const struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
 		unsigned cls = pd->zid;
-		if (NK_LIKELY(cls < NK_NCLASSES) && NK_LIKELY(free_fast_push(p, off, pd, cls)))
+		if (NK_LIKELY(cls < NK_NCLASSES)) {
+			free_fast_finish(p, off, pd, cls);
 			return;
+		}
 	}
 	free_slow(p);
 }
@@ -160,11 +176,13 @@ static inline __attribute__((always_inline)) void
 free_sized_fast(void *p, size_t n)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
-	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(off < nk_kva_span)) {
+	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(off < nk_free_fast_span)) {
 		unsigned cls = malloc_size_class(n);
 		const struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
-		if (NK_LIKELY(pd->zid == cls) && NK_LIKELY(free_fast_push(p, off, pd, cls)))
+		if (NK_LIKELY(pd->zid == cls)) {
+			free_fast_finish(p, off, pd, cls);
 			return;
+		}
 	}
 	free_fast(p);
 }

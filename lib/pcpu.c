@@ -9,7 +9,7 @@
  * thread cache's (no atomic, no lock): a sequence that is preempted or
  * migrated before its commit starts over.
  *
- * Memory: one reservation of ncpus regions of 256 KiB (address space,
+ * Memory: one reservation of ncpus regions of 512 KiB (address space,
  * PROT_READ, never charged: reads give zeros, and a zero state word is a
  * stopped array, so every sequence on a CPU not made yet misses), with two
  * guard regions below it that are never made (cpu_id -1 and -2).  A CPU's
@@ -17,10 +17,14 @@
  * path that runs there (pcpu_region).  A zone id's array takes up its cap
  * lazily too (pcpu_activate), from the capacity its zone asked for.
  *
- * Capacity per CPU and zone: PCPU_BYTES of items, at least 4 and at most
- * PCPU_SLOTS items.  Small items many (a pop is cheaper than a refill, and
- * 192 16-byte items are 3 KiB), large items few (4 items of 32 KiB are
- * already 128 KiB a CPU sits on).
+ * Capacity per CPU and zone: it starts at its zone's floor, PCPU_BYTES of
+ * items (at least 4, at most 192), and grows where it is short: every
+ * spill of a full array doubles the CPU's cap for that zone (pcpu_grow), up to PCPU_ID_BYTES of items (at
+ * most PCPU_SLOTS), while the CPU's caps sum to at most PCPU_CPU_BYTES.
+ * So a batch of a thousand allocations or frees costs a few depot trades,
+ * not one every hundred blocks (tcmalloc sizes its per-CPU caches the same
+ * way), and a CPU's memory stays bounded.  A drain (the idle trim, reclaim,
+ * a zone's destruction) puts the cap back to the floor.
  *
  * Counts without an atomic on the fast paths: a push (a free) adds one to
  * both the count and the pushes field of the state word, in its one commit
@@ -60,9 +64,12 @@
 
 #define PCPU_REGION_BYTES ((size_t)1 << NK_PCPU_SHIFT)
 #define PCPU_SLOTS        NK_PCPU_SLOTS
-#define PCPU_BYTES        ((size_t)48 << 10)
+#define PCPU_BYTES        ((size_t)48 << 10)   /* an id's floor, in items' bytes */
+#define PCPU_FLOOR_SLOTS  192
 #define PCPU_CAP_MIN      4
-#define PCPU_BATCH_MAX    128        /* items a refill or a spill moves at once */
+#define PCPU_ID_BYTES     ((size_t)128 << 10)  /* an id's cap grows up to this */
+#define PCPU_CPU_BYTES    ((size_t)1 << 20)    /* and a CPU's caps sum to at most this */
+#define PCPU_BATCH_MAX    256        /* items a refill or a spill moves at once */
 
 /* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
 struct pcpu_count {
@@ -103,7 +110,9 @@ bool nk_pcpu_on;
 uintptr_t nk_pcpu_base;
 long nk_rseq_off;
 static int pcpu_ncpus;
-static uint16_t pcpu_id_cap[NK_TC_INLINE];
+static uint16_t pcpu_id_cap[NK_TC_INLINE];      /* the floor; 0: not cached */
+static uint16_t pcpu_id_cap_max[NK_TC_INLINE];
+static uint32_t pcpu_id_size[NK_TC_INLINE];
 static nk_lock_t pcpu_lock[NK_MAX_CPUS];
 
 static inline struct pcpu_region *
@@ -172,7 +181,11 @@ pcpu_zone_setup(struct nk_zone *z)
 	uint16_t cap = 0;
 	if (!(z->flags & (NK_ZONE_NOBUCKET | NK_ZONE_INTERNAL)))
 		cap = (uint16_t)nk_min(nk_max(PCPU_BYTES / z->size, (size_t)PCPU_CAP_MIN),
-		    (size_t)PCPU_SLOTS);
+		    (size_t)PCPU_FLOOR_SLOTS);
+	pcpu_id_size[z->id] = (uint32_t)z->size;
+	__atomic_store_n(&pcpu_id_cap_max[z->id],
+	    (uint16_t)nk_max(nk_min(PCPU_ID_BYTES / z->size, (size_t)PCPU_SLOTS), (size_t)cap),
+	    __ATOMIC_RELAXED);
 	__atomic_store_n(&pcpu_id_cap[z->id], cap, __ATOMIC_RELEASE);
 }
 
@@ -254,6 +267,38 @@ pcpu_settle_try(struct pcpu_region *r, int cpu, int id)
 }
 
 /* ---- Slow paths of the calling CPU ---- */
+
+/*
+ * The calling CPU's array of id ran full: its cap doubles, up to
+ * the id's maximum, if the CPU's caps stay within PCPU_CPU_BYTES.  The
+ * word's cap changes with a compare-and-swap; the CPU's other threads
+ * cannot be inside a sequence meanwhile (a preempted one starts over), so
+ * only a caller that has just moved to another CPU can lose the change to
+ * a commit there, and the next miss grows it again.  A stopped word is
+ * left alone.  The cap in effect.
+ */
+static uint32_t
+pcpu_grow(struct pcpu_region *r, int id)
+{
+	uint64_t *sp = pcpu_state(r, id);
+	uint64_t st = __atomic_load_n(sp, __ATOMIC_RELAXED);
+	uint32_t cap = st_cap(st);
+	uint32_t max = __atomic_load_n(&pcpu_id_cap_max[id], __ATOMIC_RELAXED);
+	if (cap == 0 || cap >= max)
+		return cap;
+	uint32_t want = nk_min(cap * 2, max);
+	size_t bytes = (size_t)(want - cap) * pcpu_id_size[id];
+	for (int i = 0; i < NK_TC_INLINE && bytes <= PCPU_CPU_BYTES; i++)
+		bytes += (size_t)st_cap(__atomic_load_n(pcpu_state(r, i), __ATOMIC_RELAXED)) *
+		    pcpu_id_size[i];
+	if (bytes > PCPU_CPU_BYTES)
+		return cap;
+	uint64_t grown = (st & ~((uint64_t)0xffff << NK_PCPU_CAP_SHIFT)) |
+	    (uint64_t)want << NK_PCPU_CAP_SHIFT;
+	if (__atomic_compare_exchange_n(sp, &st, grown, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return want;
+	return st_cap(st);
+}
 
 /*
  * Items of domain d for a refill: buckets from the depot until max items
@@ -338,7 +383,8 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 		}
 		int d = (int)r->domain;
 		void *buf[PCPU_BATCH_MAX];
-		int n = pcpu_fill(z, d, flags, buf, nk_min((int)pcpu_id_cap[id], PCPU_BATCH_MAX));
+		/* As many as the array holds (a spill may have grown it), a batch at most. */
+		int n = pcpu_fill(z, d, flags, buf, (int)nk_min(st_cap(st), (uint32_t)PCPU_BATCH_MAX));
 		if (n == 0)
 			return NULL;  /* errno from the keg */
 		struct pcpu_count *c = &r->cnt[id];
@@ -361,10 +407,12 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 {
 	int d = (int)r->domain;
 	void *buf[PCPU_BATCH_MAX];
-	uintptr_t want = nk_max(pcpu_id_cap[id] / 2u, 1u);
+	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
+	uintptr_t want = nk_max(st_cap(st) / 2u, 1u);
 	long k = pcpu_pop_batch(cpu, id, buf, nk_min(want, (uintptr_t)PCPU_BATCH_MAX));
 	if (k <= 0)
 		return;
+	(void)pcpu_grow(r, id);  /* the next stream of frees fits better */
 	pcpu_add(&r->cnt[id].out, (uint64_t)k);
 	zone_bucket_want(z, (unsigned)k);
 	pcpu_to_depot(z, d, buf, (int)k);
@@ -477,8 +525,10 @@ pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 		c->mark = st_pushes(st);
 	} else {
 		pcpu_add(&c->out, n);
-		if (cap != 0)  /* the word is stopped: a plain store may restart it */
-			__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
+		/* The word is stopped: a plain store restarts it, at the zone's floor. */
+		uint16_t floor = __atomic_load_n(&pcpu_id_cap[id], __ATOMIC_ACQUIRE);
+		if (cap != 0 && floor != 0)
+			__atomic_store_n(pcpu_state(r, id), st | (uint64_t)floor << NK_PCPU_CAP_SHIFT,
 			    __ATOMIC_RELEASE);
 	}
 	nk_unlock(&pcpu_lock[cpu]);

@@ -44,11 +44,11 @@
 
 #include "nk_base.h"
 
-#define NK_PCPU_SHIFT       18        /* a CPU's region: 256 KiB of address space */
+#define NK_PCPU_SHIFT       19        /* a CPU's region: 512 KiB of address space */
 #define NK_PCPU_GUARDS      2         /* regions below the base: cpu_id -1 and -2 */
 #define NK_PCPU_BLOCKS      8192      /* the blocks, after the region's header */
-#define NK_PCPU_BLOCK_SHIFT 11        /* a block: the state word and 255 item slots */
-#define NK_PCPU_SLOTS       192       /* items an id's array may hold (<= 255) */
+#define NK_PCPU_BLOCK_SHIFT 12        /* a block: the state word and 511 item slots */
+#define NK_PCPU_SLOTS       504       /* items an id's array may hold (<= 511) */
 #define NK_PCPU_COUNT_MASK  0xffffull
 #define NK_PCPU_CAP_SHIFT   16
 #define NK_PCPU_PUSH_ONE    0x100000001ull  /* count + 1, pushes + 1 */

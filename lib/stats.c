@@ -84,13 +84,27 @@ snap_zone_row(struct nk_zone *z, int d, struct srow *r)
 	r->bytes_free = r->free_items * z->size;
 }
 
-/* Large blocks: the one place that knows where their counts come from. */
+/*
+ * Large blocks, with a zone's columns: a block is an item, the runs the
+ * thread caches keep are the free ones, and the bytes held are both.
+ * There are no slabs, and no waits.
+ */
 static void
 snap_large_row(int d, struct srow *r)
 {
+	struct large_counts lc;
 	memset(r, 0, sizeof(*r));
-	malloc_large_counts(d, &r->requests, &r->frees);
-	r->used = (int64_t)r->requests - (int64_t)r->frees;
+	malloc_large_counts(d, &lc);
+	r->requests = lc.allocs;
+	r->frees = lc.frees;
+	r->used = (int64_t)lc.allocs - (int64_t)lc.frees;
+	r->fails = lc.fails;
+	r->fallbacks = lc.fallbacks;
+	r->xdomain = lc.xdomain;
+	r->free_items = lc.cached_runs;
+	r->bytes_used = lc.used_bytes;
+	r->bytes_free = lc.cached_bytes;
+	r->bytes_held = (uint64_t)nk_max(lc.used_bytes, (int64_t)0) + lc.cached_bytes;
 }
 
 static void
@@ -217,6 +231,13 @@ snap_take(struct snapshot *sn)
 				int64_t items = (int64_t)(r->slabs * sz->ipers) - (int64_t)r->free_items;
 				sn->dom[d].used_bytes += items * (int64_t)sz->size;
 				sn->dom[d].free_bytes += r->bytes_free;
+			}
+		}
+		/* Large blocks count by the domain they are on, as slabs do. */
+		if (sz->kind == SK_LARGE) {
+			for (int d = 0; d < nd; d++) {
+				sn->dom[d].used_bytes += sz->rows[d].bytes_used;
+				sn->dom[d].free_bytes += sz->rows[d].bytes_free;
 			}
 		}
 		if (sz->kind == SK_CLASS || sz->kind == SK_INTERNAL)

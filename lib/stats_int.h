@@ -8,9 +8,10 @@
 #include <stdio.h>
 
 #include "malloc_int.h"
+#include "nk_version.h"   /* the build's, from project(VERSION): nk_version()'s number */
 
-#define NUMAKEG_VERSION     "0.1.0"
-#define STATS_SCHEMA        2     /* the JSON "version": doc/STATS.md */
+#define NUMAKEG_VERSION     NK_VERSION_STRING
+#define STATS_SCHEMA        3     /* the JSON "version": doc/STATS.md */
 
 /* Output: a buffer flushed to a FILE or a descriptor, never malloc. */
 struct sink {

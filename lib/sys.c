@@ -51,12 +51,24 @@ sys_fault(enum sys_call call)
 void
 sys_fault_init(void)
 {
+	/* The seed is checked even without NUMAKEG_FAULT: a bad value always warns. */
+	const char *seed = nk_getenv("NUMAKEG_FAULT_SEED");
+	if (seed != NULL && *seed != '\0') {
+		char *end;
+		int saved = errno;
+		errno = 0;
+		unsigned long long v = strtoull(seed, &end, 0);
+		bool bad = *seed < '0' || *seed > '9' || *end != '\0' || errno != 0;
+		errno = saved;
+		if (bad)
+			nk_msg("ignoring NUMAKEG_FAULT_SEED=%s: want a number (decimal, or 0x hex) "
+			    "below 2^64; using the default seed", seed);
+		else
+			sys_fault_state = v | 1;
+	}
 	const char *spec = nk_getenv("NUMAKEG_FAULT");
 	if (spec == NULL || *spec == '\0')
 		return;
-	const char *seed = nk_getenv("NUMAKEG_FAULT_SEED");
-	if (seed != NULL && *seed != '\0')
-		sys_fault_state = strtoull(seed, NULL, 0) | 1;
 	const char *p = spec;
 	while (*p != '\0') {
 		size_t namelen = strcspn(p, ":");

@@ -17,9 +17,10 @@ NK_TEST_PKGS=(python3 sqlite3 perl git redis-server redis-tools coreutils bash p
 	qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file python3-matplotlib)
 
 # The install tests (test/integration/install) render the man pages (man-db), read ELF
-# headers (binutils: readelf, which CPack also uses for the .deb's shlibs)
-# and unpack the .deb (dpkg-deb, in dpkg).
-NK_TEST_PKGS+=(man-db binutils dpkg)
+# headers (binutils: readelf, which CPack also uses for the .deb's shlibs),
+# unpack the .deb (dpkg-deb, in dpkg) and compute its Depends
+# (dpkg-shlibdeps, in dpkg-dev).
+NK_TEST_PKGS+=(man-db binutils dpkg dpkg-dev)
 
 # Prints the packages of "$@" that dpkg does not list as installed.
 nk_deps_missing() {

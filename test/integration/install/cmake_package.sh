@@ -9,9 +9,14 @@
 nk_need readelf "$nk_cc"
 dir=$(nk_scratch)
 
+# find_package looks in PREFIX/lib/cmake and PREFIX/lib/<arch>/cmake, and in
+# PREFIX/lib64/cmake only where the platform says so (not on Debian): with
+# another CMAKE_INSTALL_LIBDIR a user names that directory too, as here.
+prefix_path=$nk_prefix
+[[ $nk_libdir == lib || $nk_libdir == lib/* ]] || prefix_path+=";$nk_prefix/$nk_libdir/cmake"
 configure=(cmake -S "$nk_src/test/integration/install/consumer" -B "$dir/build"
 	-DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER="$nk_cc"
-	-DCMAKE_PREFIX_PATH="$nk_prefix"
+	-DCMAKE_PREFIX_PATH="$prefix_path"
 	-DNK_CHECK_SOURCE="$nk_src/test/integration/install/version_check.c"
 	-DNK_TEST_HARNESS="$nk_src/test/harness")
 nk_run "$dir/configure.log" "${configure[@]}" -DNK_WANT_VERSION="$nk_version"

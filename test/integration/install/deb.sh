@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # install_deb: `cpack -G DEB` from the build tree; the package lists the
 # expected files under /usr, depends on libhwloc15 (dlopen'd) and not on
-# libnuma1 (no longer used), carries
-# the project's version and an shlibs file, and its launcher, unpacked,
-# finds its library.
+# libnuma1 (no longer used), on libc6 at least as new as the newest GLIBC_
+# symbol version libnumakeg.so uses and on the package of every other
+# library it links (libubsan1 in a UBSan build); carries the project's
+# version and an shlibs file, and its launcher, unpacked, finds its library.
 # shellcheck source=test/integration/install/common.sh
 . "${0%/*}/common.sh"
-nk_need cpack dpkg-deb
+# dpkg-shlibdeps (dpkg-dev) computes the Depends of what the library links.
+nk_need cpack dpkg-deb dpkg-shlibdeps dpkg-query readelf
 dir=$(nk_scratch)
 
 nk_run "$dir/cpack.log" cpack -G DEB --config "$nk_build/CPackConfig.cmake" -B "$dir"
@@ -35,6 +37,28 @@ field() { dpkg-deb -f "$deb" "$1"; }
 depends=$(field Depends)
 [[ ", $depends," == *", libhwloc15"[\ ,]* ]] || nk_fail "Depends: '$depends' lacks libhwloc15"
 [[ $depends != *libnuma* ]] || nk_fail "Depends: '$depends' names libnuma, which numakeg no longer uses"
+# libc6 (>= V), V at least the newest GLIBC_ version the library's symbols
+# need: without it the package installs where the library cannot load.
+real_so=$nk_build/lib/libnumakeg.so.$nk_version
+[[ -f $real_so ]] || nk_fail "no $real_so in the build tree"
+need_glibc=$(readelf -V "$real_so" | grep -oE 'Name: GLIBC_[0-9.]+' | sed 's/.*GLIBC_//' | sort -V | tail -n 1)
+[[ -n $need_glibc ]] || nk_fail "readelf -V shows no GLIBC_ version in $real_so"
+[[ ", $depends," =~ ,\ libc6\ \(\>=\ ([0-9.]+)[^\)]*\), ]] ||
+	nk_fail "Depends: '$depends' has no 'libc6 (>= VERSION)' (the library needs GLIBC_$need_glibc)"
+have_glibc=${BASH_REMATCH[1]}
+[[ $(printf '%s\n%s\n' "$need_glibc" "$have_glibc" | sort -V | head -n 1) == "$need_glibc" ]] ||
+	nk_fail "Depends: libc6 (>= $have_glibc), but the library uses GLIBC_$need_glibc"
+# Every other library it links comes from a package that Depends names.
+while read -r needed; do
+	case $needed in libc.so.* | ld-linux*) continue ;; esac
+	owners=$(dpkg-query -S "*/$needed" 2>/dev/null | sed 's/[:,].*//' | sort -u) || true
+	[[ -n $owners ]] || nk_fail "no installed package holds $needed, which libnumakeg.so links"
+	found=no
+	for pkg in $owners; do
+		[[ ", $depends," == *", $pkg"[\ ,]* ]] && found=yes
+	done
+	[[ $found == yes ]] || nk_fail "libnumakeg.so links $needed (package $owners), which Depends: '$depends' lacks"
+done < <(readelf -d "$real_so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 # The shlibs file names the SONAME, so packages linking it get a dependency.
 dpkg-deb --ctrl-tarfile "$deb" >"$dir/control.tar"
 tar -xOf "$dir/control.tar" ./shlibs >"$dir/shlibs" 2>/dev/null ||

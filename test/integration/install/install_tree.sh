@@ -47,6 +47,9 @@ soname=$(readelf -d "$nk_prefix/$lib/libnumakeg.so.$nk_version" | sed -n 's/.*(S
 # with dlopen where there is more than one node, libnuma not at all.
 needed=$(readelf -d "$nk_prefix/$lib/libnumakeg.so.$nk_version" | grep NEEDED || true)
 [[ $needed != *hwloc* && $needed != *libnuma* ]] || nk_fail "libnumakeg.so links hwloc or libnuma: $needed"
+# No RPATH or RUNPATH: the installed library names no directory.
+runpath=$(readelf -d "$nk_prefix/$lib/libnumakeg.so.$nk_version" | grep -E '\((RPATH|RUNPATH)\)' || true)
+[[ -z $runpath ]] || nk_fail "the installed libnumakeg.so has a search path: $runpath"
 
 # Relocatable: no installed text file may name where things were built or
 # first installed.  (The binaries' debug info may name the sources.)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # install_launcher: the installed bin/numakeg.  --version prints the
-# project's version; --stats=json with --stats-file dumps statistics that
-# parse as JSON, carry the same version and show python3's allocations;
-# PROGRAM's exit status comes through; LD_PRELOAD is appended to; bad
-# options and a missing program give numakeg's own statuses.
+# project's version and the library beside it, through a symbolic link too;
+# --stats=json with --stats-file dumps statistics that parse as JSON, carry
+# the same version and show python3's allocations, and that the installed
+# numakeg-stat reads; the text statistics' header carries the version too;
+# PROGRAM's exit status (or its signal) comes through; LD_PRELOAD is appended
+# to, numakeg once; nodeN domains are taken; bad options and a missing
+# program give numakeg's own statuses.
 # shellcheck source=test/integration/install/common.sh
 . "${0%/*}/common.sh"
 nk_need python3
@@ -15,6 +18,11 @@ unset LD_PRELOAD NUMAKEG_STATS NUMAKEG_STATS_FILE NUMAKEG_POLICY NUMAKEG_FAKE_DO
 out=$("$launcher" --version) || nk_fail "numakeg --version failed"
 [[ $out == "numakeg $nk_version ("*")" ]] || nk_fail "numakeg --version printed '$out', want numakeg $nk_version"
 [[ $out == *"($nk_prefix/$nk_libdir/libnumakeg.so."* ]] || nk_fail "numakeg --version names another library: $out"
+# Through a symbolic link elsewhere (as in /usr/local/bin), it still finds
+# the library beside its real self.
+ln -s -- "$launcher" "$dir/numakeg-link"
+out=$("$dir/numakeg-link" --version) || nk_fail "numakeg --version through a symbolic link failed"
+[[ $out == *"($nk_prefix/$nk_libdir/libnumakeg.so."* ]] || nk_fail "numakeg through a link names: $out"
 
 # The statistics of a python3 run, as JSON, one file per process (%p): the
 # program prints its pid, so its own file is known.
@@ -53,6 +61,17 @@ for e in errors:
 print(f"stats: numakeg {got}, {allocs} allocations, {len(dump.get('zones', []))} zones")
 sys.exit(1 if errors else 0)
 PY
+# The installed stats tool reads the dump.
+if [[ -x $nk_prefix/bin/numakeg-stat ]]; then
+	summary=$("$nk_prefix/bin/numakeg-stat" "$file") || nk_fail "numakeg-stat $file failed"
+	[[ $summary == "pid $pid, 2 domains"* ]] || nk_fail "numakeg-stat's summary starts: ${summary%%$'\n'*}"
+fi
+
+# The text statistics' header carries the same version (--stats: text).
+"$launcher" --stats --stats-file "$dir/text.stats" -- true || nk_fail "true under numakeg failed"
+read -r header <"$dir/text.stats" || nk_fail "no text statistics in $dir/text.stats"
+[[ $header == "numakeg $nk_version: pid "* ]] ||
+	nk_fail "the text statistics' header is '$header', want 'numakeg $nk_version: pid ...'"
 
 # The exit status comes through (exec).
 rc=0
@@ -73,9 +92,23 @@ env_out=$(LD_PRELOAD=$other "$launcher" --policy=bind:0 --limit 0:1G --stats-fil
 	-- sh -c 'printf "%s|%s|%s|%s|%s\n" "$LD_PRELOAD" "$NUMAKEG_POLICY" "$NUMAKEG_DOMAIN_LIMIT" "$NUMAKEG_STATS" "$NUMAKEG_STATS_FILE"')
 want="$other:${lib%/*}/libnumakeg.so.${nk_version%%.*}|bind:0|0:1G|text|$dir/x.%p"
 [[ $env_out == "$want" ]] || nk_fail "the program saw '$env_out', want '$want'"
+# numakeg already in LD_PRELOAD is not added twice.
+# shellcheck disable=SC2016 # expanded by the program
+env_out=$(LD_PRELOAD="$other ${lib%/*}/libnumakeg.so.${nk_version%%.*}" "$launcher" -- sh -c 'printf "%s\n" "$LD_PRELOAD"')
+[[ $env_out == "$other ${lib%/*}/libnumakeg.so.${nk_version%%.*}" ]] ||
+	nk_fail "numakeg already in LD_PRELOAD: the program saw '$env_out'"
+# Domains as the library also takes them, nodeN (the kernel's node id), and
+# the full text statistics.  (The program is not run under numakeg's stderr
+# here: node0 exists on every machine, so the library accepts both.)
+# shellcheck disable=SC2016 # expanded by the program
+env_out=$("$launcher" --policy bind:node0 --limit=node0:1G,0:2G --stats=text:full \
+	-- sh -c 'printf "%s|%s|%s\n" "$NUMAKEG_POLICY" "$NUMAKEG_DOMAIN_LIMIT" "$NUMAKEG_STATS"' 2>"$dir/node.err")
+want="bind:node0|node0:1G,0:2G|text:full"
+[[ $env_out == "$want"* ]] || nk_fail "the program saw '$env_out', want '$want'"
 
 # numakeg's own errors: 125; a program that is not there: 127.
-for bad in "--policy nowhere" "--fake-domains 0" "--limit lots" "--stats=xml" "--bogus" ""; do
+for bad in "--policy nowhere" "--policy bind:nodeX" "--fake-domains 0" "--limit lots" \
+	"--limit node:1G" "--stats=xml" "--bogus" ""; do
 	rc=0
 	if [[ -n $bad ]]; then
 		# shellcheck disable=SC2086 # the words are the options

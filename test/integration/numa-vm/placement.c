@@ -6,7 +6,10 @@
  * items, touches them, and asks the kernel (move_pages with no target) on
  * which node each page really is; large blocks on each path of the page
  * layer and a block grown by realloc too.  Then a block of domain 0 freed by a
- * thread on domain 1 must go home, not into domain 1's allocations.
+ * thread on domain 1 must go home, not into domain 1's allocations.  And a
+ * thread served by the per-CPU caches (rseq: the guest's glibc registers it)
+ * that fills its CPU's arrays on one node and moves to the other gets the
+ * other node's memory at once, and its own again when it moves back.
  */
 #include <errno.h>
 #include <numaif.h>
@@ -20,6 +23,7 @@
 
 #include "nk_test.h"
 #include "numakeg.h"
+#include "pcpu.h"   /* nk_pcpu_on, nk_tls_tc: which cache served the thread */
 
 
 /* The node the kernel placed the page of p on, or -errno. */
@@ -153,6 +157,37 @@ cross(void *arg)
 	return NULL;
 }
 
+/*
+ * Moves between domains 0 and 1 with its CPU's arrays full of the first
+ * one's blocks: each stay's allocations must be on the node it runs on.
+ */
+static void *
+migrate(void *arg)
+{
+	int *served_per_cpu = arg;
+	enum { N = 512 };
+	static __thread void *p[N];
+	const int order[] = { 0, 1, 0, 1 };
+	for (unsigned k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		int d = order[k];
+		int err = nk_thread_set_domain(d);
+		CHECK(err == 0, "nk_thread_set_domain(%d): %s", d, strerror(err));
+		int ok = 0;
+		for (int i = 0; i < N; i++) {
+			p[i] = malloc(48 + (i % 4) * 16);
+			memset(p[i], 8, 48);
+			ok += node_of(p[i]) == d && nk_domain_of(p[i]) == d;
+		}
+		CHECK(ok == N, "migration, stay %u on domain %d: %d of %d blocks local", k, d, ok, N);
+		printf("numa-vm: migration, stay %u on domain %d (cpu %d): %d/%d blocks local\n",
+		    k, d, sched_getcpu(), ok, N);
+		for (int i = 0; i < N; i++)
+			free(p[i]);   /* into this CPU's arrays, for the next stay to leave behind */
+	}
+	*served_per_cpu = nk_tls_tc == NK_TC_PCPU;
+	return NULL;
+}
+
 int
 main(void)
 {
@@ -204,6 +239,15 @@ main(void)
 		nk_free(big);
 		nk_free(small);
 	}
+	/* Migration with the per-CPU caches full of the old node's blocks. */
+	int per_cpu = 0;
+	pthread_t tm;
+	pthread_create(&tm, NULL, migrate, &per_cpu);
+	pthread_join(tm, NULL);
+	printf("numa-vm: per-CPU caches %s; the migrating thread was served %s\n",
+	    nk_pcpu_on ? "on" : "off", per_cpu ? "per CPU" : "by a thread cache");
+	CHECK(!nk_pcpu_on || per_cpu, "the per-CPU caches are on, yet the migrating thread "
+	    "was not served by them");
 	nk_thread_set_domain(-1);
 	nk_stats_print(stdout, 0);
 	fflush(stdout);

@@ -222,10 +222,10 @@ static int64_t large_live(uint64_t *allocs_out)
 {
 	uint64_t allocs = 0, frees = 0;
 	for (int d = 0; d < nk_ndomains(); d++) {
-		uint64_t a, f;
-		large_counts(d, &a, &f);
-		allocs += a;
-		frees += f;
+		struct large_counts lc;
+		large_counts(d, &lc);
+		allocs += lc.allocs;
+		frees += lc.frees;
 	}
 	if (allocs_out != NULL)
 		*allocs_out = allocs;

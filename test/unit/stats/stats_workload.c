@@ -5,18 +5,35 @@
  *   counts DIR   four threads, one per fake domain, make N[d] items of the
  *                zone "stats-test" and free M[d] of them; "stats-limited"
  *                sees two failures and a sleep at its limit; DIR/dump.json
- *                and DIR/dump.txt are the JSON and text:full dumps afterwards.
+ *                and DIR/dump.txt are the JSON and text dumps afterwards, of
+ *                one state (the text is text:full with NUMAKEG_STATS=text:full).
  *   fork         allocates, forks; parent and child each allocate and exit
  *                (the exit dumps go to NUMAKEG_STATS_FILE with %p).
- *   live DIR     DIR/before.json, then four threads allocate while the main
+ *   live DIR [cpu]
+ *                DIR/before.json, then four threads allocate while the main
  *                thread raises the stats signal and waits for the live dump
- *                in NUMAKEG_STATS_FILE; then DIR/after.json.
+ *                in NUMAKEG_STATS_FILE; then DIR/after.json.  The threads set
+ *                their domains (thread caches), or with "cpu" do not, and are
+ *                served by the per-CPU caches (exits 77 when those are off).
  *   churn MS     mallocs and frees blocks of many sizes for MS milliseconds
  *                (interval dumps).
+ *   pinned DIR cpu|thread
+ *                the per-CPU caches or the thread caches (NUMAKEG_CACHE=thread),
+ *                as programs get them: up to four threads, each pinned to a CPU
+ *                of its own and not setting its domain, make N[k] items of
+ *                "stats-test", N[k]/4 malloc(1500) blocks and N[k]/100 large
+ *                blocks of 100 KiB (and one that fails), and free M[k], M[k]/4
+ *                and M[k]/100 of them; then a thread on the second CPU frees
+ *                some of the first thread's blocks (cross-domain frees);
+ *                DIR/before.json and DIR/after.json around it, and one line
+ *                "thread K cpu C domain D" each on stdout.  Exits 77 when the
+ *                per-CPU caches are off but were asked for.
  *   noop         allocates a little and exits (option warnings, placement).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +44,8 @@
 #include <unistd.h>
 
 #include "numakeg.h"
+/* After the system headers and numakeg.h: nk_base.h hides what follows it. */
+#include "pcpu.h"    /* nk_pcpu_on: which caches served the run */
 
 #define NDOM 4
 #define ITEM_SIZE 200
@@ -69,6 +88,29 @@ dump_to(const char *dir, const char *name, int json)
 		return fail(path);
 	nk_stats_print(f, json);
 	return fclose(f) != 0 ? fail(path) : 0;
+}
+
+/*
+ * DIR/dump.json and DIR/dump.txt of one state: both files are opened first,
+ * with buffers of their own (stdio would malloc them at the first write),
+ * so nothing allocates between the two dumps and every number must agree.
+ */
+static int
+dump_pair(const char *dir)
+{
+	static char bufs[2][1 << 16];
+	static const char *const names[2] = { "dump.json", "dump.txt" };
+	FILE *f[2];
+	for (int i = 0; i < 2; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if ((f[i] = fopen(path, "w")) == NULL)
+			return fail(path);
+		setvbuf(f[i], bufs[i], _IOFBF, sizeof(bufs[i]));
+	}
+	nk_stats_print(f[0], 1);
+	nk_stats_print(f[1], 0);
+	return (fclose(f[0]) != 0) | (fclose(f[1]) != 0) ? fail("the dumps") : 0;
 }
 
 /*
@@ -139,7 +181,145 @@ mode_counts(const char *dir)
 		return fail("a thread could not allocate or pin itself");
 	if (limited_failures_and_sleeps() != 0)
 		return 1;
-	return dump_to(dir, "dump.json", 1) || dump_to(dir, "dump.txt", 0);
+	return dump_pair(dir);
+}
+
+/* mode_pinned's threads: k, the CPU to run on, and what they found. */
+struct pinned {
+	int k, cpu, domain, failed;
+	pthread_t t;
+};
+#define PINNED_MALLOC_SIZE 1500
+#define PINNED_LARGE_SIZE  (100 << 10)
+/* What the cross-domain thread frees of thread 0's blocks, still held. */
+#define XFREE_ITEMS  50
+#define XFREE_MALLOC 25
+#define XFREE_LARGE  2
+static void *pinned_blocks[NDOM][4000 / 4], *pinned_large[NDOM][4000 / 100];
+
+static void *
+pinned_thread(void *arg)
+{
+	struct pinned *p = arg;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	/* Pinned before its first allocation: its cache (per CPU or its own) and
+	 * its domain are the CPU's for the whole run. */
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		p->failed = 1;
+		return NULL;
+	}
+	p->domain = nk_current_domain();
+	int k = p->k, nm = n_alloc[k] / 4, nl = n_alloc[k] / 100;
+	void **blocks = pinned_blocks[k], **large = pinned_large[k];
+	for (int i = 0; i < n_alloc[k]; i++)
+		if ((items[k][i] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
+			p->failed = 1;
+	for (int i = 0; i < nm; i++)
+		if ((blocks[i] = malloc(PINNED_MALLOC_SIZE)) == NULL)
+			p->failed = 1;
+	for (int i = 0; i < nl; i++)
+		if ((large[i] = malloc(PINNED_LARGE_SIZE)) == NULL)
+			p->failed = 1;
+	/* One large request that cannot be met: a failure on the thread's domain. */
+	if (malloc((size_t)1 << 60) != NULL)
+		p->failed = 1;
+	if (p->failed)
+		return NULL;
+	for (int i = 0; i < n_free[k]; i++)
+		nk_zfree(zone, items[k][i]);
+	for (int i = 0; i < n_free[k] / 4; i++)
+		free(blocks[i]);
+	for (int i = 0; i < n_free[k] / 100; i++)
+		free(large[i]);
+	if (nk_current_domain() != p->domain)
+		p->failed = 1;   /* it moved: the expected counts would not hold */
+	return NULL;
+}
+
+/* On thread 1's CPU: frees of blocks thread 0 made (on its domain) and holds. */
+static void *
+xfree_thread(void *arg)
+{
+	struct pinned *p = arg;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		p->failed = 1;
+		return NULL;
+	}
+	p->domain = nk_current_domain();
+	for (int i = 0; i < XFREE_ITEMS; i++)
+		nk_zfree(zone, items[0][n_free[0] + i]);
+	for (int i = 0; i < XFREE_MALLOC; i++)
+		free(pinned_blocks[0][n_free[0] / 4 + i]);
+	for (int i = 0; i < XFREE_LARGE; i++)
+		free(pinned_large[0][n_free[0] / 100 + i]);
+	if (nk_current_domain() != p->domain)
+		p->failed = 1;
+	return NULL;
+}
+
+static int
+mode_pinned(const char *dir, const char *cache)
+{
+	bool want_cpu = strcmp(cache, "cpu") == 0;
+	if (nk_ndomains() != NDOM) {
+		fprintf(stderr, "stats_workload: want NUMAKEG_FAKE_DOMAINS=%d, have %d domains\n",
+		    NDOM, nk_ndomains());
+		return 1;
+	}
+	if (want_cpu && !nk_pcpu_on) {
+		printf("SKIPPED: the per-CPU caches are off here (no rseq or no membarrier)\n");
+		return 77;
+	}
+	if (!want_cpu && nk_pcpu_on) {
+		fprintf(stderr, "stats_workload: NUMAKEG_CACHE=thread, yet the per-CPU caches are on\n");
+		return 1;
+	}
+	zone = nk_zcreate("stats-test", ITEM_SIZE, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	if (zone == NULL)
+		return fail("nk_zcreate");
+	cpu_set_t mine;
+	if (sched_getaffinity(0, sizeof(mine), &mine) != 0)
+		return fail("sched_getaffinity");
+	static struct pinned th[NDOM];
+	int n = 0;
+	for (int c = 0; c < CPU_SETSIZE && n < NDOM; c++)
+		if (CPU_ISSET(c, &mine)) {
+			th[n] = (struct pinned){ .k = n, .cpu = c };
+			n++;
+		}
+	void *probe = malloc(PINNED_LARGE_SIZE);  /* before the first dump: not counted */
+	printf("large block bytes %zu\n", malloc_usable_size(probe));
+	free(probe);
+	if (dump_to(dir, "before.json", 1))
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&th[i].t, NULL, pinned_thread, &th[i]) != 0)
+			return fail("pthread_create");
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i].t, NULL);
+		bad |= th[i].failed;
+	}
+	if (bad)
+		return fail("a thread could not pin itself, allocate or stay on its domain");
+	for (int i = 0; i < n; i++)
+		printf("thread %d cpu %d domain %d\n", th[i].k, th[i].cpu, th[i].domain);
+	if (n >= 2) {
+		struct pinned x = { .k = -1, .cpu = th[1].cpu };
+		if (pthread_create(&x.t, NULL, xfree_thread, &x) != 0)
+			return fail("pthread_create");
+		pthread_join(x.t, NULL);
+		if (x.failed)
+			return fail("the cross-domain thread could not pin itself or moved");
+		printf("xfree domain %d of domain %d: items %d malloc %d large %d\n", x.domain,
+		    th[0].domain, XFREE_ITEMS, XFREE_MALLOC, XFREE_LARGE);
+	}
+	return dump_to(dir, "after.json", 1);
 }
 
 static int
@@ -164,12 +344,14 @@ mode_fork(void)
 }
 
 static volatile int live_stop;
+static bool live_per_cpu;
 
 static void *
 live_thread(void *arg)
 {
 	int d = (int)(intptr_t)arg;
-	nk_thread_set_domain(d);
+	if (!live_per_cpu)
+		nk_thread_set_domain(d);
 	/* Items kept until the end: every bucket refill is a slow path. */
 	static void *held[NDOM][100000];
 	long n = 0;
@@ -191,8 +373,13 @@ file_size(const char *path)
 }
 
 static int
-mode_live(const char *dir)
+mode_live(const char *dir, bool per_cpu)
 {
+	live_per_cpu = per_cpu;
+	if (per_cpu && !nk_pcpu_on) {
+		printf("SKIPPED: the per-CPU caches are off here (no rseq or no membarrier)\n");
+		return 77;
+	}
 	const char *live = getenv("NUMAKEG_STATS_FILE");
 	if (live == NULL)
 		return fail("NUMAKEG_STATS_FILE is not set");
@@ -256,10 +443,12 @@ main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "";
 	if (strcmp(mode, "counts") == 0 && argc == 3)
 		return mode_counts(argv[2]);
+	if (strcmp(mode, "pinned") == 0 && argc == 4)
+		return mode_pinned(argv[2], argv[3]);
 	if (strcmp(mode, "fork") == 0)
 		return mode_fork();
-	if (strcmp(mode, "live") == 0 && argc == 3)
-		return mode_live(argv[2]);
+	if (strcmp(mode, "live") == 0 && (argc == 3 || (argc == 4 && strcmp(argv[3], "cpu") == 0)))
+		return mode_live(argv[2], argc == 4);
 	if (strcmp(mode, "churn") == 0 && argc == 3)
 		return mode_churn(atol(argv[2]));
 	if (strcmp(mode, "noop") == 0) {
@@ -272,6 +461,7 @@ main(int argc, char **argv)
 			free(keep[i]);
 		return 0;
 	}
-	fprintf(stderr, "usage: stats_workload counts DIR | fork | live DIR | churn MS | noop\n");
+	fprintf(stderr, "usage: stats_workload counts DIR | pinned DIR cpu|thread | fork | "
+	    "live DIR [cpu] | churn MS | noop\n");
 	return 2;
 }

@@ -1,0 +1,118 @@
+/*
+ * cache_rseq_capacity: a CPU's array grows where it runs short, and a
+ * drain puts it back to its zone's floor (lib/pcpu.c, pcpu_grow; issue 10,
+ * "Batches").
+ *
+ * Pinned to one CPU (alone in its fake domain), in the per-CPU mode
+ * (skipped otherwise):
+ *  1. Batches of 1000 64-byte items, allocated, stamped, checked distinct,
+ *     checked and freed: after a few, the CPU's array holds more than the
+ *     floor (192 items: 48 KiB of 64-byte items, at most 192) and at most
+ *     the slots of a block (504).  On the old fixed capacity it held at
+ *     most 192.
+ *  2. 200 items allocated and held, NK_RECLAIM_DRAIN, the 200 freed: a cap
+ *     back at the floor spills half at the 193rd free, so the array holds
+ *     fewer than 200; a cap left grown would hold all 200.
+ *  3. Counts stay exact: get_cur 0 after every batch, and the zone's total
+ *     allocations and frees equal what the test did.
+ */
+#include "cache_common.h"
+
+#include "zone.h"
+
+#define BATCH  1000
+#define ROUNDS 6
+#define FLOOR  192
+#define SLOTS  504
+
+static nk_zone_t zone;
+static int dom;
+static uint64_t ops;
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+	return (x > y) - (x < y);
+}
+
+static uint64_t cached_here(void)
+{
+	return zone_domain_tc_items(zone, dom);
+}
+
+static void batch(int n, uint64_t *seq)
+{
+	static void *items[BATCH], *sorted[BATCH];
+	uint64_t first = *seq;
+	for (int i = 0; i < n; i++) {
+		if ((items[i] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
+			FAIL("allocation %d of a batch of %d failed", i, n);
+		ct_fill(items[i], 64, ct_stamp(1, 0, ++*seq));
+	}
+	memcpy(sorted, items, (size_t)n * sizeof(void *));
+	qsort(sorted, (size_t)n, sizeof(void *), cmp_ptr);
+	for (int i = 1; i < n; i++)
+		CHECK(sorted[i] != sorted[i - 1], "item %p handed out twice in one batch", sorted[i]);
+	for (int i = n; i-- > 0;) {
+		CHECK(ct_check(items[i], 64, ct_stamp(1, 0, first + 1 + (uint64_t)i)) == 0,
+		    "item %d of a batch was overwritten while in use", i);
+		nk_zfree(zone, items[i]);
+	}
+	ops += (uint64_t)n;
+	CHECK(nk_zone_get_cur(zone) == 0, "get_cur %d after a batch", nk_zone_get_cur(zone));
+}
+
+int main(void)
+{
+	ct_start("cache_rseq_capacity", 60);
+	if (!nk_pcpu_on)
+		nkt_skip("the per-CPU caches are off (NUMAKEG_CACHE=thread, no rseq or no membarrier)");
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (cpu < 0 || sched_setaffinity(0, sizeof(set), &set) != 0)
+		FAIL("cannot pin to cpu %d: %s", cpu, strerror(errno));
+	dom = nk_topo.cpu_domain[cpu];
+	for (int c = 0; c < CPU_SETSIZE && c < NK_MAX_CPUS; c++)
+		if (c != cpu && c < nk_topo.ncpus && nk_topo.cpu_domain[c] == dom)
+			nkt_skip("cpu %d shares domain %d with cpu %d (want NUMAKEG_FAKE_DOMAINS=4 "
+			    "and at most 4 cpus)", c, dom, cpu);
+	zone = nk_zcreate("rseq-capacity", 64, NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
+	    NK_ZONE_FIRSTTOUCH);
+	if (zone == NULL)
+		FAIL("nk_zcreate: errno %d", errno);
+
+	ct_phase = "batches";
+	uint64_t seq = 0, most = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		batch(BATCH, &seq);
+		most = nk_max(most, cached_here());
+	}
+	CHECK(most > FLOOR, "the array held at most %llu items after batches of %d: its "
+	    "capacity did not grow past the floor of %d", (unsigned long long)most, BATCH, FLOOR);
+	CHECK(most <= SLOTS, "the array held %llu items, more than its %d slots",
+	    (unsigned long long)most, SLOTS);
+
+	ct_phase = "drain";
+	void *held[200];
+	for (int i = 0; i < 200; i++)
+		if ((held[i] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
+			FAIL("allocation %d of 200 failed", i);
+	nk_zone_reclaim(zone, NK_RECLAIM_DRAIN);
+	CHECK(cached_here() == 0, "%llu items cached after a drain",
+	    (unsigned long long)cached_here());
+	for (int i = 0; i < 200; i++)
+		nk_zfree(zone, held[i]);
+	ops += 200;
+	CHECK(cached_here() < 200, "the array holds all %llu items of a batch of 200 after a "
+	    "drain: its capacity was not put back to the floor", (unsigned long long)cached_here());
+
+	struct nk_domain_stats t = ct_zone_total(zone);
+	CHECK(t.allocs == ops && t.frees == ops, "allocs %llu, frees %llu; the test did %llu of each",
+	    (unsigned long long)t.allocs, (unsigned long long)t.frees, (unsigned long long)ops);
+	printf("cache_rseq_capacity: cpu %d, domain %d: at most %llu items cached (floor %d)\n",
+	    cpu, dom, (unsigned long long)most, FLOOR);
+	nk_zdestroy(zone);
+	return nkt_done(ct_name);
+}
