@@ -182,14 +182,10 @@ kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 }
 
 /*
- * The tags are items of the entry zone, whose slabs lie in the windows
- * beside the program's pages: a heap overflow can reach them.  So before a
- * tag is unlinked, everything the unlink writes through is checked (as
- * slab_unlink does for slab headers): its neighbours are tags where tags
- * can be (read only once that is known) and point back at it, a tag
- * without a previous one heads its list, and the tag table names it at its
- * first and last pages (a bent start or size fails there).  A failure
- * stops the process with a report instead of writing through a forged link.
+ * Tags lie in the windows beside the program's pages, in a heap overflow's
+ * reach; an unlink checks what it writes through (as slab_unlink does):
+ * neighbours where tags can be (read only then) pointing back, the list
+ * head, the tag table at both ends.  A failure reports and stops.
  */
 static bool
 kva_bt_plausible(const struct kva_map *m, const struct kva_bt *t)
@@ -328,12 +324,9 @@ kva_commit_to(struct kva_map *m, uintptr_t target)
 }
 
 /*
- * Makes [base, upto) accessible: its metadata first, then the pages, which
- * the kernel charges now (sys_commit), so an allocation it will not back
- * fails here rather than at a later page fault.  The frontier moves by a
- * step; when the kernel refuses the step (a tight RLIMIT_DATA, strict
- * overcommit), it moves by what is needed alone, so a limit counts what
- * the program uses rather than the step.
+ * Makes [base, upto) accessible, charged now (sys_commit): an allocation the
+ * kernel will not back fails here, not at a page fault.  A step it refuses
+ * (a tight RLIMIT_DATA, strict overcommit) is retried with the need alone.
  */
 static int
 kva_commit_frontier(struct kva_map *m, uintptr_t upto)
