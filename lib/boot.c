@@ -1,19 +1,34 @@
 /*
  * The boot arena and the loader's range (boot.h).  Layering: boot.c calls
- * nothing but the C library's system calls (no malloc, no stdio): it runs
- * before and while numakeg starts.
+ * nothing but the C library's system calls (no malloc, no stdio; mmap for
+ * the arena's chunks): it runs before and while numakeg starts.
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "boot.h"
 
-/* Big enough for hwloc's topology of a large machine and the loader's
- * start-up allocations; it is in the .bss, so untouched pages cost nothing. */
-#define BOOT_ARENA_SIZE ((size_t)8 << 20)
-static char boot_arena[BOOT_ARENA_SIZE] NK_BIG_BSS __attribute__((aligned(4096)));
-static size_t boot_used;
+/*
+ * The boot arena: a static part in the .bss, enough for a start on one node
+ * or on a few fake domains (about 20 KiB and 80 KiB of it are used), then
+ * chunks mapped as they are needed (hwloc's topology of a large machine,
+ * many fake domains: 64 of them use 1.2 MiB).  The .bss counts whole
+ * against RLIMIT_DATA and the commit charge of strict overcommit, touched or
+ * not: an 8 MiB arena there charged every process 8 MiB it never used, and
+ * a process under ulimit -d 8M could not even be loaded.
+ */
+#define BOOT_STATIC_SIZE ((size_t)256 << 10)
+#define BOOT_CHUNK_MIN   ((size_t)1 << 20)
+#define BOOT_MAX_CHUNKS  16
+#define BOOT_BLOCK_MAX   ((size_t)8 << 20)   /* a block, and an alignment, at most */
+static char boot_static[BOOT_STATIC_SIZE] NK_BIG_BSS __attribute__((aligned(4096)));
+static struct boot_chunk {
+	char *base;
+	size_t size, used;
+} boot_chunks[1 + BOOT_MAX_CHUNKS] = { { boot_static, BOOT_STATIC_SIZE, 0 } };
+static int boot_nchunks = 1;  /* read unlocked by boot_contains: published last */
 int nk_boot_state;            /* NK_BOOT_NONE, _STARTING or _READY */
 /* The loader's own mappings: blocks from before numakeg took over. */
 static uintptr_t loader_lo, loader_hi;
@@ -22,7 +37,26 @@ static bool loader_known;
 bool
 boot_contains(const void *p)
 {
-	return (const char *)p >= boot_arena && (const char *)p < boot_arena + BOOT_ARENA_SIZE;
+	int n = __atomic_load_n(&boot_nchunks, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
+		if ((const char *)p >= boot_chunks[i].base &&
+		    (const char *)p < boot_chunks[i].base + boot_chunks[i].size)
+			return true;
+	return false;
+}
+
+/* n bytes aligned to align from chunk c, or NULL if they do not fit. */
+static void *
+boot_take(struct boot_chunk *c, size_t n, size_t align)
+{
+	uintptr_t base = (uintptr_t)c->base;
+	uintptr_t at = nk_roundup(base + c->used + 16, (uintptr_t)align);  /* no wrap: both small */
+	size_t start = (size_t)(at - base);
+	if (start > c->size || n > c->size - start)
+		return NULL;
+	c->used = start + n;
+	((size_t *)(c->base + start))[-1] = n;
+	return c->base + start;
 }
 
 void *
@@ -33,20 +67,34 @@ boot_alloc(size_t n, size_t align)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (n > BOOT_ARENA_SIZE || align > BOOT_ARENA_SIZE) {
+	if (n > BOOT_BLOCK_MAX || align > BOOT_BLOCK_MAX) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	uintptr_t base = (uintptr_t)boot_arena;
-	uintptr_t at = nk_roundup(base + boot_used + 16, (uintptr_t)align);  /* no wrap: both small */
-	size_t start = (size_t)(at - base);
-	if (start > BOOT_ARENA_SIZE || n > BOOT_ARENA_SIZE - start) {
+	for (int i = 0; i < boot_nchunks; i++) {
+		void *p = boot_take(&boot_chunks[i], n, align);
+		if (p != NULL)
+			return p;
+	}
+	if (boot_nchunks == 1 + BOOT_MAX_CHUNKS) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	boot_used = start + n;
-	((size_t *)(boot_arena + start))[-1] = n;
-	return boot_arena + start;
+	/* A new chunk: the block, its alignment and its size word fit in it. */
+	size_t size = nk_roundup(nk_max(n + align + 16, BOOT_CHUNK_MIN), (size_t)4096);
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct boot_chunk *c = &boot_chunks[boot_nchunks];
+	c->base = m;
+	c->size = size;
+	c->used = 0;
+	void *p = boot_take(c, n, align);
+	NK_ASSERT(p != NULL, "a boot chunk made for a block does not hold it");
+	__atomic_store_n(&boot_nchunks, boot_nchunks + 1, __ATOMIC_RELEASE);
+	return p;
 }
 
 size_t

@@ -2,9 +2,9 @@
  * Before numakeg is ready: the start-up state, the boot arena (UMA's boot
  * pages) and the dynamic loader's address range.  hwloc, libnuma and the
  * dynamic loader call malloc while numakeg is starting: the thread that
- * starts numakeg serves its own nested calls from a static bump arena;
- * other threads wait.  Boot blocks are never reused, and free() of one
- * does nothing (doc/DESIGN.md, "Start-up").
+ * starts numakeg serves its own nested calls from a bump arena (a small
+ * static part, then mapped chunks); other threads wait.  Boot blocks are
+ * never reused, and free() of one does nothing (doc/DESIGN.md, "Start-up").
  */
 #ifndef NK_BOOT_H
 #define NK_BOOT_H

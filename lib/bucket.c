@@ -41,6 +41,21 @@ static struct nk_item_source bucket_src[NK_NBUCKET_SIZES];
 
 _Static_assert(NK_BUCKET_MAX == 256, "the largest bucket size is the depot's largest");
 
+static inline uint64_t
+bucket_canary(const struct nk_bucket *b)
+{
+	return nk_slab_cookie ^ (uintptr_t)b;
+}
+
+/* A bucket off a depot list or on its way back: overwritten, it stops the process. */
+static inline void
+bucket_check(const struct nk_bucket *b)
+{
+	if (NK_UNLIKELY(b->canary != bucket_canary(b) || b->cnt > b->cap))
+		nk_panic("heap overflow/corruption detected in numakeg's buckets: bucket %p: "
+		    "its header was overwritten", (const void *)b);
+}
+
 uint16_t
 bucket_size_cap(unsigned i)
 {
@@ -72,6 +87,7 @@ bucket_alloc(uint16_t cap)
 		b->cap = bucket_caps[i];
 		b->filled_at = 0;
 		b->next = NULL;
+		b->canary = bucket_canary(b);
 	}
 	return b;
 }
@@ -79,6 +95,7 @@ bucket_alloc(uint16_t cap)
 void
 bucket_free(struct nk_bucket *b)
 {
+	bucket_check(b);
 	unsigned i = 0;
 	while (bucket_caps[i] != b->cap)
 		i++;
@@ -261,6 +278,7 @@ depot_pop_full(struct nk_depot *dep)
 	NK_LOCK_ASSERT_OWNED(&dep->lock);
 	struct nk_bucket *b = dep->full;
 	if (b != NULL) {
+		bucket_check(b);
 		dep->full = b->next;
 		dep->nitems -= b->cnt;
 		if (dep->nitems < dep->imin)
@@ -288,7 +306,10 @@ depot_pop_empty(struct nk_depot *dep, uint16_t cap)
 {
 	NK_LOCK_ASSERT_OWNED(&dep->lock);
 	struct nk_bucket *empty = dep->empty;
-	if (empty == NULL || empty->cap < cap)
+	if (empty == NULL)
+		return NULL;
+	bucket_check(empty);
+	if (empty->cap < cap)
 		return NULL;
 	dep->empty = empty->next;
 	dep->nempty--;
@@ -527,6 +548,7 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 	uint64_t freed = 0;
 	while (dep->full != NULL && freed < excess) {
 		struct nk_bucket *b = dep->full;
+		bucket_check(b);
 		dep->full = b->next;
 		dep->nitems -= b->cnt;
 		freed += b->cnt;

@@ -41,12 +41,6 @@
 #define KVA_MIN_SHIFT    24                  /* the smallest window: 16 MiB */
 #define KVA_MAX_META     4                   /* metadata arrays (kva_meta_array) */
 
-struct kva_bt {
-	uintptr_t start;
-	size_t size;
-	struct kva_bt *next, *prev;   /* on the size-class free list */
-};
-
 struct kva_map {
 	nk_lock_t lock;
 	uintptr_t base, end;
@@ -77,6 +71,13 @@ static inline size_t
 kva_page_index(uintptr_t a)
 {
 	return (a - nk_kva_base) >> NK_PAGE_SHIFT;
+}
+
+struct kva_bt *
+kva_free_tag(uintptr_t addr)
+{
+	struct kva_bt *t = kva_contains((void *)addr) ? kva_tags[kva_page_index(addr)] : NULL;
+	return t != NULL && t->start == addr ? t : NULL;
 }
 
 static inline int
@@ -180,10 +181,54 @@ kva_bt_link(struct kva_map *m, struct kva_bt *bt)
 	m->nsegs++;
 }
 
+/*
+ * Tags lie in the windows beside the program's pages, in a heap overflow's
+ * reach; an unlink checks what it writes through (as slab_unlink does):
+ * neighbours where tags can be (read only then) pointing back, the list
+ * head, the tag table at both ends.  A failure reports and stops.
+ */
+static bool
+kva_bt_plausible(const struct kva_map *m, const struct kva_bt *t)
+{
+	if (t == &m->boot_bt)
+		return true;
+	uintptr_t a = (uintptr_t)t;
+	int d = kva_domain_of(t);
+	/* Any window's committed part: the entry zone's items come from every domain. */
+	return d >= 0 && (a & (sizeof(void *) - 1)) == 0 &&
+	    a + sizeof(*t) <= __atomic_load_n(&kva_maps[d].committed, __ATOMIC_RELAXED);
+}
+
+static void
+kva_bt_check(const struct kva_map *m, const struct kva_bt *bt)
+{
+	const char *what = NULL;
+	if (bt->start < m->base || bt->size == 0 || bt->size > m->end - bt->start ||
+	    ((bt->start | bt->size) & NK_PAGE_MASK) != 0)
+		what = "its range is not inside the window";
+	else if (kva_tags[kva_page_index(bt->start)] != bt)
+		what = "the tag table does not name it at its first page";
+	else if (kva_bt_end_tagged(m, bt) &&
+	    kva_tags[kva_page_index(bt->start + bt->size - NK_PAGE_SIZE)] != bt)
+		what = "the tag table does not name it at its last page";
+	else if ((bt->prev != NULL && !kva_bt_plausible(m, bt->prev)) ||
+	    (bt->next != NULL && !kva_bt_plausible(m, bt->next)))
+		what = "a list link points where no tag can be";
+	else if (bt->prev != NULL ? bt->prev->next != bt : m->lists[kva_list_of(bt->size)] != bt)
+		what = bt->prev != NULL ? "its list neighbour does not point back (prev->next)"
+		                        : "it has no previous tag but does not head its list";
+	else if (bt->next != NULL && bt->next->prev != bt)
+		what = "its list neighbour does not point back (next->prev)";
+	if (NK_UNLIKELY(what != NULL))
+		nk_panic("heap overflow/corruption detected in the address-space map of domain %d: "
+		    "boundary tag %p: %s", m->domain, (const void *)bt, what);
+}
+
 static void
 kva_bt_unlink(struct kva_map *m, struct kva_bt *bt)
 {
 	NK_LOCK_ASSERT_OWNED(&m->lock);
+	kva_bt_check(m, bt);
 	if (bt->prev)
 		bt->prev->next = bt->next;
 	else
@@ -265,10 +310,23 @@ kva_report_commit_failure(size_t len)
 	__atomic_store_n(&said, true, __ATOMIC_RELAXED);
 }
 
+/* Makes m's frontier target: the metadata first, then the pages. */
+static int
+kva_commit_to(struct kva_map *m, uintptr_t target)
+{
+	kva_committed_any = true;
+	/* The page after the frontier too: a free segment may start there. */
+	if (kva_commit_meta(m, m->committed, target + NK_PAGE_SIZE) != 0 ||
+	    sys_commit((void *)m->committed, target - m->committed) != 0)
+		return ENOMEM;
+	__atomic_store_n(&m->committed, target, __ATOMIC_RELAXED);  /* read unlocked by kva_bt_plausible */
+	return 0;
+}
+
 /*
- * Makes [base, upto) accessible: its metadata first, then the pages, which
- * the kernel charges now (sys_commit), so an allocation it will not back
- * fails here rather than at a later page fault.
+ * Makes [base, upto) accessible, charged now (sys_commit): an allocation the
+ * kernel will not back fails here, not at a page fault.  A step it refuses
+ * (a tight RLIMIT_DATA, strict overcommit) is retried with the need alone.
  */
 static int
 kva_commit_frontier(struct kva_map *m, uintptr_t upto)
@@ -277,18 +335,14 @@ kva_commit_frontier(struct kva_map *m, uintptr_t upto)
 	if (upto <= m->committed)
 		return 0;
 	size_t step = nk_min(nk_max((m->committed - m->base) / 4, KVA_COMMIT_MIN), KVA_COMMIT_MAX);
+	uintptr_t need = nk_roundup(upto, NK_PAGE_SIZE);
 	uintptr_t target = nk_min(nk_roundup(upto, step), m->end);
 	if (upto - m->committed > KVA_COMMIT_MAX)
-		target = nk_roundup(upto, NK_PAGE_SIZE);  /* a large request: no more than it */
-	kva_committed_any = true;
-	/* The page after the frontier too: a free segment may start there. */
-	if (kva_commit_meta(m, m->committed, target + NK_PAGE_SIZE) != 0 ||
-	    sys_commit((void *)m->committed, target - m->committed) != 0) {
-		kva_report_commit_failure(target - m->committed);
-		return ENOMEM;
-	}
-	m->committed = target;
-	return 0;
+		target = need;  /* a large request: no more than it */
+	if (kva_commit_to(m, target) == 0 || (target > need && kva_commit_to(m, need) == 0))
+		return 0;
+	kva_report_commit_failure(need - m->committed);
+	return ENOMEM;
 }
 
 /* Takes [a, a+size) out of the free segment bt. */

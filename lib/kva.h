@@ -51,6 +51,19 @@ struct kva_entry_ops {
 	void (*fork_child)(void);
 };
 #define KVA_ENTRY_RESERVE 32                /* free tags kept for locked insertions */
+/*
+ * A free segment's boundary tag.  Tags are items of the entry zone, whose
+ * slabs lie in the windows beside the program's pages, so every unlink
+ * checks a tag's links and range before it writes through them.
+ */
+struct kva_bt {
+	uintptr_t start;
+	size_t size;
+	struct kva_bt *next, *prev;   /* on the size-class free list */
+};
+/* The tag of the free segment that starts at addr, or NULL.  It reads the
+ * tag table without the map's lock: for tests, with no other thread in it. */
+struct kva_bt *kva_free_tag(uintptr_t addr);
 /* The size of a tag: the entry zone's item size. */
 size_t kva_entry_size(void);
 /* Registers the operations and fills each domain's reserve. */

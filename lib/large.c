@@ -141,6 +141,12 @@ large_tc_unregister(struct large_tcache *tc)
 {
 	nk_lock(&large_registry_lock);
 	large_tc_fold_counts(tc);
+	/* Checked as every list unlink is (the caches are thread-local, out of
+	 * a heap overflow's reach, but a stray write still stops here). */
+	if (NK_UNLIKELY((tc->prev != NULL ? tc->prev->next : large_tc_list) != tc ||
+	    (tc->next != NULL && tc->next->prev != tc)))
+		nk_panic("corruption detected in the large blocks' thread-cache list: cache %p: "
+		    "its list neighbours do not point back", (void *)tc);
 	if (tc->prev != NULL)
 		tc->prev->next = tc->next;
 	else

@@ -5,6 +5,7 @@
  * run).  Everything here runs under the domain's page lock.
  */
 #include "page_cache.h"
+#include "sys.h"
 
 struct page_run {
 	uintptr_t addr;
@@ -16,7 +17,12 @@ struct page_run {
 	uint32_t domain;
 };
 
-/* Descriptions come from the domain's own window, this many bytes at a time. */
+/*
+ * Descriptions come this many bytes at a time from outside the windows
+ * (sys_map_private), never from the address space the program's blocks
+ * are in: a heap overflow out of a block cannot reach them.  (Cut from the
+ * windows, as they were, a chunk could sit right after a program's block.)
+ */
 #define PCACHE_SPARE_CHUNK ((size_t)64 << 10)
 /*
  * Bounds on the searches, so that a bin of many runs costs no more than
@@ -103,9 +109,9 @@ static struct page_run *
 pcache_desc_alloc(struct page_cache *pc)
 {
 	if (pc->spare == NULL) {
-		/* kva ranks below the page lock: it may be called with it held. */
-		uintptr_t chunk = kva_alloc(pc->domain, PCACHE_SPARE_CHUNK, NK_PAGE_SIZE);
-		if (chunk == 0)
+		/* A system call under the page lock: once per 900 descriptions. */
+		void *chunk = sys_map_private(PCACHE_SPARE_CHUNK);
+		if (chunk == NULL)
 			return NULL;
 		page_account_meta(pc->domain, PCACHE_SPARE_CHUNK);
 		struct page_run *r = (struct page_run *)chunk;

@@ -10,11 +10,12 @@
  * only when nothing fits (delayed coalescing), smaller ones as they come;
  * when even merged runs do not fit, one grows into the free address space
  * beside it (pcache_take_extending).
- * A run's description lives out of the pages handed to the program, so a
- * heap overflow cannot reach it, and every unlink checks its neighbours.
+ * A run's description lives outside the windows (memory of its own, not
+ * beside the program's pages), so a heap overflow cannot reach it, and
+ * every unlink checks its neighbours.
  *
- * Calls: kva (address space for the run descriptions and for runs that
- * grow into it), page.h's descriptor lookup.  Called by: page.c only.
+ * Calls: kva (address space for runs that grow into it), sys.c (memory for
+ * the run descriptions), page.h's descriptor lookup.  Called by: page.c only.
  */
 #ifndef NK_PAGE_CACHE_H
 #define NK_PAGE_CACHE_H

@@ -8,14 +8,14 @@
  * is checked (slab_unlink).  Secure mode adds a guard page after each slab
  * and a random item order.
  *
- * Layering: slab.c calls the page layer (slab memory, descriptors) and a
- * keg's own allocf/freef; off-page headers come from the item source
- * zone_bootstrap hands down (keg_set_header_source), so it never calls the
- * zone layer.  Only keg.c calls it.
+ * Layering: slab.c calls the page layer (slab memory, descriptors), the
+ * system-call layer (secure mode's guard pages) and a keg's own
+ * allocf/freef; off-page headers come from the item source zone_bootstrap
+ * hands down (keg_set_header_source), so it never calls the zone layer.
+ * Only keg.c calls it.
  */
-#include <sys/mman.h>
-
 #include "slab.h"
+#include "sys.h"
 
 #define SLAB_HDR_MAX KEG_SLAB_HDR_MAX
 
@@ -193,7 +193,7 @@ keg_alloc_guarded(struct nk_keg *k, int domain, bool *zeroed, bool *guarded)
 	char *mem = page_alloc(domain, (size_t)k->pages + 1, NK_PAGE_SIZE, zeroed);
 	if (mem == NULL)
 		return NULL;
-	if (mprotect(mem + ((size_t)k->pages << NK_PAGE_SHIFT), NK_PAGE_SIZE, PROT_NONE) != 0) {
+	if (sys_guard(mem + ((size_t)k->pages << NK_PAGE_SHIFT), NK_PAGE_SIZE) != 0) {
 		page_free(mem, (size_t)k->pages + 1);  /* no guard to be had: a plain slab */
 		return page_alloc(domain, k->pages, NK_PAGE_SIZE, zeroed);
 	}
@@ -211,9 +211,9 @@ keg_release_slab_mem(struct nk_keg *k, void *mem, bool guarded)
 		return;
 	}
 	char *guard = (char *)mem + ((size_t)k->pages << NK_PAGE_SHIFT);
-	if (mprotect(guard, NK_PAGE_SIZE, PROT_READ | PROT_WRITE) != 0) {
+	if (sys_unguard(guard, NK_PAGE_SIZE) != 0) {
 		/* The page cannot be reused as memory: keep it out of circulation. */
-		nk_msg("cannot lift the guard page at %p: %s pages kept", guard, k->name);
+		nk_msg("cannot lift the guard page at %p: %s pages kept", (void *)guard, k->name);
 		page_free(mem, k->pages);
 		return;
 	}

@@ -111,6 +111,22 @@ sys_fault_count(void)
 	return __atomic_load_n(&sys_fault_failed, __ATOMIC_RELAXED);
 }
 
+/*
+ * At exit, a process that ran with NUMAKEG_FAULT says how many calls failed
+ * on purpose: a test that runs a program under it can tell that the
+ * injection reached the paths it means to try (test/unit/page/under_fault.sh).
+ */
+__attribute__((destructor)) static void
+sys_fault_report(void)
+{
+	bool any = false;
+	for (int c = 0; c < SYS_NCALLS; c++)
+		any |= sys_fault_odds[c] != 0;
+	if (any)
+		nk_msg("NUMAKEG_FAULT: %llu system calls failed on purpose",
+		    (unsigned long long)sys_fault_count());
+}
+
 void *
 sys_reserve(size_t len, bool meta)
 {
@@ -143,6 +159,31 @@ sys_commit(void *addr, size_t len)
 	 * MAP_FIXED over the reservation would skip the RLIMIT_DATA check: the
 	 * pages it replaces are counted as given back.)
 	 */
+	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
+}
+
+void *
+sys_map_private(size_t len)
+{
+	if (sys_fault(SYS_MMAP))
+		return NULL;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int
+sys_guard(void *addr, size_t len)
+{
+	if (sys_fault(SYS_MPROTECT))
+		return ENOMEM;
+	return mprotect(addr, len, PROT_NONE) == 0 ? 0 : ENOMEM;
+}
+
+int
+sys_unguard(void *addr, size_t len)
+{
+	if (sys_fault(SYS_MPROTECT))
+		return ENOMEM;
 	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
 }
 

@@ -28,6 +28,19 @@ void  sys_unreserve(void *addr, size_t len);
 int sys_commit(void *addr, size_t len);
 /* Metadata: read-write (counted in RLIMIT_DATA) but not charged. */
 int sys_commit_meta(void *addr, size_t len);
+/*
+ * Read-write memory of numakeg's own outside the reservation, where a heap
+ * overflow out of the windows cannot run into it (the windows end in
+ * address space that is not accessible).  Charged; NULL when refused.
+ */
+void *sys_map_private(size_t len);
+/*
+ * Secure mode's guard pages: committed pages made inaccessible, and made
+ * read-write again.  0, or ENOMEM when the kernel refuses (a split of the
+ * mapping past vm.max_map_count, or NUMAKEG_FAULT's mprotect).
+ */
+int sys_guard(void *addr, size_t len);
+int sys_unguard(void *addr, size_t len);
 
 /*
  * Gives committed pages back to the OS; they stay committed and always
@@ -66,7 +79,8 @@ long sys_move_pages(int pid, unsigned long count, void **pages, const int *nodes
  * Fault injection (NUMAKEG_FAULT=CALL:A/B[,CALL:A/B...], CALL one of mmap,
  * mprotect, madvise, or all): each such call fails with probability A/B,
  * from a fixed-seed generator (NUMAKEG_FAULT_SEED changes it), once armed.
- * Start-up arms it when it is done, so start-up itself never fails.
+ * Start-up arms it when it is done, so start-up itself never fails.  At
+ * exit the process prints one line with the count of calls that failed.
  */
 void sys_fault_init(void);
 void sys_fault_arm(void);

@@ -123,6 +123,16 @@ tc_destroy(struct nk_tcache *tc)
 		if (z != NULL)
 			tc_flush_slot_all(tc, z, s);
 	}
+	/*
+	 * A thread cache is an item in the windows, beside the program's
+	 * pages: its links are checked before the unlink writes through them
+	 * (a forged one would be a wild write, a bent one a cycle that hangs
+	 * every walker of the list).
+	 */
+	if (NK_UNLIKELY((tc->prev != NULL ? tc->prev->next : nk_tc_list) != tc ||
+	    (tc->next != NULL && tc->next->prev != tc)))
+		nk_panic("heap overflow/corruption detected in the thread-cache list: cache %p: "
+		    "its list neighbours do not point back", (void *)tc);
 	if (tc->prev)
 		tc->prev->next = tc->next;
 	else

@@ -17,6 +17,13 @@
 #define NK_BUCKET_MAX    256
 
 struct nk_bucket {
+	/*
+	 * nk_slab_cookie ^ the bucket's address, checked whenever a depot list
+	 * gives the bucket up and when it is freed (bucket.c): bucket slabs sit
+	 * in the windows beside the program's blocks, and a linear overflow
+	 * into one reaches this word before the list link and the items.
+	 */
+	uint64_t canary;
 	struct nk_bucket *next;
 	uint16_t cnt;
 	uint16_t cap;

@@ -2,10 +2,17 @@
  * startup_footprint's probe: run with libnumakeg.so preloaded, before any
  * allocation of its own, it prints how many pages of numakeg's zero data
  * (.bss and .lbss: the anonymous mapping right after the library's file
- * mappings) the process start touched, and nothing else.  It calls no
- * malloc (no stdio) so the count is the start's alone.
+ * mappings, up to the end of its writable segment) the process start
+ * touched, and nothing else.  It calls no malloc (no stdio) so the count is
+ * the start's alone.  (The kernel merges an anonymous mapping of the loader's
+ * that happens to lie right after the library into the same line of
+ * /proc/self/maps: its pages are not numakeg's and are not counted.)
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <fcntl.h>
+#include <link.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +25,23 @@ static void
 say(const char *s)
 {
 	(void)!write(1, s, strlen(s));
+}
+
+/* The end of libnumakeg's writable segment (.data, .bss, .lbss), page-rounded. */
+static int
+find_end(struct dl_phdr_info *info, size_t size, void *end)
+{
+	(void)size;
+	if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libnumakeg") == NULL)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+			unsigned long e = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+			*(unsigned long *)end = (e + 4095) & ~4095ul;
+		}
+	}
+	return 1;
 }
 
 int
@@ -66,6 +90,10 @@ main(void)
 		say("FAIL: libnumakeg.so is not mapped, or has no .bss mapping after it\n");
 		return 1;
 	}
+	unsigned long end = 0;
+	dl_iterate_phdr(find_end, &end);
+	if (end > lo && end < hi)
+		hi = end;
 	size_t pages = (hi - lo) / 4096;
 	if (pages > sizeof(resident) || mincore((void *)lo, hi - lo, resident) != 0) {
 		say("SKIPPED: numakeg's .bss is larger than this probe reads\n");

@@ -6,14 +6,20 @@
  * checked unlink stops the process with "heap overflow/corruption
  * detected" and the zone's name.  Each case runs in a forked child.
  *
+ * The buckets the depots keep sit in slabs of numakeg's own zones, in the
+ * same windows: an overflow that reaches one overwrites its header's canary
+ * first, and the next depot that gives the bucket up stops the process.
+ *
  * The test reads the slab layout through the library's internal headers
- * (keg.h) to find the last block of a slab; malloc/free are numakeg's.
+ * (keg.h) to find the last block of a slab, and a depot's bucket (zone.h);
+ * malloc/free are numakeg's.
  */
 #include <malloc.h>
 
 #include "nk_test.h"
 #include "numakeg.h"
 #include "keg.h"
+#include "zone.h"
 
 #define NBLOCKS 4096
 
@@ -104,6 +110,33 @@ static void bent_link(void *arg)
 	fprintf(stderr, "<<trim returned>>\n");
 }
 
+/* A zone's items freed past its caches into the depot; a depot bucket's header overwritten. */
+static void overwritten_bucket(void *arg)
+{
+	(void)arg;
+	nk_zone_t z = nk_zcreate("bucket-victim", 64, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
+	if (z == NULL) {
+		fprintf(stderr, "nk_zcreate failed\n");
+		_exit(2);
+	}
+	for (int i = 0; i < NBLOCKS; i++)
+		if ((blocks[i] = nk_zalloc(z, NK_NOWAIT)) == NULL) {
+			fprintf(stderr, "nk_zalloc failed\n");
+			_exit(2);
+		}
+	for (int i = 0; i < NBLOCKS; i++)
+		nk_zfree(z, blocks[i]);
+	struct nk_bucket *b = z->depot[0].full;
+	if (b == NULL) {
+		fprintf(stderr, "<<no bucket in the depot>>\n");
+		return;
+	}
+	memset(b, 0x41, 16);   /* what a linear overflow into its slab writes first */
+	for (int i = 0; i < NBLOCKS; i++)
+		(void)nk_zalloc(z, NK_NOWAIT);
+	fprintf(stderr, "<<allocations returned>>\n");
+}
+
 static void expect_report(const char *name, void (*fn)(void *))
 {
 	struct nkt_child d;
@@ -119,5 +152,10 @@ int main(void)
 	expect_report("overflow then malloc_usable_size", overflow_then_usable_size);
 	expect_report("one-byte overflow", overflow_one_byte);
 	expect_report("bent list link", bent_link);
+	struct nkt_child d;
+	nkt_run_child(overwritten_bucket, NULL, &d);
+	CHECK_CHILD_SIGNAL(&d, SIGABRT, "overwritten depot bucket");
+	CHECK_CHILD_SAYS(&d, "heap overflow/corruption detected in numakeg's buckets",
+	    "overwritten depot bucket");
 	return nkt_done("harden_overflow");
 }

@@ -8,13 +8,20 @@
  *   - a free checks the slab header's canary at once (an overflow off the
  *     slab's last block is reported at the next free into that slab);
  *   - nk_zfree of an item already in the thread's cache (the zone API has
- *     no free mark) and of a pointer inside an item are reported.
+ *     no free mark) and of a pointer inside an item are reported;
+ *   - a thread cache (every thread has one in this mode: an item in the
+ *     windows, so within a heap overflow's reach) whose list link was bent
+ *     is reported when the thread exits, instead of being unlinked into a
+ *     cycle that hangs every later walk of the list.
  * Run by ctest with NUMAKEG_SECURE=1; without it the test says it is
  * skipped and exits 77.
  */
+#include <pthread.h>
+
 #include "nk_test.h"
 #include "numakeg.h"
 #include "keg.h"
+#include "zone_types.h"
 
 static struct nk_slab *slab_of(void *p)
 {
@@ -99,6 +106,29 @@ static void zone_interior_free(void *arg)
 	fprintf(stderr, "<<interior free returned>>\n");
 }
 
+static void *bend_own_cache(void *arg)
+{
+	(void)arg;
+	free(nkt_launder(malloc(64)));   /* this thread's cache is made */
+	struct nk_tcache *tc = nk_tls_tc;
+	if ((uintptr_t)tc <= (uintptr_t)NK_TC_PCPU) {
+		fprintf(stderr, "<<the thread has no thread cache>>\n");
+		_exit(3);
+	}
+	tc->next = tc;   /* it heads the list: unlinked, the list would be a cycle */
+	return NULL;     /* the thread exits: its cache is unlinked */
+}
+
+static void thread_cache_bent(void *arg)
+{
+	(void)arg;
+	pthread_t t;
+	if (pthread_create(&t, NULL, bend_own_cache, NULL) != 0)
+		_exit(2);
+	pthread_join(t, NULL);
+	fprintf(stderr, "<<the thread exited>>\n");
+}
+
 static void expect(const char *name, void (*fn)(void *), int sig, const char *msg)
 {
 	struct nkt_child d;
@@ -145,6 +175,8 @@ int main(void)
 	expect("overflow then free", overflow_then_free, SIGABRT, "heap overflow/corruption detected");
 	expect("zone double free", zone_double_free, SIGABRT, "double free of");
 	expect("zone interior free", zone_interior_free, SIGABRT, "not the start of an item");
+	expect("bent thread-cache link", thread_cache_bent, SIGABRT,
+	    "heap overflow/corruption detected in the thread-cache list");
 	random_order();
 	return nkt_done("harden_secure");
 }

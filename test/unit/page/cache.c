@@ -345,6 +345,36 @@ static void test_zeroing(void)
 	}
 }
 
+/*
+ * A cached run's description is out of a heap overflow's reach: not in the
+ * windows, where the program's blocks are (issue 7, "metadata out of reach
+ * of user data").  It was cut from the window, beside the program's pages.
+ */
+static void test_descriptions_out_of_reach(void)
+{
+	enum { N = 4 };
+	char *v[N];
+	for (int i = 0; i < N; i++) {
+		v[i] = malloc((size_t)3 << 20);   /* past the thread's run cache: the page cache's */
+		REQUIRE(v[i] != NULL, "malloc(3 MiB)");
+		memset(v[i], 1, (size_t)3 << 20);
+	}
+	for (int i = 0; i < N; i += 2)      /* every other one: runs that cannot merge */
+		free(v[i]);
+	int cached = 0;
+	for (int i = 0; i < N; i += 2) {
+		struct nk_pdesc *d = page_desc(v[i]);
+		if (!(d->flags & PG_DIRTY))
+			continue;
+		cached++;
+		CHECK(d->slab != NULL && !kva_contains(d->slab), "the description %p of the cached "
+		    "run at %p is in the windows, beside the program's pages", d->slab, (void *)v[i]);
+	}
+	CHECK(cached > 0, "no freed 3 MiB block was in the page cache");
+	for (int i = 1; i < N; i += 2)
+		free(v[i]);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "budget") == 0) {
@@ -357,6 +387,7 @@ int main(int argc, char **argv)
 	test_realloc_in_place();
 	test_realloc_move();
 	test_zeroing();
+	test_descriptions_out_of_reach();
 	test_decay();
 	return nkt_done("pages_cache");
 }

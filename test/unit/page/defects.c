@@ -6,13 +6,16 @@
  *   2. realloc of a large block sitting freed in the thread's run cache grew
  *      it in place: two owners.
  *   3. calloc returned old data after madvise failed on locked pages.
- *   4. every process aborted at start under RLIMIT_DATA below about 6 GiB.
+ *   4. every process aborted at start under RLIMIT_DATA below about 6 GiB;
+ *      now a process starts under a small limit, is charged little for
+ *      numakeg's own data, and uses its limit up to the last 512 KiB.
  *   5. malloc(500 GiB) succeeded on a 24 GiB machine.
  * Usage: pages_defects [child-under-rlimit-data]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/mman.h>
 
@@ -122,19 +125,20 @@ static void test_calloc_locked(void)
 
 /* ---- 4: start-up and use under RLIMIT_DATA ---- */
 
-static int child_under_rlimit(void)
+static int child_under_rlimit(size_t limit)
 {
-	/* Runs in a fresh process started under a 64 MiB data limit. */
+	/* Runs in a fresh process started under a data limit of limit bytes. */
+	size_t mid_size = limit / 8;
 	int bad = 0;
 	void *small[1000];
 	for (int i = 0; i < 1000; i++) {
 		small[i] = malloc(100 + i);
 		bad += small[i] == NULL;
 	}
-	char *mid = malloc(8 << 20);
+	char *mid = malloc(mid_size);
 	bad += mid == NULL;
 	if (mid)
-		memset(mid, 1, 8 << 20);
+		memset(mid, 1, mid_size);
 	errno = 0;
 	void *huge = malloc((size_t)256 << 20);   /* past the limit: refused, not killed */
 	int refused = huge == NULL && errno == ENOMEM;
@@ -142,24 +146,96 @@ static int child_under_rlimit(void)
 	for (int i = 0; i < 1000; i++)
 		free(small[i]);
 	free(mid);
-	printf("small-and-8MiB-failures=%d over-limit-refused=%d\n", bad, refused);
+	printf("under %zu MiB: small and %zu KiB failures=%d, over the limit refused=%d\n",
+	    limit >> 20, mid_size >> 10, bad, refused);
 	return bad == 0 && refused ? 0 : 1;
 }
 
-static void exec_under_rlimit_data(void *self)
+/* This process's VmData (what RLIMIT_DATA counts) in bytes, read without malloc. */
+static size_t vm_data(void)
 {
-	struct rlimit rl = { 64 << 20, 64 << 20 };
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "VmData:");
+	return p != NULL ? (size_t)strtoul(p + 7, NULL, 10) << 10 : 0;
+}
+
+/*
+ * Under a data limit, 64 KiB blocks until malloc says ENOMEM: by then the
+ * process must have used its limit, all but a little.  numakeg commits in
+ * steps (a quarter of what it has); a step the kernel refuses must not end
+ * the allocations while what they need would still fit.
+ */
+static int child_fill_rlimit(size_t limit)
+{
+	enum { BLOCK = 64 << 10 };
+	size_t max = limit / BLOCK + 64, n = 0;
+	static void *v[4096];
+	errno = 0;
+	while (n < max && n < 4096 && (v[n] = malloc(BLOCK)) != NULL)
+		memset(v[n++], 7, BLOCK);
+	int e = errno;
+	size_t used = vm_data();
+	printf("under %zu KiB: %zu blocks of 64 KiB, then errno %d with VmData %zu KiB\n",
+	    limit >> 10, n, e, used >> 10);
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	return n < max && e == ENOMEM && used + (512 << 10) >= limit ? 0 : 1;
+}
+
+static const char *self_path;
+
+static void exec_under_rlimit_data(void *mib)
+{
+	rlim_t limit = (rlim_t)(uintptr_t)mib << 20;
+	struct rlimit rl = { limit, limit };
 	if (setrlimit(RLIMIT_DATA, &rl) != 0)
 		_exit(3);
-	execl((const char *)self, (const char *)self, "child-under-rlimit-data", (char *)NULL);
+	char arg[32];
+	snprintf(arg, sizeof(arg), "%lu", (unsigned long)(uintptr_t)mib);
+	execl(self_path, self_path, "child-under-rlimit-data", arg, (char *)NULL);
 	_exit(4);
 }
 
+static void exec_fill_rlimit_data(void *mib)
+{
+	rlim_t limit = (rlim_t)(uintptr_t)mib << 20;
+	struct rlimit rl = { limit, limit };
+	if (setrlimit(RLIMIT_DATA, &rl) != 0)
+		_exit(3);
+	char arg[32];
+	snprintf(arg, sizeof(arg), "%lu", (unsigned long)(uintptr_t)mib);
+	execl(self_path, self_path, "child-fill-rlimit-data", arg, (char *)NULL);
+	_exit(4);
+}
+
+/* The program's zero-initialised static data, numakeg's included (GNU ld). */
+extern char __bss_start[], _end[];
+
 static void test_rlimit_data(const char *self)
 {
+	self_path = self;
 	struct nkt_child d;
-	nkt_run_child(exec_under_rlimit_data, (void *)self, &d);
+	nkt_run_child(exec_under_rlimit_data, (void *)(uintptr_t)64, &d);
 	CHECK_CHILD_EXIT(&d, 0, "a process under RLIMIT_DATA=64 MiB");
+	nkt_run_child(exec_fill_rlimit_data, (void *)(uintptr_t)100, &d);
+	CHECK_CHILD_EXIT(&d, 0, "64 KiB blocks under RLIMIT_DATA=100 MiB until ENOMEM: "
+	    "the limit used, all but 512 KiB");
+	/*
+	 * What every process is charged up front, against RLIMIT_DATA and by
+	 * strict overcommit, whether it allocates or not: the .bss counts whole,
+	 * touched or not.  numakeg's boot arena once put 8 MiB there, and a
+	 * program under ulimit -d 8M could not even be loaded.
+	 */
+	size_t bss = (size_t)(_end - __bss_start);
+	CHECK(bss < ((size_t)1 << 20), "%zu KiB of .bss (numakeg's and this program's): every "
+	    "process is charged it against RLIMIT_DATA", bss >> 10);
 }
 
 /* ---- 5: requests the kernel will not back ---- */
@@ -195,8 +271,10 @@ static void test_overcommit(void)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "child-under-rlimit-data") == 0)
-		return child_under_rlimit();
+	if (argc > 2 && strcmp(argv[1], "child-fill-rlimit-data") == 0)
+		return child_fill_rlimit((size_t)strtoul(argv[2], NULL, 10) << 20);
+	if (argc > 2 && strcmp(argv[1], "child-under-rlimit-data") == 0)
+		return child_under_rlimit((size_t)strtoul(argv[2], NULL, 10) << 20);
 	test_large_pointers();
 	test_rlimit_data(argv[0]);
 	test_overcommit();

@@ -2,8 +2,11 @@
  * Fault injection: with NUMAKEG_FAULT making mmap, mprotect and madvise fail
  * at random, every allocation either succeeds with a usable block (its own
  * pattern survives until it is freed; calloc's reads zero) or returns NULL
- * with errno ENOMEM; nothing already allocated is lost; the large-block
- * counts balance; and rounds of the same work do not leak pages.
+ * with errno ENOMEM; nothing already allocated is lost; the counters
+ * balance (large blocks; the size classes' zones, allocations minus frees
+ * back to where they started; the test zone's allocations and frees equal to
+ * the ones that succeeded, none left in use); and rounds of the same work do
+ * not leak pages.
  * Run with NUMAKEG_FAULT set (the test fails if no call failed).
  */
 #ifndef _GNU_SOURCE
@@ -15,6 +18,7 @@
 #include "nk_test.h"
 #include "numakeg.h"
 #include "large.h"
+#include "malloc_int.h"
 #include "sys.h"
 
 #define LIVE 256
@@ -74,6 +78,33 @@ static void check_block(const struct block *b, const char *when)
 }
 
 static unsigned long nulls;
+/* The test zone's items that nk_zalloc handed out and that went back. */
+static uint64_t zone_got, zone_freed;   /* atomic: threads run rounds too */
+
+/* A zone's allocations and frees over every domain. */
+static void zone_totals(nk_zone_t z, uint64_t *allocs, uint64_t *frees)
+{
+	*allocs = *frees = 0;
+	for (int d = 0; d < nk_ndomains(); d++) {
+		struct nk_domain_stats st;
+		CHECK(nk_zone_stats(z, d, &st) == 0, "nk_zone_stats(%d)", d);
+		*allocs += st.allocs;
+		*frees += st.frees;
+	}
+}
+
+/* Small blocks live: the size classes' allocations minus frees. */
+static int64_t small_live(void)
+{
+	malloc_make_all_classes();   /* a class not made yet has no counters */
+	int64_t live = 0;
+	for (unsigned c = 0; c < NK_NCLASSES; c++) {
+		uint64_t a, f;
+		zone_totals(&nk_malloc_zones[c], &a, &f);
+		live += (int64_t)(a - f);
+	}
+	return live;
+}
 
 static void note_null(const char *what, size_t n)
 {
@@ -89,6 +120,7 @@ static void round_of_work(uint64_t seed, int ops)
 	nk_zone_t zone = nk_zcreate("fault-items", 200, NULL, NULL, NULL, NULL, NK_ALIGN_PTR, 0);
 	CHECK(zone != NULL || errno == ENOMEM, "nk_zcreate: errno %d", errno);
 	void *items[64] = { 0 };
+	uint64_t got = 0, freed = 0;
 	for (int op = 0; op < ops; op++) {
 		struct block *b = &live[nkt_rand(&rng) % LIVE];
 		uint64_t r = nkt_rand(&rng);
@@ -139,11 +171,15 @@ static void round_of_work(uint64_t seed, int ops)
 		fill(p, n, b->seed);
 		if (zone != NULL) {
 			int i = (int)(r % 64);
-			if (items[i] != NULL)
+			if (items[i] != NULL) {
 				nk_zfree(zone, items[i]);
+				freed++;
+			}
 			items[i] = nk_zalloc(zone, NK_NOWAIT);
 			if (items[i] == NULL)
 				note_null("nk_zalloc", 200);
+			else
+				got++;
 		}
 	}
 	for (int i = 0; i < LIVE; i++)
@@ -153,8 +189,19 @@ static void round_of_work(uint64_t seed, int ops)
 		}
 	if (zone != NULL) {
 		for (int i = 0; i < 64; i++)
-			if (items[i] != NULL)
+			if (items[i] != NULL) {
 				nk_zfree(zone, items[i]);
+				freed++;
+			}
+		uint64_t allocs, frees;
+		zone_totals(zone, &allocs, &frees);
+		CHECK(allocs == got && frees == freed, "zone counters: %llu allocations and %llu "
+		    "frees counted, %llu and %llu happened", (unsigned long long)allocs,
+		    (unsigned long long)frees, (unsigned long long)got, (unsigned long long)freed);
+		CHECK(nk_zone_get_cur(zone) == 0, "%d items of the zone in use after all were freed",
+		    nk_zone_get_cur(zone));
+		__atomic_add_fetch(&zone_got, got, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&zone_freed, freed, __ATOMIC_RELAXED);
 		nk_zdestroy(zone);
 	}
 }
@@ -185,6 +232,11 @@ static int64_t large_live(uint64_t *allocs_out)
 	return (int64_t)(allocs - frees);
 }
 
+static void *idle_thread(void *arg)
+{
+	return arg;
+}
+
 static void *thread_main(void *arg)
 {
 	round_of_work((uint64_t)(uintptr_t)arg, 1500);
@@ -197,13 +249,23 @@ int main(void)
 		fprintf(stderr, "pages_fault needs NUMAKEG_FAULT (ctest sets it)\n");
 		return 2;
 	}
-	int64_t live_at_start = large_live(NULL);  /* the C library's own, from start-up */
+	/*
+	 * Two threads first: the C library keeps what it allocated for them
+	 * (a thread's DTV stays with its cached stack) and reuses it for the
+	 * two threads below; then the counts at the start are the library's own.
+	 */
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&t[i], NULL, idle_thread, NULL) == 0, "pthread_create");
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	int64_t live_at_start = large_live(NULL);
+	int64_t small_at_start = small_live();
 	round_of_work(1, 3000);
 	nk_reclaim();
 	uint64_t after_one = active_bytes();
 	for (int r = 0; r < 2; r++)
 		round_of_work(100 + (uint64_t)r, 1500);
-	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
 		CHECK(pthread_create(&t[i], NULL, thread_main, (void *)(uintptr_t)(7 + i)) == 0, "pthread_create");
 	for (int i = 0; i < 2; i++)
@@ -218,6 +280,11 @@ int main(void)
 	int64_t live = large_live(&allocs);
 	CHECK(live == live_at_start, "large blocks live: %lld at the start, %lld after all "
 	    "were freed", (long long)live_at_start, (long long)live);
+	int64_t small = small_live();
+	CHECK(small == small_at_start, "small blocks live: %lld at the start, %lld after all "
+	    "were freed", (long long)small_at_start, (long long)small);
+	CHECK(zone_got > 0 && zone_got == zone_freed, "the test zone: %llu items allocated, %llu "
+	    "freed", (unsigned long long)zone_got, (unsigned long long)zone_freed);
 	CHECK(sys_fault_count() > 0, "no system call failed: NUMAKEG_FAULT had no effect");
 	fprintf(stderr, "%llu injected failures, %lu allocations refused, %llu large blocks\n",
 	    (unsigned long long)sys_fault_count(), nulls, (unsigned long long)allocs);
