@@ -19,8 +19,9 @@
  *
  * Capacity per CPU and zone: it starts at its zone's floor, PCPU_BYTES of
  * items (at least 4, at most 192), and grows where it is short: every
- * spill of a full array doubles the CPU's cap for that zone (pcpu_grow), up to PCPU_ID_BYTES of items (at
- * most PCPU_SLOTS), while the CPU's caps sum to at most PCPU_CPU_BYTES.
+ * spill of a full array doubles the CPU's cap for that zone (pcpu_grow),
+ * up to PCPU_ID_BYTES of items (at most PCPU_SLOTS), while the CPU's caps
+ * sum to at most PCPU_CPU_BYTES.
  * So a batch of a thousand allocations or frees costs a few depot trades,
  * not one every hundred blocks (tcmalloc sizes its per-CPU caches the same
  * way), and a CPU's memory stays bounded.  A drain (the idle trim, reclaim,
@@ -274,10 +275,10 @@ pcpu_settle_try(struct pcpu_region *r, int cpu, int id)
  * word's cap changes with a compare-and-swap; the CPU's other threads
  * cannot be inside a sequence meanwhile (a preempted one starts over), so
  * only a caller that has just moved to another CPU can lose the change to
- * a commit there, and the next miss grows it again.  A stopped word is
- * left alone.  The cap in effect.
+ * a commit there, and the next spill grows it again.  A stopped word is
+ * left alone.
  */
-static uint32_t
+static void
 pcpu_grow(struct pcpu_region *r, int id)
 {
 	uint64_t *sp = pcpu_state(r, id);
@@ -285,19 +286,18 @@ pcpu_grow(struct pcpu_region *r, int id)
 	uint32_t cap = st_cap(st);
 	uint32_t max = __atomic_load_n(&pcpu_id_cap_max[id], __ATOMIC_RELAXED);
 	if (cap == 0 || cap >= max)
-		return cap;
+		return;
 	uint32_t want = nk_min(cap * 2, max);
 	size_t bytes = (size_t)(want - cap) * pcpu_id_size[id];
 	for (int i = 0; i < NK_TC_INLINE && bytes <= PCPU_CPU_BYTES; i++)
 		bytes += (size_t)st_cap(__atomic_load_n(pcpu_state(r, i), __ATOMIC_RELAXED)) *
 		    pcpu_id_size[i];
 	if (bytes > PCPU_CPU_BYTES)
-		return cap;
+		return;
 	uint64_t grown = (st & ~((uint64_t)0xffff << NK_PCPU_CAP_SHIFT)) |
 	    (uint64_t)want << NK_PCPU_CAP_SHIFT;
-	if (__atomic_compare_exchange_n(sp, &st, grown, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return want;
-	return st_cap(st);
+	(void)__atomic_compare_exchange_n(sp, &st, grown, false, __ATOMIC_RELAXED,
+	    __ATOMIC_RELAXED);
 }
 
 /*
@@ -412,7 +412,7 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 	long k = pcpu_pop_batch(cpu, id, buf, nk_min(want, (uintptr_t)PCPU_BATCH_MAX));
 	if (k <= 0)
 		return;
-	(void)pcpu_grow(r, id);  /* the next stream of frees fits better */
+	pcpu_grow(r, id);  /* the next stream of frees fits better */
 	pcpu_add(&r->cnt[id].out, (uint64_t)k);
 	zone_bucket_want(z, (unsigned)k);
 	pcpu_to_depot(z, d, buf, (int)k);
