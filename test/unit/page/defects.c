@@ -191,28 +191,27 @@ static int child_fill_rlimit(size_t limit)
 
 static const char *self_path;
 
-static void exec_under_rlimit_data(void *mib)
+/* This program again as MODE, under RLIMIT_DATA of mib MiB (in a forked child). */
+static void exec_self_under_rlimit_data(uintptr_t mib, const char *mode)
 {
-	rlim_t limit = (rlim_t)(uintptr_t)mib << 20;
+	rlim_t limit = (rlim_t)mib << 20;
 	struct rlimit rl = { limit, limit };
 	if (setrlimit(RLIMIT_DATA, &rl) != 0)
 		_exit(3);
 	char arg[32];
-	snprintf(arg, sizeof(arg), "%lu", (unsigned long)(uintptr_t)mib);
-	execl(self_path, self_path, "child-under-rlimit-data", arg, (char *)NULL);
+	snprintf(arg, sizeof(arg), "%lu", (unsigned long)mib);
+	execl(self_path, self_path, mode, arg, (char *)NULL);
 	_exit(4);
+}
+
+static void exec_under_rlimit_data(void *mib)
+{
+	exec_self_under_rlimit_data((uintptr_t)mib, "child-under-rlimit-data");
 }
 
 static void exec_fill_rlimit_data(void *mib)
 {
-	rlim_t limit = (rlim_t)(uintptr_t)mib << 20;
-	struct rlimit rl = { limit, limit };
-	if (setrlimit(RLIMIT_DATA, &rl) != 0)
-		_exit(3);
-	char arg[32];
-	snprintf(arg, sizeof(arg), "%lu", (unsigned long)(uintptr_t)mib);
-	execl(self_path, self_path, "child-fill-rlimit-data", arg, (char *)NULL);
-	_exit(4);
+	exec_self_under_rlimit_data((uintptr_t)mib, "child-fill-rlimit-data");
 }
 
 /* The program's zero-initialised static data, numakeg's included (GNU ld). */

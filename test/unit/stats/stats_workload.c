@@ -197,20 +197,29 @@ struct pinned {
 #define XFREE_LARGE  2
 static void *pinned_blocks[NDOM][4000 / 4], *pinned_large[NDOM][4000 / 100];
 
+/* The calling thread onto p->cpu, its domain noted; false (p->failed) if it cannot be. */
+static bool
+pin_to(struct pinned *p)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		p->failed = 1;
+		return false;
+	}
+	p->domain = nk_current_domain();
+	return true;
+}
+
 static void *
 pinned_thread(void *arg)
 {
 	struct pinned *p = arg;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(p->cpu, &set);
 	/* Pinned before its first allocation: its cache (per CPU or its own) and
 	 * its domain are the CPU's for the whole run. */
-	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-		p->failed = 1;
+	if (!pin_to(p))
 		return NULL;
-	}
-	p->domain = nk_current_domain();
 	int k = p->k, nm = n_alloc[k] / 4, nl = n_alloc[k] / 100;
 	void **blocks = pinned_blocks[k], **large = pinned_large[k];
 	for (int i = 0; i < n_alloc[k]; i++)
@@ -243,14 +252,8 @@ static void *
 xfree_thread(void *arg)
 {
 	struct pinned *p = arg;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(p->cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-		p->failed = 1;
+	if (!pin_to(p))
 		return NULL;
-	}
-	p->domain = nk_current_domain();
 	for (int i = 0; i < XFREE_ITEMS; i++)
 		nk_zfree(zone, items[0][n_free[0] + i]);
 	for (int i = 0; i < XFREE_MALLOC; i++)
