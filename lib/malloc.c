@@ -20,12 +20,12 @@
 struct nk_zone nk_malloc_zones[NK_NCLASSES] NK_BIG_BSS;  /* touched as the classes are made */
 static struct nk_keg malloc_kegs[NK_NCLASSES] NK_BIG_BSS;
 uint32_t nk_class_size[NK_NCLASSES];
-uint64_t nk_class_divm[NK_NCLASSES];
-uint32_t nk_class_span[NK_NCLASSES];
+uint64_t nk_class_test[2][NK_NCLASSES];
 uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 uint64_t nk_free_cookie;
 bool nk_malloc_rr;
 bool nk_malloc_one_home;
+struct nk_tcache *nk_free_pcpu_tag;
 size_t nk_malloc_fast_max;
 uintptr_t nk_free_fast_span;
 static uint32_t class_zflags;      /* the classes' zone flags, by the policy */
@@ -96,6 +96,7 @@ malloc_init(void)
 	class_domain_mem = zone_static_domains(NK_NCLASSES, class_zflags);
 	nk_malloc_rr = (class_zflags & NK_ZONE_ROUNDROBIN) != 0;
 	nk_malloc_one_home = nk_topo.ndomains == 1 || nk_malloc_rr;
+	nk_free_pcpu_tag = nk_malloc_one_home ? NK_TC_PCPU : NK_TC_NEVER;
 	/* NUMAKEG_DEBUG: every call takes the slow path, which checks. */
 	nk_malloc_fast_max = nk_opt.debug ? 0 : NK_SMALL_MAX;
 	nk_free_fast_span = nk_opt.debug ? 0 : nk_kva_span;
@@ -129,10 +130,18 @@ malloc_make_class(unsigned c)
 			nk_panic("cannot create zone %s", name);
 		malloc_kegs[c].nofallback = malloc_policy == POLICY_BIND;
 		NK_ASSERT(nk_malloc_zones[c].id == (int)c, "a class must be its zone id");
-		nk_class_divm[c] = UINT64_MAX / nk_class_size[c] + 1;
-		NK_ASSERT((uint64_t)malloc_kegs[c].ipers * nk_class_size[c] < ((uint64_t)1 << 32),
-		    "a slab past the multiple test's range");
-		__atomic_store_n(&nk_class_span[c], malloc_kegs[c].ipers * nk_class_size[c],
+		/* free()'s item test (malloc_int.h): valid for slab offsets below
+		 * 2^32 and sizes up to 2^15.  lim is stored last: a reader that
+		 * sees it sees mul (x86 keeps loads in order; release/acquire
+		 * elsewhere). */
+		uint64_t d = nk_class_size[c];
+		uint64_t mul = (uint64_t)(((unsigned __int128)1 << 64) / d) + 1;
+		uint64_t e = d * mul;  /* mod 2^64 */
+		NK_ASSERT(d <= ((uint64_t)1 << 15) && e >= 1 && e <= d, "the item test's e");
+		NK_ASSERT((uint64_t)malloc_kegs[c].ipers * d < ((uint64_t)1 << 32),
+		    "a slab past the item test's range");
+		nk_class_test[NK_TEST_MUL][c] = mul;
+		__atomic_store_n(&nk_class_test[NK_TEST_LIM][c], (uint64_t)malloc_kegs[c].ipers * e,
 		    __ATOMIC_RELEASE);
 		__atomic_store_n(&class_ready[c], 1, __ATOMIC_RELEASE);
 	}

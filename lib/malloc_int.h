@@ -16,16 +16,27 @@
  */
 #define NK_NCLASSES     40
 #define NK_SMALL_MAX    32768
-#define NK_LOOKUP_MAX   1024
+#define NK_LOOKUP_MAX   NK_SMALL_MAX   /* the lookup table covers every class: one load */
 
 extern struct nk_zone nk_malloc_zones[NK_NCLASSES];
 extern uint32_t nk_class_size[NK_NCLASSES];
-extern uint64_t nk_class_divm[NK_NCLASSES];  /* UINT64_MAX / size + 1: the multiple test */
-extern uint32_t nk_class_span[NK_NCLASSES];  /* a slab's items' bytes; 0 until the class is made */
+
+/*
+ * free()'s item test, one multiplication and one compare (free_fast_finish):
+ * nk_class_test[0][c] = mul = floor(2^64 / size) + 1, nk_class_test[1][c] =
+ * lim = ipers * (size * mul mod 2^64); lim is 0 until the class is made, so
+ * that every test fails.  Two rows, not pairs: one address and the scaled
+ * class index reach both.
+ */
+enum { NK_TEST_MUL, NK_TEST_LIM };
+extern uint64_t nk_class_test[2][NK_NCLASSES];
 extern uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 extern uint64_t nk_free_cookie;   /* marks a freed block (double-free check) */
 extern bool nk_malloc_rr;         /* the classes are round-robin zones */
 extern bool nk_malloc_one_home;   /* one domain, or round-robin: no home to check on a free */
+/* NK_TC_PCPU when nk_malloc_one_home, else a value nk_tls_tc never holds:
+ * free_fast's one compare for "per CPU, no home to check". */
+extern struct nk_tcache *nk_free_pcpu_tag;
 /*
  * The fast paths' gates, 0 under NUMAKEG_DEBUG (every call then takes the
  * slow path, which checks): the largest size malloc_fast serves, and the
@@ -55,16 +66,12 @@ void malloc_large_counts(int domain, struct large_counts *out);
 /* glibc's mallinfo2, from the page layer's counts (export.c). */
 struct mallinfo2 malloc_mallinfo2(void);
 
+/* The class of a request of n bytes, 0 < n <= NK_SMALL_MAX. */
 static inline unsigned
 malloc_size_class(size_t n)
 {
-	if (NK_LIKELY(n <= NK_LOOKUP_MAX))
-		return nk_class_lookup[(n + 15) >> 4];
-	/* n in (2^k, 2^(k+1)]: four steps of 2^(k-2). */
-	unsigned k = 63u - (unsigned)__builtin_clzl(n - 1);
-	unsigned step_shift = k - 2;
-	unsigned j = (unsigned)((n - 1 - ((size_t)1 << k)) >> step_shift);
-	return 8 + (k - 7) * 4 + j;
+	NK_ASSERT(n <= NK_LOOKUP_MAX, "no class for a request above NK_LOOKUP_MAX");
+	return nk_class_lookup[(n + 15) >> 4];
 }
 
 void *malloc_slow(size_t n);
@@ -109,11 +116,15 @@ malloc_fast(size_t n)
  * The descriptor alone says which class a block is of and where its slab
  * starts, so the checks need no slab header: a pointer must be an item's
  * start, and a block already marked free is a double free (free_slow says
- * which, by name).  An item's start is a multiple of the class's size
- * (one multiplication: n is a multiple of d iff n * (UINT64_MAX / d + 1),
- * mod 2^64, is below UINT64_MAX / d + 1, for n < 2^32; Lemire, Kaser and
- * Kurz, "Faster remainder by direct computation", 2019) below the end of
- * the slab's last item.  free_fast_finish: those checks and the push, once
+ * which, by name).  An item's start is a multiple n = q * d of the
+ * class's size d with q below the slab's item count, and one multiplication
+ * and one compare say both (after Lemire, Kaser and Kurz, "Faster remainder
+ * by direct computation", 2019).  With m = floor(2^64 / d) + 1 and
+ * e = d * m mod 2^64 (1 <= e <= d), for an offset n < 2^32 in the slab:
+ * n * m mod 2^64 is q * e when d divides n, and at least m > 2^48 when it
+ * does not (d <= 2^15).  So n is an item's start iff n * m mod 2^64 <
+ * ipers * e (below 2^32): nk_class_test's mul and lim.
+ * free_fast_finish: those checks and the push, once
  * the class is known, for free_fast and free_sized_fast alike; whatever it
  * cannot do goes to free_slow, which starts over.  The common case, a
  * CPU's cache with no home to check, is straight-line code that needs no
@@ -126,15 +137,15 @@ static inline __attribute__((always_inline)) void
 free_fast_finish(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
 {
 	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
-	uint64_t divm = nk_class_divm[cls];
 	uint64_t *w = p;
 	uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-	if (NK_UNLIKELY(!(pd->flags & PG_SLAB) || ioff * divm >= divm ||
-	    ioff >= nk_class_span[cls] || *w == mark)) {
+	if (NK_UNLIKELY(!(pd->flags & PG_SLAB) ||
+	    ioff * nk_class_test[NK_TEST_MUL][cls] >= nk_class_test[NK_TEST_LIM][cls] ||
+	    *w == mark)) {
 		free_slow(p);
 		return;
 	}
-	if (NK_LIKELY(nk_tls_tc == NK_TC_PCPU) && NK_LIKELY(nk_malloc_one_home)) {
+	if (NK_LIKELY(nk_tls_tc == nk_free_pcpu_tag)) {
 		*w = mark;
 		if (NK_LIKELY(pcpu_push((int)cls, p)))
 			return;

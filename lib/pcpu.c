@@ -90,9 +90,9 @@ struct pcpu_region {
 	struct pcpu_count cnt[NK_TC_INLINE];
 };
 _Static_assert(sizeof(struct pcpu_region) <= NK_PCPU_BLOCKS, "the header overlaps the blocks");
-_Static_assert(NK_PCPU_BLOCKS + ((size_t)NK_TC_INLINE << NK_PCPU_BLOCK_SHIFT) <= PCPU_REGION_BYTES,
+_Static_assert(NK_PCPU_BLOCKS + (size_t)NK_TC_INLINE * NK_PCPU_BLOCK_STRIDE <= PCPU_REGION_BYTES,
     "blocks past the region");
-_Static_assert(PCPU_SLOTS < ((1u << NK_PCPU_BLOCK_SHIFT) / sizeof(void *)) &&
+_Static_assert(PCPU_SLOTS < NK_PCPU_BLOCK_STRIDE / sizeof(void *) &&
     PCPU_BATCH_MAX <= PCPU_SLOTS, "items past their block");
 
 static inline uint64_t *

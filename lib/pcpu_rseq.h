@@ -6,8 +6,11 @@
  *
  * A CPU's region starts at nk_pcpu_base + (cpu << NK_PCPU_SHIFT).  At byte
  * 0 it holds the domain its items belong to (u32).  Zone id i's block is
- * at NK_PCPU_BLOCKS + (i << NK_PCPU_BLOCK_SHIFT): its 64-bit state word,
- * then its items, items[k] at 8 + 8k.  One register (the CPU's region plus
+ * at NK_PCPU_BLOCKS + i * NK_PCPU_BLOCK_STRIDE: its 64-bit state word,
+ * then its items, items[k] at 8 + 8k.  The stride is a page and a cache
+ * line, so that the ids' state words fall in 64 different L1 sets: at a
+ * page stride every one of them sat in set 0, and a program using more
+ * classes than the L1 has ways (12) missed on the state words.  One register (the CPU's region plus
  * the block's offset) addresses both, with constant displacements: no load
  * on the sequences' chain but the state word's and the item's.  cpu_id is
  * sign-extended: the two regions below the base (cpu -1, rseq not
@@ -46,9 +49,11 @@
 
 #define NK_PCPU_SHIFT       19        /* a CPU's region: 512 KiB of address space */
 #define NK_PCPU_GUARDS      2         /* regions below the base: cpu_id -1 and -2 */
+#define NK_STR2(x) #x
+#define NK_STR(x) NK_STR2(x)
 #define NK_PCPU_BLOCKS      8192      /* the blocks, after the region's header */
-#define NK_PCPU_BLOCK_SHIFT 12        /* a block: the state word and 511 item slots */
-#define NK_PCPU_SLOTS       504       /* items an id's array may hold (<= 511) */
+#define NK_PCPU_BLOCK_STRIDE 4160     /* a block: the state word and 519 item slots */
+#define NK_PCPU_SLOTS       504       /* items an id's array may hold (<= 519) */
 #define NK_PCPU_COUNT_MASK  0xffffull
 #define NK_PCPU_CAP_SHIFT   16
 #define NK_PCPU_PUSH_ONE    0x100000001ull  /* count + 1, pushes + 1 */
@@ -57,7 +62,15 @@
 static inline uintptr_t
 pcpu_boff(int id)
 {
-	return (uintptr_t)(unsigned)id << NK_PCPU_BLOCK_SHIFT;
+	uintptr_t off = (uintptr_t)(unsigned)id;
+#if defined(__x86_64__)
+	/* One imul (off the sequences' chain of loads), where the compiler
+	 * would spend three instructions on shifts and an add. */
+	asm("imulq $" NK_STR(NK_PCPU_BLOCK_STRIDE) ", %1, %0" : "=r"(off) : "r"(off));
+	return off;
+#else
+	return off * NK_PCPU_BLOCK_STRIDE;
+#endif
 }
 
 extern uintptr_t nk_pcpu_base;   /* the regions' address space; 0: no per-CPU caches */
@@ -66,8 +79,6 @@ extern long nk_rseq_off;         /* __rseq_offset, copied: one PC-relative load 
 #if defined(__x86_64__)
 #define NK_PCPU_ASM 1
 
-#define NK_STR2(x) #x
-#define NK_STR(x) NK_STR2(x)
 #define PCPU_ST    NK_STR(NK_PCPU_BLOCKS)           /* the state word's displacement */
 #define PCPU_ITEM0 "8200"                           /* items[0]'s */
 _Static_assert(NK_PCPU_BLOCKS + 8 == 8200, "PCPU_ITEM0");

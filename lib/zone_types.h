@@ -238,6 +238,7 @@ struct nk_tcache {
 #define NK_TC_DEAD ((struct nk_tcache *)1)  /* the thread is exiting */
 /* The thread has no cache of its own: the per-CPU caches serve it (pcpu.h). */
 #define NK_TC_PCPU ((struct nk_tcache *)2)
+#define NK_TC_NEVER ((struct nk_tcache *)3)  /* a value nk_tls_tc never holds */
 extern __thread struct nk_tcache *nk_tls_tc;
 
 /* A cache slot of a thread's cache for a zone id; NULL if there is none yet. */
