@@ -12,6 +12,14 @@
  *  - after filling the abandoned CPU again: nk_zdestroy() gets every item
  *    back from it (keg_fini reports no slab still holding items: its
  *    message on stderr, captured, must be absent).
+ *
+ * "cache_rseq_cpuset offline" is the same with the CPU really taken
+ * offline (/sys/devices/system/cpu/cpuN/online), in the two-node QEMU guest
+ * of tools/numa-vm.sh where the program is root (ctest: numa_vm_cpu_offline):
+ * the kernel moves the thread off the CPU, the trim and nk_zdestroy drain
+ * the offline CPU's arrays (membarrier to an offline CPU has nothing to
+ * interrupt), and once the CPU is back online a thread pinned to it is
+ * served per CPU again.  The two CPUs are on different nodes.
  */
 #include "cache_common.h"
 
@@ -23,6 +31,18 @@
 
 static nk_zone_t zone;
 static int cpu_a, cpu_b;
+static bool offline_mode;   /* take cpu_b offline instead of leaving it */
+
+/* Writes "0" or "1" to cpu's online file (offline mode only). */
+static void set_online(int cpu, int on)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+	int fd = open(path, O_WRONLY);
+	if (fd < 0 || write(fd, on ? "1" : "0", 1) != 1)
+		FAIL("cpu %d %s: %s: %s", cpu, on ? "online" : "offline", path, strerror(errno));
+	close(fd);
+}
 
 static void pin(int cpu)
 {
@@ -52,12 +72,23 @@ static uint64_t cached_on(int d)
 	return zone_domain_tc_items(zone, d);
 }
 
+/* The thread leaves cpu_b: moved by its affinity, or by cpu_b going offline. */
+static void leave_cpu_b(void)
+{
+	if (offline_mode) {
+		set_online(cpu_b, 0);
+		CHECK(sched_getcpu() != cpu_b, "still running on cpu %d after it went offline",
+		    cpu_b);
+	}
+	pin(cpu_a);
+}
+
 static void *filler(void *arg)
 {
 	(void)arg;
 	pin(cpu_b);
 	fill_here();
-	pin(cpu_a);   /* away from cpu_b for good */
+	leave_cpu_b();   /* for good (in offline mode: until the end) */
 	CHECK(nk_tls_tc == NK_TC_PCPU, "the thread is not served by the per-CPU caches");
 	int db = nk_topo.cpu_domain[cpu_b];
 	CHECK(nk_zone_get_cur(zone) == 0, "get_cur %d right after the move", nk_zone_get_cur(zone));
@@ -78,16 +109,32 @@ static void *filler(void *arg)
 	    "did not take them back", cpu_b, db, (unsigned long long)cached_on(db));
 	CHECK(nk_zone_get_cur(zone) == 0, "get_cur %d after the trim", nk_zone_get_cur(zone));
 	/* Again, and this time the zone is destroyed with cpu_b's array full. */
+	if (offline_mode)
+		set_online(cpu_b, 1);
 	pin(cpu_b);
 	fill_here();
-	pin(cpu_a);
+	leave_cpu_b();
 	CHECK(cached_on(db) > 0, "no item cached on cpu %d after the second fill", cpu_b);
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	ct_start("cache_rseq_cpuset", 60);
+	offline_mode = argc > 1 && strcmp(argv[1], "offline") == 0;
+	if (offline_mode) {
+		/* In the guest: no ctest to set the trim's period; numakeg reads
+		 * it at start, so the program runs itself again with it set. */
+		if (getenv("NUMAKEG_TRIM_MS") == NULL) {
+			setenv("NUMAKEG_TRIM_MS", "20", 1);
+			execv("/proc/self/exe", argv);
+			FAIL("execv(/proc/self/exe): %s", strerror(errno));
+		}
+		ct_name = "numa_vm_cpu_offline";
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		ct_watchdog(300);   /* software emulation */
+	} else {
+		ct_start("cache_rseq_cpuset", 60);
+	}
 	if (!nk_pcpu_on) {
 		nkt_skip("the per-CPU caches are off (NUMAKEG_CACHE=thread, no rseq or no membarrier)");
 	}
@@ -103,8 +150,12 @@ int main(void)
 			cpu_b = c;
 		}
 	if (nk_topo.cpu_domain[cpu_a] == nk_topo.cpu_domain[cpu_b]) {
+		if (offline_mode)
+			FAIL("cpus %d and %d share a node in the two-node guest", cpu_a, cpu_b);
 		nkt_skip("cpus %d and %d share a domain (want NUMAKEG_FAKE_DOMAINS=4)", cpu_a, cpu_b);
 	}
+	if (offline_mode && access("/sys/devices/system/cpu/cpu1/online", W_OK) != 0)
+		FAIL("cannot take cpus offline here: run it in tools/numa-vm.sh's guest");
 	zone = nk_zcreate("rseq-cpuset", 64, NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
 	    NK_ZONE_FIRSTTOUCH);
 	if (zone == NULL)
@@ -132,6 +183,25 @@ int main(void)
 	close(fd);
 	CHECK(n <= 0 || strstr(buf, "items not freed") == NULL,
 	    "nk_zdestroy left items behind: %s", buf);
-	printf("cache_rseq_cpuset: cpus %d and %d\n", cpu_a, cpu_b);
+	if (offline_mode) {
+		/* cpu_b back: a thread pinned to it is served by its array again. */
+		ct_phase = "cpu back online";
+		set_online(cpu_b, 1);
+		zone = nk_zcreate("rseq-cpuset-2", 64, NULL, NULL, NULL, NULL, NK_ALIGN_PTR,
+		    NK_ZONE_FIRSTTOUCH);
+		if (zone == NULL)
+			FAIL("nk_zcreate: errno %d", errno);
+		pin(cpu_b);
+		fill_here();
+		int db = nk_topo.cpu_domain[cpu_b];
+		CHECK(nk_tls_tc == NK_TC_PCPU, "the main thread is not served per CPU");
+		CHECK(cached_on(db) > 0, "cpu %d back online: nothing cached on its domain %d",
+		    cpu_b, db);
+		CHECK(nk_zone_get_cur(zone) == 0, "get_cur %d on the cpu back online",
+		    nk_zone_get_cur(zone));
+		nk_zdestroy(zone);
+	}
+	printf("%s: cpus %d and %d%s\n", ct_name, cpu_a, cpu_b,
+	    offline_mode ? ", the second taken offline twice" : "");
 	return nkt_done(ct_name);
 }
