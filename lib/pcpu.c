@@ -32,14 +32,19 @@
  * store; a pop (an allocation) takes one off the count.  The slow paths
  * count, with atomics, the items they put into the array (in: refills and
  * the item they hand out), took out (out: spills, drains) and frees that
- * bypassed it (cross-domain items going home).  Then, for a CPU and a zone:
+ * bypassed it (cross-domain items going home: they gather in the CPU's
+ * cross bucket for the zone, under the CPU's lock, and go to their own
+ * domains' depots a bucket at a time, zone_free_cross, as the thread
+ * caches' do; drains and the idle trim send a partial one).  Then, for a
+ * CPU and a zone:
  *   frees  = pushes + bypass
  *   allocs = pushes + in - out - count
  * pushes is 32 bits in the word and is folded into a 64-bit sum whenever a
  * slow path of that CPU and zone runs (pcpu_settle), as the thread caches
  * fold their 32-bit live_frees.
  *
- * Draining another CPU (pcpu_steal): compare-and-swap its state word to
+ * Draining another CPU (pcpu_steal, in pcpu_drain.c with the counts the
+ * statistics read): compare-and-swap its state word to
  * stopped (count 0, cap 0), then membarrier(MEMBARRIER_CMD_PRIVATE_
  * EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu): a sequence that read the
  * old word is either finished or aborted when it returns.  If one committed
@@ -49,6 +54,9 @@
  * the old count are the drainer's; sequences that read the stopped word
  * all miss.  The CPU's lock keeps drainers and activations apart.
  *
+ * This file owns start-up, the calling CPU's slow paths and fork; the
+ * internals both files share are in pcpu_int.h.
+ *
  * Layering: pcpu.c calls the depots and the keg traffic (bucket.c), the
  * topology and the system-call layer; never the thread caches or the zone
  * API above it.
@@ -57,84 +65,24 @@
 #include <linux/membarrier.h>
 #include <unistd.h>
 
-#include "pcpu.h"
+#include "pcpu_int.h"
 #include "sys.h"
 
 #pragma weak __rseq_offset
 #pragma weak __rseq_size
 
-#define PCPU_REGION_BYTES ((size_t)1 << NK_PCPU_SHIFT)
-#define PCPU_SLOTS        NK_PCPU_SLOTS
-#define PCPU_BYTES        ((size_t)48 << 10)   /* an id's floor, in items' bytes */
-#define PCPU_FLOOR_SLOTS  192
-#define PCPU_CAP_MIN      4
-#define PCPU_ID_BYTES     ((size_t)128 << 10)  /* an id's cap grows up to this */
-#define PCPU_CPU_BYTES    ((size_t)1 << 20)    /* and a CPU's caps sum to at most this */
-#define PCPU_BATCH_MAX    256        /* items a refill or a spill moves at once */
-
-/* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
-struct pcpu_count {
-	uint32_t mark;               /* pushes at the last settle */
-	uint32_t pad;
-	uint64_t frees;              /* pushes folded in by settles */
-	uint64_t in, out, bypass, xdomain;
-	uint64_t seen;               /* the state word at the last idle check */
-	uint64_t pad2;
-};
-
-/* A region's header; the ids' blocks (state word, items) follow at NK_PCPU_BLOCKS. */
-struct pcpu_region {
-	uint32_t domain;             /* the sequences compare it (pcpu_push_dom) */
-	uint32_t made;
-	char pad[NK_CACHELINE - 8];
-	struct pcpu_count cnt[NK_TC_INLINE];
-};
-_Static_assert(sizeof(struct pcpu_region) <= NK_PCPU_BLOCKS, "the header overlaps the blocks");
-_Static_assert(NK_PCPU_BLOCKS + (size_t)NK_TC_INLINE * NK_PCPU_BLOCK_STRIDE <= PCPU_REGION_BYTES,
-    "blocks past the region");
-_Static_assert(PCPU_SLOTS < NK_PCPU_BLOCK_STRIDE / sizeof(void *) &&
-    PCPU_BATCH_MAX <= PCPU_SLOTS, "items past their block");
-
-static inline uint64_t *
-pcpu_state(struct pcpu_region *r, int id)
-{
-	return (uint64_t *)((char *)r + NK_PCPU_BLOCKS + pcpu_boff(id));
-}
-
-static inline void **
-pcpu_items(struct pcpu_region *r, int id)
-{
-	return (void **)(pcpu_state(r, id) + 1);
-}
-
 bool nk_pcpu_on;
 uintptr_t nk_pcpu_base;
 long nk_rseq_off;
-static int pcpu_ncpus;
-static uint16_t pcpu_id_cap[NK_TC_INLINE];      /* the floor; 0: not cached */
+int pcpu_ncpus;
+uint16_t pcpu_id_cap[NK_TC_INLINE];
 static uint16_t pcpu_id_cap_max[NK_TC_INLINE];
 static uint32_t pcpu_id_size[NK_TC_INLINE];
-static nk_lock_t pcpu_lock[NK_MAX_CPUS];
-
-static inline struct pcpu_region *
-pcpu_at(int cpu)
-{
-	return (struct pcpu_region *)(nk_pcpu_base + ((uintptr_t)cpu << NK_PCPU_SHIFT));
-}
-
-static inline uint32_t st_count(uint64_t st) { return (uint32_t)(st & NK_PCPU_COUNT_MASK); }
-static inline uint32_t st_cap(uint64_t st) { return (uint32_t)(st >> NK_PCPU_CAP_SHIFT) & 0xffff; }
-static inline uint32_t st_pushes(uint64_t st) { return (uint32_t)(st >> 32); }
-
-static inline void
-pcpu_add(uint64_t *counter, uint64_t n)
-{
-	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
-}
+nk_lock_t pcpu_lock[NK_MAX_CPUS];
 
 /* ---- Start-up ---- */
 
-static long
+long
 pcpu_membarrier(int cmd, unsigned flags, int cpu)
 {
 	return syscall(SYS_membarrier, cmd, flags, cpu);
@@ -245,8 +193,7 @@ pcpu_activate(struct pcpu_region *r, int cpu, int id)
 	return true;
 }
 
-/* Folds the 32-bit pushes into the sum; the CPU's lock held.  The word read. */
-static uint64_t
+uint64_t
 pcpu_settle(struct pcpu_region *r, int id)
 {
 	struct pcpu_count *c = &r->cnt[id];
@@ -419,6 +366,48 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 	pcpu_settle_try(r, cpu, id);
 }
 
+/*
+ * Another domain's item into cpu's cross bucket for the zone; a bucket
+ * that fills goes home whole (zone_free_cross), outside the CPU's lock,
+ * which ranks below the depots' and the kegs'.  The thread may have left
+ * cpu: any CPU's bucket will do, the items are not this CPU's to hand out.
+ */
+static void
+pcpu_free_cross(struct nk_zone *z, struct pcpu_region *r, int cpu, int id, void *item)
+{
+	struct pcpu_count *c = &r->cnt[id];
+	struct nk_bucket *fresh = NULL, *full = NULL;
+	for (;;) {
+		nk_lock(&pcpu_lock[cpu]);
+		if (c->cross == NULL && fresh != NULL) {
+			c->cross = fresh;
+			fresh = NULL;
+		}
+		struct nk_bucket *b = c->cross;
+		if (b != NULL) {
+			NK_ASSERT(b->cnt < b->cap, "a full cross bucket left on a CPU");
+			b->items[b->cnt++] = item;
+			if (b->cnt == b->cap) {
+				full = b;
+				c->cross = NULL;
+			}
+			nk_unlock(&pcpu_lock[cpu]);
+			break;
+		}
+		nk_unlock(&pcpu_lock[cpu]);
+		if ((fresh = bucket_alloc(zone_bucket_cap(z))) == NULL) {
+			zone_release(z, &item, 1);  /* no bucket: home alone */
+			return;
+		}
+	}
+	if (fresh != NULL)
+		bucket_free(fresh);
+	if (full != NULL) {
+		zone_free_cross(z, full);
+		bucket_free(full);
+	}
+}
+
 bool
 pcpu_free(struct nk_zone *z, void *item)
 {
@@ -436,7 +425,7 @@ pcpu_free(struct nk_zone *z, void *item)
 			/* Another domain's item goes home, never into this CPU's array. */
 			pcpu_add(&r->cnt[id].bypass, 1);
 			pcpu_add(&r->cnt[id].xdomain, 1);
-			zone_release(z, &item, 1);
+			pcpu_free_cross(z, r, cpu, id, item);
 			return true;
 		}
 		if (home_check ? pcpu_push_dom(id, item, d) : pcpu_push(id, item))
@@ -453,159 +442,6 @@ pcpu_free(struct nk_zone *z, void *item)
 	pcpu_add(&r->cnt[id].bypass, 1);
 	zone_release(z, &item, 1);
 	return true;
-}
-
-/* ---- Draining other CPUs ---- */
-
-/* After this, no sequence that started on cpu before it can commit. */
-static void
-pcpu_fence(int cpu)
-{
-	int err = errno;
-	if (pcpu_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_FLAG_CPU, cpu) != 0)
-		nk_panic("membarrier(PRIVATE_EXPEDITED_RSEQ, cpu %d) failed: %s", cpu, strerror(errno));
-	errno = err;
-}
-
-/*
- * Takes every item of id off cpu's array into buf, the CPU's lock held:
- * the word is left stopped (count 0, cap 0, pushes kept).  The number taken;
- * *cap: the cap the word had (0: it was stopped already).
- */
-static unsigned
-pcpu_steal(struct pcpu_region *r, int cpu, int id, void **buf, uint32_t *cap)
-{
-	uint64_t *sp = pcpu_state(r, id);
-	for (;;) {
-		uint64_t st = __atomic_load_n(sp, __ATOMIC_ACQUIRE);
-		uint64_t stopped = st & ~0xffffffffull;
-		*cap = st_cap(st);
-		if (st == stopped)
-			return 0;
-		if (!__atomic_compare_exchange_n(sp, &st, stopped, false, __ATOMIC_ACQ_REL,
-		    __ATOMIC_ACQUIRE))
-			continue;
-		pcpu_fence(cpu);
-		if (__atomic_load_n(sp, __ATOMIC_ACQUIRE) != stopped)
-			continue;  /* a sequence that had read st committed after the swap */
-		unsigned n = st_count(st);
-		NK_ASSERT(n <= PCPU_SLOTS && n <= *cap, "a stolen count past the capacity");
-		memcpy(buf, pcpu_items(r, id), n * sizeof(void *));
-		return n;
-	}
-}
-
-/* cpu's items of z back to the keg; dying: its counts reset, the array left stopped. */
-static void
-pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
-{
-	struct pcpu_region *r = pcpu_at(cpu);
-	int id = z->id;
-	void *buf[PCPU_SLOTS];
-	nk_lock(&pcpu_lock[cpu]);
-	if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE)) {
-		nk_unlock(&pcpu_lock[cpu]);
-		return;
-	}
-	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
-	if (st_count(st) == 0 && (!dying || st_cap(st) == 0)) {
-		if (dying)
-			memset(&r->cnt[id], 0, sizeof(r->cnt[id]));
-		if (dying)
-			r->cnt[id].mark = st_pushes(st);
-		nk_unlock(&pcpu_lock[cpu]);
-		return;
-	}
-	uint32_t cap;
-	unsigned n = pcpu_steal(r, cpu, id, buf, &cap);
-	struct pcpu_count *c = &r->cnt[id];
-	st = pcpu_settle(r, id);
-	if (dying) {
-		memset(c, 0, sizeof(*c));
-		c->mark = st_pushes(st);
-	} else {
-		pcpu_add(&c->out, n);
-		/* The word is stopped: a plain store restarts it, at the zone's floor. */
-		uint16_t floor = __atomic_load_n(&pcpu_id_cap[id], __ATOMIC_ACQUIRE);
-		if (cap != 0 && floor != 0)
-			__atomic_store_n(pcpu_state(r, id), st | (uint64_t)floor << NK_PCPU_CAP_SHIFT,
-			    __ATOMIC_RELEASE);
-	}
-	nk_unlock(&pcpu_lock[cpu]);
-	zone_release(z, buf, (int)n);
-}
-
-void
-pcpu_drain_zone(struct nk_zone *z, bool dying)
-{
-	if (!nk_pcpu_on || z->id < 0 || z->id >= NK_TC_INLINE)
-		return;
-	for (int cpu = 0; cpu < pcpu_ncpus; cpu++)
-		pcpu_drain_cpu(z, cpu, dying);
-}
-
-void
-pcpu_trim_idle(struct nk_zone *z)
-{
-	if (!nk_pcpu_on || z->id < 0 || z->id >= NK_TC_INLINE)
-		return;
-	int id = z->id;
-	for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
-		struct pcpu_region *r = pcpu_at(cpu);
-		if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE))
-			continue;
-		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
-		uint64_t seen = __atomic_exchange_n(&r->cnt[id].seen, st, __ATOMIC_RELAXED);
-		/* Unchanged for a whole trim period, with items: no thread uses it. */
-		if (st == seen && st_count(st) > 0)
-			pcpu_drain_cpu(z, cpu, false);
-	}
-}
-
-/* ---- Counts ---- */
-
-void
-pcpu_zone_counts(struct nk_zone *z, int d, uint64_t *allocs, uint64_t *frees, uint64_t *xdomain)
-{
-	int64_t a = 0;
-	uint64_t f = 0, x = 0;
-	int id = z->id;
-	if (nk_pcpu_on && id >= 0 && id < NK_TC_INLINE) {
-		for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
-			struct pcpu_region *r = pcpu_at(cpu);
-			if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE) || (int)r->domain != d)
-				continue;
-			struct pcpu_count *c = &r->cnt[id];
-			nk_lock(&pcpu_lock[cpu]);
-			uint64_t st = pcpu_settle(r, id);
-			uint64_t in = __atomic_load_n(&c->in, __ATOMIC_RELAXED);
-			uint64_t out = __atomic_load_n(&c->out, __ATOMIC_RELAXED);
-			uint64_t bypass = __atomic_load_n(&c->bypass, __ATOMIC_RELAXED);
-			a += (int64_t)(c->frees + in) - (int64_t)(out + st_count(st));
-			f += c->frees + bypass;
-			x += __atomic_load_n(&c->xdomain, __ATOMIC_RELAXED);
-			nk_unlock(&pcpu_lock[cpu]);
-		}
-	}
-	/* A slow path between its count and its commit reads as a moment's negative. */
-	*allocs = a > 0 ? (uint64_t)a : 0;
-	*frees = f;
-	*xdomain = x;
-}
-
-uint64_t
-pcpu_zone_items(struct nk_zone *z, int d)
-{
-	uint64_t n = 0;
-	int id = z->id;
-	if (!nk_pcpu_on || id < 0 || id >= NK_TC_INLINE)
-		return 0;
-	for (int cpu = 0; cpu < pcpu_ncpus; cpu++) {
-		struct pcpu_region *r = pcpu_at(cpu);
-		if (__atomic_load_n(&r->made, __ATOMIC_ACQUIRE) && (int)r->domain == d)
-			n += st_count(__atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED));
-	}
-	return n;
 }
 
 /* ---- fork ---- */

@@ -16,9 +16,12 @@ cd -- "$root/lib"
 # A module of two files that call each other by design, under one lock:
 # page_cache is the page layer's cache of freed runs, called only by page.c
 # with the domain's page lock held, and it calls back page_account_meta.
+# pcpu_drain (other CPUs' arrays, the counts) and pcpu_int (the internals
+# it shares with pcpu.c) are the per-CPU module split by concern.
 module() {
 	case $1 in
 	page_cache) echo page ;;
+	pcpu_drain | pcpu_int) echo pcpu ;;
 	*) echo "$1" ;;
 	esac
 }

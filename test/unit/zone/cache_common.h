@@ -69,6 +69,35 @@ static inline void ct_start(const char *name, unsigned watchdog_secs)
 		    nk_ndomains());
 }
 
+/* ---- CPUs ---- */
+
+/* Pins the calling thread to cpu, and checks it runs there. */
+static inline void ct_pin(int cpu)
+{
+	cpu_set_t s;
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	if (sched_setaffinity(0, sizeof(s), &s) != 0)
+		FAIL("sched_setaffinity(cpu %d): %s", cpu, strerror(errno));
+	sched_yield();
+	CHECK(sched_getcpu() == cpu, "pinned to cpu %d, running on %d", cpu, sched_getcpu());
+}
+
+/* The first and the last CPU the process may run on; skips the test on one. */
+static inline void ct_two_cpus(int *first, int *last)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) < 2)
+		nkt_skip("needs two CPUs to run on");
+	*first = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set)) {
+			if (*first < 0)
+				*first = c;
+			*last = c;
+		}
+}
+
 /* ---- time, seeds (nkt_rand is the generator) ---- */
 
 static inline double ct_now(void)

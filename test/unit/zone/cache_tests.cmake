@@ -7,7 +7,7 @@
 # test/unit/zone/CMakeLists.txt.
 set(NK_CACHE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
 set(NK_CACHE_PROGRAMS stress migration fork thread_exit limit buckets rseq_stress rseq_cpuset
-  rseq_capacity idle_threads)
+  rseq_capacity rseq_cross idle_threads)
 
 foreach(p IN LISTS NK_CACHE_PROGRAMS)
   add_executable(cache_${p} ${NK_CACHE_DIR}/${p}.c)
@@ -47,6 +47,10 @@ nk_cache_test(cache_rseq_stress  cache_rseq_stress)
 nk_cache_test(cache_rseq_cpuset  cache_rseq_cpuset)
 set_tests_properties(cache_rseq_cpuset PROPERTIES
   ENVIRONMENT "NUMAKEG_FAKE_DOMAINS=4;NUMAKEG_TRIM_MS=20")
+# Another domain's items freed per CPU go home a bucket at a time.
+nk_cache_test(cache_rseq_cross cache_rseq_cross)
+set_tests_properties(cache_rseq_cross PROPERTIES
+  ENVIRONMENT "NUMAKEG_FAKE_DOMAINS=4;NUMAKEG_TRIM_MS=1000000")
 nk_cache_test(cache_idle_threads cache_idle_threads)
 # A CPU's array grows on its misses and goes back to its floor on a drain.
 nk_cache_test(cache_rseq_capacity cache_rseq_capacity)

@@ -44,17 +44,6 @@ static void set_online(int cpu, int on)
 	close(fd);
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t s;
-	CPU_ZERO(&s);
-	CPU_SET(cpu, &s);
-	if (sched_setaffinity(0, sizeof(s), &s) != 0)
-		FAIL("sched_setaffinity(cpu %d): %s", cpu, strerror(errno));
-	sched_yield();
-	CHECK(sched_getcpu() == cpu, "pinned to cpu %d, running on %d", cpu, sched_getcpu());
-}
-
 /* Fills the calling CPU's array: NITEMS allocated, then freed. */
 static void fill_here(void)
 {
@@ -80,13 +69,13 @@ static void leave_cpu_b(void)
 		CHECK(sched_getcpu() != cpu_b, "still running on cpu %d after it went offline",
 		    cpu_b);
 	}
-	pin(cpu_a);
+	ct_pin(cpu_a);
 }
 
 static void *filler(void *arg)
 {
 	(void)arg;
-	pin(cpu_b);
+	ct_pin(cpu_b);
 	fill_here();
 	leave_cpu_b();   /* for good (in offline mode: until the end) */
 	CHECK(nk_tls_tc == NK_TC_PCPU, "the thread is not served by the per-CPU caches");
@@ -111,7 +100,7 @@ static void *filler(void *arg)
 	/* Again, and this time the zone is destroyed with cpu_b's array full. */
 	if (offline_mode)
 		set_online(cpu_b, 1);
-	pin(cpu_b);
+	ct_pin(cpu_b);
 	fill_here();
 	leave_cpu_b();
 	CHECK(cached_on(db) > 0, "no item cached on cpu %d after the second fill", cpu_b);
@@ -138,17 +127,7 @@ int main(int argc, char **argv)
 	if (!nk_pcpu_on) {
 		nkt_skip("the per-CPU caches are off (NUMAKEG_CACHE=thread, no rseq or no membarrier)");
 	}
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) < 2) {
-		nkt_skip("needs two CPUs to run on");
-	}
-	cpu_a = -1;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &set)) {
-			if (cpu_a < 0)
-				cpu_a = c;
-			cpu_b = c;
-		}
+	ct_two_cpus(&cpu_a, &cpu_b);
 	if (nk_topo.cpu_domain[cpu_a] == nk_topo.cpu_domain[cpu_b]) {
 		if (offline_mode)
 			FAIL("cpus %d and %d share a node in the two-node guest", cpu_a, cpu_b);
@@ -191,7 +170,7 @@ int main(int argc, char **argv)
 		    NK_ZONE_FIRSTTOUCH);
 		if (zone == NULL)
 			FAIL("nk_zcreate: errno %d", errno);
-		pin(cpu_b);
+		ct_pin(cpu_b);
 		fill_here();
 		int db = nk_topo.cpu_domain[cpu_b];
 		CHECK(nk_tls_tc == NK_TC_PCPU, "the main thread is not served per CPU");
