@@ -9,6 +9,8 @@
  * like any block (a limit one item too small only sends it to the slow
  * path, which checks again).  Each bad free runs in a forked child, with
  * NUMAKEG_DEBUG=0 (CMakeLists.txt) so that the fast path does the test.
+ * And the arithmetic on its own: for every class, every offset from the
+ * slab's start to two items past its last, against a division.
  *
  * The slab layout comes from the library's internal headers (keg.h).
  */
@@ -17,6 +19,7 @@
 #include "nk_test.h"
 #include "numakeg.h"
 #include "keg.h"
+#include "malloc_int.h"
 
 #define NCLASSES 40
 #define NBLOCKS  64
@@ -52,6 +55,24 @@ static void *find_last_item(size_t size, void **blocks, int *n)
 	return NULL;
 }
 
+/*
+ * The arithmetic itself, for class c (made): every slab offset up to two
+ * items past the slab's items, against the plain division.
+ */
+static void check_arithmetic(unsigned c, size_t size, uint64_t ipers)
+{
+	uint64_t mul = nk_class_test[NK_TEST_MUL][c], lim = nk_class_test[NK_TEST_LIM][c];
+	uint64_t wrong = 0, first = 0;
+	for (uint64_t n = 0; n < (ipers + 2) * size; n++) {
+		bool want = n % size == 0 && n / size < ipers;
+		if ((n * mul < lim) != want && wrong++ == 0)
+			first = n;
+	}
+	CHECK(wrong == 0, "class %u (%zu B, %llu a slab): the item test is wrong at %llu offsets, "
+	    "the first %llu", c, size, (unsigned long long)ipers, (unsigned long long)wrong,
+	    (unsigned long long)first);
+}
+
 int main(void)
 {
 	int tested = 0;
@@ -75,6 +96,7 @@ int main(void)
 		    size);
 		if (s == NULL)
 			continue;
+		check_arithmetic(c, size, s->keg->ipers);
 		char *past = last + size;
 		char *end = s->items + (size_t)s->keg->pages * NK_PAGE_SIZE;
 		if (past + sizeof(void *) <= end) {
