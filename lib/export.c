@@ -72,20 +72,29 @@ malloc_stats(void)
  */
 void *nk_cxx_new_failed(size_t n, size_t align, bool nothrow);
 
+/* Everything but a cache hit: malloc's slow path or an aligned allocation,
+ * then the C++ part if that failed.  Out of line, so that the hit needs no
+ * stack frame and a miss is a tail call (as malloc's). */
+static NK_NOINLINE void *
+cxx_new_slow(size_t n, size_t align, bool nothrow)
+{
+	void *p = align == 0 ? malloc_slow(n) : nk_aligned_alloc(align, n);
+	if (NK_LIKELY(p != NULL))
+		return p;
+	return nk_cxx_new_failed(n, align, nothrow);
+}
+
 /* align_val_t is a size_t (an enum class of it): its value, at most 16 meaning "as malloc". */
 static inline __attribute__((always_inline)) void *
 cxx_new(size_t n, size_t align, bool nothrow)
 {
-	void *p;
 	if (NK_LIKELY(align <= 16)) {
-		p = malloc_fast(n);
+		void *p = malloc_fast_hit(n);
+		if (NK_LIKELY(p != NULL))
+			return p;
 		align = 0;
-	} else {
-		p = nk_aligned_alloc(align, n);
 	}
-	if (NK_LIKELY(p != NULL))
-		return p;
-	return nk_cxx_new_failed(n, align, nothrow);
+	return cxx_new_slow(n, align, nothrow);
 }
 
 /* operator new(size_t), new[](size_t) */

@@ -87,8 +87,9 @@ void  malloc_debug_check(struct nk_zone *z, void *p);
  * has passed; anything else goes to the slow path as a tail call, which
  * starts over, so the fast paths need no stack frame (jemalloc's shape).
  */
+/* A cache hit, or NULL (a miss: the caller takes the slow path). */
 static inline __attribute__((always_inline)) void *
-malloc_fast(size_t n)
+malloc_fast_hit(size_t n)
 {
 	struct nk_tcache *tc;
 	if (NK_LIKELY(n - 1 < nk_malloc_fast_max)) {  /* malloc(0) too takes the slow path */
@@ -104,11 +105,22 @@ malloc_fast(size_t n)
 			struct nk_cache_slot *s = &tc->slot[cls];
 			if (NK_LIKELY(s->acnt != 0)) {
 				void *p = s->alloc->items[--s->acnt];
+				if (p == NULL)
+					__builtin_unreachable();  /* slots hold items only */
 				*(uint64_t *)p = 0;
 				return p;
 			}
 		}
 	}
+	return NULL;
+}
+
+static inline __attribute__((always_inline)) void *
+malloc_fast(size_t n)
+{
+	void *p = malloc_fast_hit(n);
+	if (NK_LIKELY(p != NULL))
+		return p;
 	return malloc_slow(n);
 }
 
