@@ -368,9 +368,10 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 
 /*
  * Another domain's item into cpu's cross bucket for the zone; a bucket
- * that fills goes home whole (zone_free_cross), outside the CPU's lock,
- * which ranks below the depots' and the kegs'.  The thread may have left
- * cpu: any CPU's bucket will do, the items are not this CPU's to hand out.
+ * that fills goes home whole (zone_free_cross) after the CPU's lock is
+ * dropped, so that other threads of the CPU wait only for the append.  The
+ * thread may have left cpu: any CPU's bucket will do, the items are not
+ * this CPU's to hand out.
  */
 static void
 pcpu_free_cross(struct nk_zone *z, struct pcpu_region *r, int cpu, int id, void *item)
