@@ -79,9 +79,9 @@ malloc_init(void)
 			nk_class_size[c] = (1u << k) + (j + 1) * (1u << (k - 2));
 		}
 	}
-	for (unsigned i = 0; i <= NK_LOOKUP_MAX / 16; i++) {
+	/* Sizes grow with i: the class only moves up (2049 entries, one pass). */
+	for (unsigned i = 0, c = 0; i <= NK_LOOKUP_MAX / 16; i++) {
 		size_t n = nk_max((size_t)i * 16, (size_t)1);
-		unsigned c = 0;
 		while (nk_class_size[c] < n)
 			c++;
 		nk_class_lookup[i] = (uint8_t)c;

@@ -86,8 +86,9 @@ void  malloc_debug_check(struct nk_zone *z, void *p);
  * The fast paths test everything first and change nothing until every test
  * has passed; anything else goes to the slow path as a tail call, which
  * starts over, so the fast paths need no stack frame (jemalloc's shape).
+ * malloc_fast_hit: a cache hit, or NULL (a miss: the caller takes the slow
+ * path; operator new shares it).
  */
-/* A cache hit, or NULL (a miss: the caller takes the slow path). */
 static inline __attribute__((always_inline)) void *
 malloc_fast_hit(size_t n)
 {

@@ -403,10 +403,16 @@ pcpu_free_cross(struct nk_zone *z, struct pcpu_region *r, int cpu, int id, void 
 	}
 	if (fresh != NULL)
 		bucket_free(fresh);
-	if (full != NULL) {
-		zone_free_cross(z, full);
-		bucket_free(full);
-	}
+	pcpu_send_cross(z, full);
+}
+
+void
+pcpu_send_cross(struct nk_zone *z, struct nk_bucket *b)
+{
+	if (b == NULL)
+		return;
+	zone_free_cross(z, b);
+	bucket_free(b);
 }
 
 bool

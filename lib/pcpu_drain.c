@@ -14,25 +14,6 @@
 
 #include "pcpu_int.h"
 
-/* cpu's cross bucket for id, taken off it (the CPU's lock held). */
-static struct nk_bucket *
-pcpu_take_cross(struct pcpu_region *r, int id)
-{
-	struct nk_bucket *b = r->cnt[id].cross;
-	r->cnt[id].cross = NULL;
-	return b;
-}
-
-/* A cross bucket taken off a CPU goes home, and is freed. */
-static void
-pcpu_send_cross(struct nk_zone *z, struct nk_bucket *b)
-{
-	if (b == NULL)
-		return;
-	zone_free_cross(z, b);
-	bucket_free(b);
-}
-
 /* ---- Draining other CPUs ---- */
 
 /* After this, no sequence that started on cpu before it can commit. */
@@ -85,13 +66,15 @@ pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 		nk_unlock(&pcpu_lock[cpu]);
 		return;
 	}
-	struct nk_bucket *cross = pcpu_take_cross(r, id);
+	/* The partial cross bucket goes home too, once the lock is dropped. */
+	struct nk_bucket *cross = r->cnt[id].cross;
+	r->cnt[id].cross = NULL;
 	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_count(st) == 0 && (!dying || st_cap(st) == 0)) {
-		if (dying)
+		if (dying) {
 			memset(&r->cnt[id], 0, sizeof(r->cnt[id]));
-		if (dying)
 			r->cnt[id].mark = st_pushes(st);
+		}
 		nk_unlock(&pcpu_lock[cpu]);
 		pcpu_send_cross(z, cross);
 		return;

@@ -76,5 +76,7 @@ pcpu_add(uint64_t *counter, uint64_t n)
 /* Folds the 32-bit pushes into the sum; the CPU's lock held.  The word read. */
 uint64_t pcpu_settle(struct pcpu_region *r, int id);
 long pcpu_membarrier(int cmd, unsigned flags, int cpu);
+/* A cross bucket taken off a CPU (NULL: none) goes home, and is freed. */
+void pcpu_send_cross(struct nk_zone *z, struct nk_bucket *b);
 
 #endif /* NK_PCPU_INT_H */

@@ -146,11 +146,18 @@ sys_unreserve(void *addr, size_t len)
 	(void)munmap(addr, len);
 }
 
-int
-sys_commit(void *addr, size_t len)
+/* mprotect through the fault injection: 0, or ENOMEM. */
+static int
+sys_protect(void *addr, size_t len, int prot)
 {
 	if (sys_fault(SYS_MPROTECT))
 		return ENOMEM;
+	return mprotect(addr, len, prot) == 0 ? 0 : ENOMEM;
+}
+
+int
+sys_commit(void *addr, size_t len)
+{
 	/*
 	 * PROT_NONE to read-write on a mapping made without MAP_NORESERVE is
 	 * what the kernel charges and counts: the overcommit policy (under the
@@ -159,7 +166,7 @@ sys_commit(void *addr, size_t len)
 	 * MAP_FIXED over the reservation would skip the RLIMIT_DATA check: the
 	 * pages it replaces are counted as given back.)
 	 */
-	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
+	return sys_protect(addr, len, PROT_READ | PROT_WRITE);
 }
 
 void *
@@ -174,17 +181,13 @@ sys_map_private(size_t len)
 int
 sys_guard(void *addr, size_t len)
 {
-	if (sys_fault(SYS_MPROTECT))
-		return ENOMEM;
-	return mprotect(addr, len, PROT_NONE) == 0 ? 0 : ENOMEM;
+	return sys_protect(addr, len, PROT_NONE);
 }
 
 int
 sys_unguard(void *addr, size_t len)
 {
-	if (sys_fault(SYS_MPROTECT))
-		return ENOMEM;
-	return mprotect(addr, len, PROT_READ | PROT_WRITE) == 0 ? 0 : ENOMEM;
+	return sys_protect(addr, len, PROT_READ | PROT_WRITE);
 }
 
 /* Replaces committed pages by fresh ones (zero, unlocked), charged anew. */
