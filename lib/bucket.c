@@ -338,18 +338,128 @@ zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b)
 		zone_release_bucket(z, b);
 }
 
-struct nk_bucket *
-zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *empty)
+/* Whether every item is domain d's (bucket_is_home, for a batch). */
+static bool
+items_are_home(const struct nk_zone *z, int d, void *const *items, int n)
+{
+	if (nk_topo.ndomains == 1 || (z->flags & NK_ZONE_ROUNDROBIN))
+		return true;
+	for (int i = 0; i < n; i++)
+		if (kva_domain_of(items[i]) != d)
+			return false;
+	return true;
+}
+
+int
+zone_depot_take(struct nk_zone *z, int d, void **buf, int max)
 {
 	struct nk_depot *dep = &z->depot[d];
+	struct nk_bucket *unkept = NULL;
+	int top = max;  /* buf[top..max) is filled, from its end down */
+	NK_ASSERT(d >= 0 && d < nk_topo.ndomains, "bad domain");
 	depot_lock(z, dep);
-	struct nk_bucket *b = depot_pop_full(dep);
-	if (empty != NULL && depot_push_empty(dep, empty))
-		empty = NULL;
+	while (top > 0) {
+		struct nk_bucket *b = depot_pop_full(dep);
+		if (b == NULL) {
+			if (top == max)
+				depot_grow_on_miss(z, dep);  /* a miss, as zone_alloc_bucket's */
+			break;
+		}
+		int k = nk_min((int)b->cnt, top);
+		memcpy(&buf[top - k], &b->items[b->cnt - k], (size_t)k * sizeof(void *));
+		b->cnt = (uint16_t)(b->cnt - k);
+		top -= k;
+		if (b->cnt > 0) {
+			/* What is left goes back as it was: it fitted before. */
+			b->next = dep->full;
+			dep->full = b;
+			dep->nitems += b->cnt;
+		} else if (!depot_push_empty(dep, b)) {
+			b->next = unkept;
+			unkept = b;
+		}
+	}
 	nk_unlock(&dep->lock);
-	if (empty != NULL)
-		bucket_free(empty);
-	return b;
+	while (unkept != NULL) {
+		struct nk_bucket *next = unkept->next;
+		bucket_free(unkept);
+		unkept = next;
+	}
+	int n = max - top;
+	if (n > 0 && top > 0)
+		memmove(buf, &buf[top], (size_t)n * sizeof(void *));
+	return n;
+}
+
+void
+zone_depot_give(struct nk_zone *z, int d, void **items, int n)
+{
+	struct nk_depot *dep = &z->depot[d];
+	NK_ASSERT(d >= 0 && d < nk_topo.ndomains, "bad domain");
+	if ((z->flags & NK_ZONE_LIMITED) || !items_are_home(z, d, items, n)) {
+		/* The keg's, or partly other domains' (a refill that fell back):
+		 * bucket by bucket through zone_put_bucket, which sends them. */
+		while (n > 0) {
+			struct nk_bucket *b = zone_fetch_empty(z, d);
+			if (b == NULL)
+				break;
+			int k = nk_min(n, (int)b->cap);
+			memcpy(b->items, items, (size_t)k * sizeof(void *));
+			b->cnt = (uint16_t)k;
+			zone_put_bucket(z, d, b);
+			items += k;
+			n -= k;
+		}
+		zone_release(z, items, n);
+		return;
+	}
+	uint16_t cap = zone_bucket_cap(z);
+	struct nk_bucket *spares = NULL;
+	for (;;) {
+		bool overflow = false;
+		depot_lock(z, dep);
+		while (n > 0) {
+			int k = nk_min(n, (int)cap);
+			if (dep->nitems + (uint64_t)k > depot_limit(z, dep)) {
+				dep->overflows++;  /* full: the rest goes back to the keg */
+				overflow = true;
+				break;
+			}
+			struct nk_bucket *b = depot_pop_empty(dep, cap);
+			if (b == NULL && (b = spares) != NULL)
+				spares = b->next;
+			if (b == NULL)
+				break;
+			memcpy(b->items, items, (size_t)k * sizeof(void *));
+			b->cnt = (uint16_t)k;
+			bool kept = depot_push_full(z, dep, b);
+			NK_ASSERT(kept, "a depot refused a bucket it had room for");
+			(void)kept;
+			items += k;
+			n -= k;
+		}
+		nk_unlock(&dep->lock);
+		if (n == 0 || overflow)
+			break;
+		/* The depot ran out of empty buckets: new ones for the rest, made
+		 * outside its lock. */
+		for (int need = (n + cap - 1) / cap; need > 0; need--) {
+			struct nk_bucket *b = bucket_alloc(cap);
+			if (b == NULL)
+				break;
+			b->cnt = 0;
+			b->next = spares;
+			spares = b;
+		}
+		if (spares == NULL)
+			break;
+	}
+	while (spares != NULL) {
+		struct nk_bucket *next = spares->next;
+		bucket_free(spares);
+		spares = next;
+	}
+	zone_release(z, items, n);
 }
 
 struct nk_bucket *
@@ -490,23 +600,6 @@ zone_alloc_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used, b
 	if (used != NULL)
 		bucket_free(used);
 	return b;
-}
-
-void
-zone_put_empty(struct nk_zone *z, int d, struct nk_bucket *b)
-{
-	struct nk_depot *dep = &z->depot[d];
-	NK_ASSERT(b->cnt == 0, "an empty bucket with items");
-	nk_lock(&dep->lock);
-	if (dep->nempty < DEPOT_MAX_EMPTY) {
-		b->next = dep->empty;
-		dep->empty = b;
-		dep->nempty++;
-		b = NULL;
-	}
-	nk_unlock(&dep->lock);
-	if (b != NULL)
-		bucket_free(b);
 }
 
 void

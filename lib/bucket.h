@@ -2,8 +2,8 @@
  * Buckets and depots (uma_bucket, uma_zone_domain): a bucket is an array
  * of items; each zone keeps a depot of full and empty buckets per domain.
  * Every depot operation is written once here (zone_put_bucket,
- * zone_fetch_bucket, zone_fetch_empty, the trim), and so is the zone's
- * traffic with its keg (zone_import, zone_release).  The zone's bucket size
+ * zone_depot_take, zone_depot_give, zone_fetch_empty, the trim), and so
+ * is the zone's traffic with its keg (zone_import, zone_release).  The zone's bucket size
  * and the depots' bounds follow the working set: misses grow them, the trim
  * shrinks them.
  */
@@ -71,15 +71,22 @@ zone_bucket_want(struct nk_zone *z, unsigned n)
  * through zone_free_cross.  The bucket is the depot's or freed afterwards.
  */
 void zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b);
-/*
- * A bucket with items from domain d's depot, or NULL; the caller's empty
- * bucket (may be NULL) is kept by the depot or freed.
- */
-struct nk_bucket *zone_fetch_bucket(struct nk_zone *z, int d, struct nk_bucket *empty);
 /* An empty bucket of at least the zone's current size, from the depot or new; NULL: none. */
 struct nk_bucket *zone_fetch_empty(struct nk_zone *z, int d);
-/* An empty bucket back to domain d's depot (kept for zone_fetch_empty), or freed. */
-void zone_put_empty(struct nk_zone *z, int d, struct nk_bucket *b);
+/*
+ * The per-CPU caches' trades (pcpu.c), each in one hold of the depot's
+ * lock whatever the number of buckets it takes:
+ * zone_depot_take: up to max items of domain d's depot into buf[0..n),
+ * the first bucket's top item last (the next one handed out), the emptied
+ * buckets kept as the depot's empties; returns n.  A depot with none is a
+ * miss, which grows its bound if it sent items to the keg since the last
+ * trim (as zone_alloc_bucket's).
+ * zone_depot_give: n items into domain d's depot, in its empty buckets or
+ * new ones; what it has no room for goes back to the keg, and items of
+ * other domains go home (zone_put_bucket).
+ */
+int zone_depot_take(struct nk_zone *z, int d, void **buf, int max);
+void zone_depot_give(struct nk_zone *z, int d, void **items, int n);
 /*
  * A free path's trade in one lock hold: the full bucket into the depot
  * (as zone_put_bucket) and an empty one of the current size back (as

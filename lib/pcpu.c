@@ -248,28 +248,15 @@ pcpu_grow(struct pcpu_region *r, int id)
 }
 
 /*
- * Items of domain d for a refill: buckets from the depot until max items
- * (a depot bucket may hold far fewer than a refill wants: a batch of a
- * thousand allocations would otherwise come back here every bucket), or,
+ * Items of domain d for a refill: from the depot, as many as max in one
+ * trade (a depot bucket may hold far fewer than a refill wants: a batch of
+ * a thousand allocations would otherwise come back here every bucket), or,
  * if the depot has none, new ones from the keg.
  */
 static int
 pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
 {
-	int n = 0;
-	struct nk_bucket *b;
-	while (n < max && (b = zone_fetch_bucket(z, d, NULL)) != NULL) {
-		int k = nk_min((int)b->cnt, max - n);
-		/* The depot's later buckets go below: the first one's top stays on top. */
-		memmove(&buf[k], buf, (size_t)n * sizeof(void *));
-		memcpy(buf, &b->items[b->cnt - k], (size_t)k * sizeof(void *));
-		b->cnt = (uint16_t)(b->cnt - k);
-		n += k;
-		if (b->cnt > 0)
-			zone_put_bucket(z, d, b);
-		else
-			zone_put_empty(z, d, b);  /* for the next spill: no trip to the keg */
-	}
+	int n = zone_depot_take(z, d, buf, max);
 	if (n > 0)
 		return n;
 	n = zone_import(z, d, flags, buf, max, false);
@@ -284,28 +271,6 @@ pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
 		buf[j] = t;
 	}
 	return n;
-}
-
-/*
- * Items taken out of an array (or never put in) into domain d's depot, in
- * the depot's empty buckets (refills leave theirs there) or new ones.
- */
-static void
-pcpu_to_depot(struct nk_zone *z, int d, void **items, int n)
-{
-	while (n > 0) {
-		struct nk_bucket *b = zone_fetch_empty(z, d);
-		if (b == NULL) {
-			zone_release(z, items, n);
-			return;
-		}
-		int k = nk_min(n, (int)b->cap);
-		memcpy(b->items, items, (size_t)k * sizeof(void *));
-		b->cnt = (uint16_t)k;
-		zone_put_bucket(z, d, b);
-		items += k;
-		n -= k;
-	}
 }
 
 void *
@@ -339,7 +304,7 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 		/* The last one is the caller's; the others go onto the array. */
 		if (n > 1 && !pcpu_push_batch(cpu, id, buf, (uintptr_t)(n - 1))) {
 			pcpu_add(&c->out, (uint64_t)(n - 1));   /* moved, or raced: home */
-			pcpu_to_depot(z, d, buf, n - 1);
+			zone_depot_give(z, d, buf, n - 1);
 		}
 		pcpu_settle_try(r, cpu, id);
 		return buf[n - 1];
@@ -362,7 +327,7 @@ pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 	pcpu_grow(r, id);  /* the next stream of frees fits better */
 	pcpu_add(&r->cnt[id].out, (uint64_t)k);
 	zone_bucket_want(z, (unsigned)k);
-	pcpu_to_depot(z, d, buf, (int)k);
+	zone_depot_give(z, d, buf, (int)k);
 	pcpu_settle_try(r, cpu, id);
 }
 
