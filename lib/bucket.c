@@ -350,27 +350,18 @@ items_are_home(const struct nk_zone *z, int d, void *const *items, int n)
 	return true;
 }
 
-int
-zone_depot_take(struct nk_zone *z, int d, void **buf, int max)
+/* A list of buckets off the depot back onto it in one hold of its lock:
+ * the empty ones as its empties (the rest freed), one with items left
+ * (whose items were in it before) onto its full list. */
+static void
+depot_put_back(struct nk_zone *z, struct nk_depot *dep, struct nk_bucket *list)
 {
-	struct nk_depot *dep = &z->depot[d];
 	struct nk_bucket *unkept = NULL;
-	int top = max;  /* buf[top..max) is filled, from its end down */
-	NK_ASSERT(d >= 0 && d < nk_topo.ndomains, "bad domain");
 	depot_lock(z, dep);
-	while (top > 0) {
-		struct nk_bucket *b = depot_pop_full(dep);
-		if (b == NULL) {
-			if (top == max)
-				depot_grow_on_miss(z, dep);  /* a miss, as zone_alloc_bucket's */
-			break;
-		}
-		int k = nk_min((int)b->cnt, top);
-		memcpy(&buf[top - k], &b->items[b->cnt - k], (size_t)k * sizeof(void *));
-		b->cnt = (uint16_t)(b->cnt - k);
-		top -= k;
+	while (list != NULL) {
+		struct nk_bucket *b = list;
+		list = b->next;
 		if (b->cnt > 0) {
-			/* What is left goes back as it was: it fitted before. */
 			b->next = dep->full;
 			dep->full = b;
 			dep->nitems += b->cnt;
@@ -385,10 +376,48 @@ zone_depot_take(struct nk_zone *z, int d, void **buf, int max)
 		bucket_free(unkept);
 		unkept = next;
 	}
-	int n = max - top;
-	if (n > 0 && top > 0)
-		memmove(buf, &buf[top], (size_t)n * sizeof(void *));
-	return n;
+}
+
+/*
+ * The per-CPU trades hold the depot's lock only to move bucket pointers,
+ * and copy items outside it: the buckets were last written by other CPUs,
+ * and copying a few hundred items under the lock held it for as long as
+ * those cache lines took to arrive, while 16 CPUs queued for it.
+ */
+int
+zone_depot_take(struct nk_zone *z, int d, void **buf, int max)
+{
+	struct nk_depot *dep = &z->depot[d];
+	struct nk_bucket *got = NULL, **tail = &got;
+	int n = 0;
+	NK_ASSERT(d >= 0 && d < nk_topo.ndomains && max > 0, "bad domain or count");
+	/* Whole buckets off the full list; the first whatever its count, the
+	 * others while they fit. */
+	depot_lock(z, dep);
+	while (n < max && dep->full != NULL && (n == 0 || n + dep->full->cnt <= max)) {
+		struct nk_bucket *b = depot_pop_full(dep);
+		b->next = NULL;
+		*tail = b;
+		tail = &b->next;
+		n += b->cnt;
+	}
+	if (got == NULL)
+		depot_grow_on_miss(z, dep);  /* a miss, as zone_alloc_bucket's */
+	nk_unlock(&dep->lock);
+	if (got == NULL)
+		return 0;
+	/* Out of the buckets, the first one's top item last (the next one
+	 * handed out); only the first can hold more than max. */
+	int want = nk_min(n, max), at = want;
+	for (struct nk_bucket *b = got; b != NULL && at > 0; b = b->next) {
+		int k = nk_min((int)b->cnt, at);
+		memcpy(&buf[at - k], &b->items[b->cnt - k], (size_t)k * sizeof(void *));
+		b->cnt = (uint16_t)(b->cnt - k);
+		at -= k;
+	}
+	NK_ASSERT(at == 0, "a take left a hole in its buffer");
+	depot_put_back(z, dep, got);
+	return want;
 }
 
 void
@@ -414,52 +443,52 @@ zone_depot_give(struct nk_zone *z, int d, void **items, int n)
 		return;
 	}
 	uint16_t cap = zone_bucket_cap(z);
-	struct nk_bucket *spares = NULL;
-	for (;;) {
-		bool overflow = false;
+	struct nk_bucket *empties = NULL;
+	int have = 0;
+	/* The room the depot has, and its empty buckets for that many. */
+	depot_lock(z, dep);
+	uint64_t limit = depot_limit(z, dep);
+	int room = dep->nitems >= limit ? 0 : (int)nk_min((uint64_t)n, limit - dep->nitems);
+	if (room < n)
+		dep->overflows++;  /* full: the rest goes back to the keg */
+	int need = (room + cap - 1) / cap;
+	for (struct nk_bucket *b; have < need && (b = depot_pop_empty(dep, cap)) != NULL; have++) {
+		b->next = empties;
+		empties = b;
+	}
+	nk_unlock(&dep->lock);
+	for (struct nk_bucket *b; have < need && (b = bucket_alloc(cap)) != NULL; have++) {
+		b->next = empties;
+		empties = b;
+	}
+	/* Filled outside the lock. */
+	int given = 0;
+	for (struct nk_bucket *b = empties; b != NULL; b = b->next) {
+		int k = nk_min(room - given, (int)cap);
+		memcpy(b->items, items + given, (size_t)k * sizeof(void *));
+		b->cnt = (uint16_t)k;
+		given += k;
+	}
+	struct nk_bucket *refused = NULL;
+	if (empties != NULL) {
 		depot_lock(z, dep);
-		while (n > 0) {
-			int k = nk_min(n, (int)cap);
-			if (dep->nitems + (uint64_t)k > depot_limit(z, dep)) {
-				dep->overflows++;  /* full: the rest goes back to the keg */
-				overflow = true;
-				break;
+		while (empties != NULL) {
+			struct nk_bucket *b = empties;
+			empties = b->next;
+			/* Other CPUs' trades may have filled it meanwhile. */
+			if (!depot_push_full(z, dep, b)) {
+				b->next = refused;
+				refused = b;
 			}
-			struct nk_bucket *b = depot_pop_empty(dep, cap);
-			if (b == NULL && (b = spares) != NULL)
-				spares = b->next;
-			if (b == NULL)
-				break;
-			memcpy(b->items, items, (size_t)k * sizeof(void *));
-			b->cnt = (uint16_t)k;
-			bool kept = depot_push_full(z, dep, b);
-			NK_ASSERT(kept, "a depot refused a bucket it had room for");
-			(void)kept;
-			items += k;
-			n -= k;
 		}
 		nk_unlock(&dep->lock);
-		if (n == 0 || overflow)
-			break;
-		/* The depot ran out of empty buckets: new ones for the rest, made
-		 * outside its lock. */
-		for (int need = (n + cap - 1) / cap; need > 0; need--) {
-			struct nk_bucket *b = bucket_alloc(cap);
-			if (b == NULL)
-				break;
-			b->cnt = 0;
-			b->next = spares;
-			spares = b;
-		}
-		if (spares == NULL)
-			break;
 	}
-	while (spares != NULL) {
-		struct nk_bucket *next = spares->next;
-		bucket_free(spares);
-		spares = next;
+	while (refused != NULL) {
+		struct nk_bucket *next = refused->next;
+		zone_release_bucket(z, refused);
+		refused = next;
 	}
-	zone_release(z, items, n);
+	zone_release(z, items + given, n - given);
 }
 
 struct nk_bucket *

@@ -294,12 +294,21 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 			continue;
 		}
 		int d = (int)r->domain;
-		void *buf[PCPU_BATCH_MAX];
-		/* As many as the array holds (a spill may have grown it), a batch at most. */
-		int n = pcpu_fill(z, d, flags, buf, (int)nk_min(st_cap(st), (uint32_t)PCPU_BATCH_MAX));
+		void *buf[PCPU_REFILL_MAX];
+		/* As many as the array holds (a spill or a stream may have grown it). */
+		int n = pcpu_fill(z, d, flags, buf, (int)nk_min(st_cap(st), (uint32_t)PCPU_REFILL_MAX));
 		if (n == 0)
 			return NULL;  /* errno from the keg */
 		struct pcpu_count *c = &r->cnt[id];
+		/*
+		 * An array emptied again with fewer frees since the last refill than
+		 * half its cap is a stream of allocations (a producer thread): its
+		 * cap doubles as a full array's does (pcpu_grow), so that the next
+		 * refills take more at once and come to the depot less often.
+		 */
+		uint32_t last = __atomic_exchange_n(&c->refill_mark, st_pushes(st), __ATOMIC_RELAXED);
+		if (__atomic_load_n(&c->in, __ATOMIC_RELAXED) != 0 && st_pushes(st) - last < st_cap(st) / 2)
+			pcpu_grow(r, id);
 		pcpu_add(&c->in, (uint64_t)n);
 		/* The last one is the caller's; the others go onto the array. */
 		if (n > 1 && !pcpu_push_batch(cpu, id, buf, (uintptr_t)(n - 1))) {
@@ -318,10 +327,10 @@ static void
 pcpu_spill(struct nk_zone *z, struct pcpu_region *r, int cpu, int id)
 {
 	int d = (int)r->domain;
-	void *buf[PCPU_BATCH_MAX];
+	void *buf[PCPU_SPILL_MAX];
 	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
 	uintptr_t want = nk_max(st_cap(st) / 2u, 1u);
-	long k = pcpu_pop_batch(cpu, id, buf, nk_min(want, (uintptr_t)PCPU_BATCH_MAX));
+	long k = pcpu_pop_batch(cpu, id, buf, nk_min(want, (uintptr_t)PCPU_SPILL_MAX));
 	if (k <= 0)
 		return;
 	pcpu_grow(r, id);  /* the next stream of frees fits better */

@@ -16,12 +16,16 @@
 #define PCPU_CAP_MIN      4
 #define PCPU_ID_BYTES     ((size_t)128 << 10)  /* an id's cap grows up to this */
 #define PCPU_CPU_BYTES    ((size_t)1 << 20)    /* and a CPU's caps sum to at most this */
-#define PCPU_BATCH_MAX    256        /* items a refill or a spill moves at once */
+/* Items a refill moves at once: a whole array (4 KiB of pointers on the
+ * slow path's stack), so that a CPU that only allocates trades with the
+ * depot once per array; a spill moves half an array. */
+#define PCPU_REFILL_MAX   PCPU_SLOTS
+#define PCPU_SPILL_MAX    (PCPU_SLOTS / 2)
 
 /* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
 struct pcpu_count {
 	uint32_t mark;               /* pushes at the last settle */
-	uint32_t pad;
+	uint32_t refill_mark;        /* pushes at the last refill (pcpu_alloc) */
 	uint64_t frees;              /* pushes folded in by settles */
 	uint64_t in, out, bypass, xdomain;
 	uint64_t seen;               /* the state word at the last idle check */
@@ -39,7 +43,7 @@ _Static_assert(sizeof(struct pcpu_region) <= NK_PCPU_BLOCKS, "the header overlap
 _Static_assert(NK_PCPU_BLOCKS + (size_t)NK_TC_INLINE * NK_PCPU_BLOCK_STRIDE <= PCPU_REGION_BYTES,
     "blocks past the region");
 _Static_assert(PCPU_SLOTS < NK_PCPU_BLOCK_STRIDE / sizeof(void *) &&
-    PCPU_BATCH_MAX <= PCPU_SLOTS, "items past their block");
+    PCPU_REFILL_MAX <= PCPU_SLOTS, "items past their block");
 
 static inline uint64_t *
 pcpu_state(struct pcpu_region *r, int id)

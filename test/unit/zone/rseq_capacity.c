@@ -21,7 +21,12 @@
  *     refills counted as misses, the bound stayed at its base and every
  *     batch went through the keg (16 threads of xmalloc-test spent 45% of
  *     their time in the kernel, on the keg's lock).
- *  4. Counts stay exact: get_cur 0 after every batch, and the zone's total
+ *  4. A stream of allocations grows the array too: after a drain (cap at
+ *     the floor), 3000 items allocated with no free between them: a later
+ *     refill leaves more than the floor in the array (its cap grew on the
+ *     refills that found it emptied by allocations alone; at the floor, a
+ *     refill brought 192 items at most).
+ *  5. Counts stay exact: get_cur 0 after every batch, and the zone's total
  *     allocations and frees equal what the test did.
  */
 #include "cache_common.h"
@@ -128,6 +133,25 @@ int main(void)
 	ops += 200;
 	CHECK(cached_here() < 200, "the array holds all %llu items of a batch of 200 after a "
 	    "drain: its capacity was not put back to the floor", (unsigned long long)cached_here());
+
+	ct_phase = "stream";
+	enum { STREAM = 3000 };
+	static void *stream[STREAM];
+	nk_zone_reclaim(zone, NK_RECLAIM_DRAIN);
+	uint64_t stream_most = 0;
+	for (int i = 0; i < STREAM; i++) {
+		if ((stream[i] = nk_zalloc(zone, NK_NOWAIT)) == NULL)
+			FAIL("allocation %d of a stream of %d failed", i, STREAM);
+		stream_most = nk_max(stream_most, cached_here());
+	}
+	CHECK(stream_most > FLOOR, "a stream of %d allocations found at most %llu items in the "
+	    "array after a refill: its cap did not grow past the floor of %d", STREAM,
+	    (unsigned long long)stream_most, FLOOR);
+	CHECK(stream_most <= SLOTS, "the array held %llu items, more than its %d slots",
+	    (unsigned long long)stream_most, SLOTS);
+	for (int i = 0; i < STREAM; i++)
+		nk_zfree(zone, stream[i]);
+	ops += STREAM;
 
 	struct nk_domain_stats t = ct_zone_total(zone);
 	CHECK(t.allocs == ops && t.frees == ops, "allocs %llu, frees %llu; the test did %llu of each",
