@@ -3,9 +3,9 @@
  * of items; each zone keeps a depot of full and empty buckets per domain.
  * Every depot operation is written once here (zone_put_bucket,
  * zone_depot_take, zone_depot_give, zone_fetch_empty, the trim), and so
- * is the zone's traffic with its keg (zone_import, zone_release).  The zone's bucket size
- * and the depots' bounds follow the working set: misses grow them, the trim
- * shrinks them.
+ * is the zone's traffic with its keg (zone_import, zone_release).  The
+ * zone's bucket size and the depots' bounds follow the working set: misses
+ * grow them, the trim shrinks them.
  */
 #ifndef NK_BUCKET_H
 #define NK_BUCKET_H
@@ -74,8 +74,9 @@ void zone_put_bucket(struct nk_zone *z, int d, struct nk_bucket *b);
 /* An empty bucket of at least the zone's current size, from the depot or new; NULL: none. */
 struct nk_bucket *zone_fetch_empty(struct nk_zone *z, int d);
 /*
- * The per-CPU caches' trades (pcpu.c), each in one hold of the depot's
- * lock whatever the number of buckets it takes:
+ * The per-CPU caches' trades (pcpu.c), whatever the number of buckets they
+ * move: two short holds of the depot's lock that move bucket pointers,
+ * the items copied between them, outside it:
  * zone_depot_take: up to max items of domain d's depot into buf[0..n),
  * the first bucket's top item last (the next one handed out), the emptied
  * buckets kept as the depot's empties; returns n.  A depot with none is a
