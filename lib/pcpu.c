@@ -57,7 +57,7 @@
  * This file owns start-up, the calling CPU's slow paths and fork; the
  * internals both files share are in pcpu_int.h.
  *
- * Layering: pcpu.c calls the depots and the keg traffic (bucket.c), the
+ * Layering: pcpu.c calls the depots and the keg traffic (depot.c, bucket.c), the
  * topology and the system-call layer; never the thread caches or the zone
  * API above it.
  */

@@ -5,7 +5,7 @@
  * drain safe against the CPU's own sequences is pcpu.c's comment,
  * "Draining another CPU".
  *
- * Layering: as pcpu.c (the depots and the keg traffic of bucket.c, the
+ * Layering: as pcpu.c (the depots and the keg traffic of depot.c and bucket.c, the
  * topology, the system-call layer); internals from pcpu_int.h.
  */
 #include <errno.h>

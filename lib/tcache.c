@@ -19,7 +19,7 @@
  * per-CPU caches are off (NUMAKEG_CACHE=thread, secure mode, no membarrier,
  * not x86-64).  A thread that exits gives its buckets back.
  *
- * Layering: tcache.c calls the depots (bucket.c), the registry, the keg
+ * Layering: tcache.c calls the depots (depot.c), the registry, the keg
  * (secure-mode checks) and the topology; it never calls the zone API
  * above it.  The zone layer's top (zone.c) knows the caches; the caches
  * know only the zone's data.

@@ -3,7 +3,7 @@
  * limits, drain and reclaim, the counters the stats layer reads.
  *
  * Layering: zone.c is the top of the zone layer's data path.  It calls the
- * thread caches (tcache.c), the depots (bucket.c), the registry, the keg
+ * thread caches (tcache.c), the depots (depot.c), the registry, the keg
  * and the page layer (nk_reclaim's purge).  Nothing below calls it: the
  * lower files get the memory of their own structures (buckets, thread
  * caches, slab headers, map entries) from zones that zone_boot.c makes and
@@ -19,7 +19,7 @@
  *     to the keg, for what no cache may hold.
  *
  * Daemon-free: depots are trimmed to their working set on the slow paths
- * (bucket.c, zone_maybe_trim).
+ * (depot.c, zone_maybe_trim).
  */
 #include <time.h>
 
@@ -35,7 +35,7 @@
 #define NK_BUCKET_BYTES  ((size_t)64 << 10)
 /* A zone's first bucket size: small enough for a thread that allocates a
  * few items, grown on misses and depot contention up to bucket_max, shrunk
- * by trims (bucket.c; doc/DESIGN.md, "Bucket sizes follow the working set"). */
+ * by trims (depot.c; doc/DESIGN.md, "Bucket sizes follow the working set"). */
 #define NK_BUCKET_START  32
 /* NK_WAITOK with no memory: the longest wait between tries, in ms. */
 #define ZONE_WAIT_MAX_MS 64

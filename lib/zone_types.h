@@ -2,7 +2,7 @@
  * The zone layer's data (uma_int.h's uma_zone, uma_bucket, uma_cache): the
  * zone, its per-domain bucket depot, the bucket, a thread cache and its
  * slots, and the inline slot operations.  Shared by the four files of the
- * zone layer (registry.c, bucket.c, tcache.c, zone.c) and read by the
+ * zone layer (registry.c, bucket.c, depot.c, tcache.c, zone.c) and read by the
  * layers above; it holds no code that calls out (doc/DESIGN.md, "Layers").
  */
 #ifndef NK_ZONE_TYPES_H
@@ -19,7 +19,7 @@
 struct nk_bucket {
 	/*
 	 * nk_slab_cookie ^ the bucket's address, checked whenever a depot list
-	 * gives the bucket up and when it is freed (bucket.c): bucket slabs sit
+	 * gives the bucket up and when it is freed (bucket_int.h): bucket slabs sit
 	 * in the windows beside the program's blocks, and a linear overflow
 	 * into one reaches this word before the list link and the items.
 	 */
@@ -41,7 +41,7 @@ struct nk_depot {
 	uint32_t nempty;
 	uint64_t nitems;
 	uint64_t imin;              /* fewest items seen since the last trim */
-	/* The bound on nitems: 0 until a miss grows it past the base (bucket.c). */
+	/* The bound on nitems: 0 until a miss grows it past the base (depot.c). */
 	uint64_t limit;
 	uint64_t overflows;         /* buckets sent to the keg for want of room, since the last trim */
 	/* Counters flushed from thread caches. */

@@ -17,11 +17,14 @@ cd -- "$root/lib"
 # page_cache is the page layer's cache of freed runs, called only by page.c
 # with the domain's page lock held, and it calls back page_account_meta.
 # pcpu_drain (other CPUs' arrays, the counts) and pcpu_int (the internals
-# it shares with pcpu.c) are the per-CPU module split by concern.
+# it shares with pcpu.c) are the per-CPU module split by concern; depot
+# (the depots) and bucket_int (what it shares with bucket.c) the bucket
+# module's, whose cross-domain frees and depots call each other.
 module() {
 	case $1 in
 	page_cache) echo page ;;
 	pcpu_drain | pcpu_int) echo pcpu ;;
+	depot | bucket_int) echo bucket ;;
 	*) echo "$1" ;;
 	esac
 }

@@ -1,6 +1,6 @@
 /*
  * cache_buckets: bucket sizes and depot bounds that follow the working set
- * (lib/bucket.c; issue 10, "Batches").
+ * (lib/depot.c; issue 10, "Batches").
  *
  *  1. Grow on misses: one thread on domain 0 allocates batches of 2000
  *     64-byte items and frees them (FIFO, then LIFO): every refill of the
@@ -27,8 +27,8 @@
 
 #define NDOM      4
 #define BIG_BATCH 10000
-#define DEPOT_BASE_BYTES (512u << 10)   /* bucket.c's DEPOT_MAX_BYTES */
-#define BUCKET_FLOOR 8                  /* bucket.c's BUCKET_CAP_FLOOR */
+#define DEPOT_BASE_BYTES (512u << 10)   /* depot.c's DEPOT_MAX_BYTES */
+#define BUCKET_FLOOR 8                  /* depot.c's BUCKET_CAP_FLOOR */
 #define NTHREADS  8
 
 static nk_zone_t z64, z256;

@@ -16,7 +16,7 @@
  *  3. The depot's bound grows on a per-CPU miss: batches of 20000 items
  *     (1.25 MiB, past the depot's base bound of 512 KiB) send items to the
  *     keg at first; the refills that then find the depot empty double its
- *     bound (lib/bucket.c, zone_depot_take), and after a few rounds the
+ *     bound (lib/depot.c, zone_depot_take), and after a few rounds the
  *     depot holds more than its base between batches.  Before the per-CPU
  *     refills counted as misses, the bound stayed at its base and every
  *     batch went through the keg (16 threads of xmalloc-test spent 45% of
@@ -35,7 +35,7 @@
 
 #define BATCH  1000
 #define BIG    20000
-#define DEPOT_BASE (512u << 10) / 64   /* bucket.c's DEPOT_MAX_BYTES, in 64-byte items */
+#define DEPOT_BASE (512u << 10) / 64   /* depot.c's DEPOT_MAX_BYTES, in 64-byte items */
 #define ROUNDS 6
 #define FLOOR  192
 #define SLOTS  504
