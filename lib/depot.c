@@ -196,6 +196,17 @@ items_are_home(const struct nk_zone *z, int d, void *const *items, int n)
 	return true;
 }
 
+/* Buckets taken off a depot: their items back to the keg, the buckets freed. */
+static void
+buckets_release(struct nk_zone *z, struct nk_bucket *list)
+{
+	while (list != NULL) {
+		struct nk_bucket *next = list->next;
+		zone_release_bucket(z, list);
+		list = next;
+	}
+}
+
 /* A list of buckets off the depot back onto it in one hold of its lock:
  * the empty ones as its empties (the rest freed), one with items left
  * (whose items were in it before) onto its full list. */
@@ -217,11 +228,7 @@ depot_put_back(struct nk_zone *z, struct nk_depot *dep, struct nk_bucket *list)
 		}
 	}
 	nk_unlock(&dep->lock);
-	while (unkept != NULL) {
-		struct nk_bucket *next = unkept->next;
-		bucket_free(unkept);
-		unkept = next;
-	}
+	buckets_release(z, unkept);
 }
 
 /*
@@ -329,11 +336,7 @@ zone_depot_give(struct nk_zone *z, int d, void **items, int n)
 		}
 		nk_unlock(&dep->lock);
 	}
-	while (refused != NULL) {
-		struct nk_bucket *next = refused->next;
-		zone_release_bucket(z, refused);
-		refused = next;
-	}
+	buckets_release(z, refused);
 	zone_release(z, items + given, n - given);
 }
 
@@ -508,16 +511,8 @@ zone_trim_depot(struct nk_zone *z, int d, bool all)
 	else if (freed > 0 && dep->limit > 0)
 		dep->limit -= dep->limit / 4;  /* the working set dropped */
 	nk_unlock(&dep->lock);
-	while (release != NULL) {
-		struct nk_bucket *b = release;
-		release = b->next;
-		zone_release_bucket(z, b);
-	}
-	while (empties != NULL) {
-		struct nk_bucket *b = empties;
-		empties = b->next;
-		bucket_free(b);
-	}
+	buckets_release(z, release);
+	buckets_release(z, empties);
 	/* The working set dropped (the depot held items nobody asked for since
 	 * the last trim): smaller buckets, so the caches hold less. */
 	uint16_t cap = zone_bucket_cap(z);

@@ -1,8 +1,8 @@
 /*
  * The zone layer's data (uma_int.h's uma_zone, uma_bucket, uma_cache): the
  * zone, its per-domain bucket depot, the bucket, a thread cache and its
- * slots, and the inline slot operations.  Shared by the four files of the
- * zone layer (registry.c, bucket.c, depot.c, tcache.c, zone.c) and read by the
+ * slots, and the inline slot operations.  Shared by the files of the zone
+ * layer (registry.c, bucket.c, depot.c, tcache.c, zone.c) and read by the
  * layers above; it holds no code that calls out (doc/DESIGN.md, "Layers").
  */
 #ifndef NK_ZONE_TYPES_H
