@@ -20,11 +20,13 @@
  * Capacity per CPU and zone: it starts at its zone's floor, PCPU_BYTES of
  * items (at least 4, at most 192), and grows where it is short: every
  * spill of a full array doubles the CPU's cap for that zone (pcpu_grow),
- * up to PCPU_ID_BYTES of items (at most PCPU_SLOTS), while the CPU's caps
- * sum to at most PCPU_CPU_BYTES.
- * So a batch of a thousand allocations or frees costs a few depot trades,
- * not one every hundred blocks (tcmalloc sizes its per-CPU caches the same
- * way), and a CPU's memory stays bounded.  A drain (the idle trim, reclaim,
+ * up to PCPU_ID_BYTES of items (at most PCPU_SLOTS, 2040), while what the
+ * CPU's caps have grown past their floors sums to at most PCPU_CPU_BYTES.
+ * So a batch of up to 2040 allocations followed by their frees stays in
+ * the array, a larger one costs a depot trade every few hundred blocks
+ * (tcmalloc sizes its per-CPU caches the same way), and a CPU's memory
+ * stays bounded: its zones' floors (at most 48 KiB of items each) and
+ * 1 MiB of growth.  A drain (the idle trim, reclaim,
  * a zone's destruction) puts the cap back to the floor.
  *
  * Counts without an atomic on the fast paths: a push (a free) adds one to
@@ -185,6 +187,12 @@ pcpu_activate(struct pcpu_region *r, int cpu, int id)
 	if (cap == 0)
 		return false;
 	nk_lock(&pcpu_lock[cpu]);
+	if (r->cnt[id].draining) {
+		/* Its items are on their way home from the array itself: this
+		 * call goes past the CPU's cache. */
+		nk_unlock(&pcpu_lock[cpu]);
+		return false;
+	}
 	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_cap(st) == 0 && st_count(st) == 0)
 		__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
@@ -217,8 +225,11 @@ pcpu_settle_try(struct pcpu_region *r, int cpu, int id)
 /* ---- Slow paths of the calling CPU ---- */
 
 /*
- * The calling CPU's array of id ran full: its cap doubles, up to
- * the id's maximum, if the CPU's caps stay within PCPU_CPU_BYTES.  The
+ * The calling CPU's array of id ran full: its cap doubles, up to the id's
+ * maximum, if what the CPU's caps have grown past their floors stays within
+ * PCPU_CPU_BYTES.  Floors are not counted: a program that has used many
+ * classes has most of them at their floors (about 48 KiB of items each),
+ * and counting those left no class room to grow.  The
  * word's cap changes with a compare-and-swap; the CPU's other threads
  * cannot be inside a sequence meanwhile (a preempted one starts over), so
  * only a caller that has just moved to another CPU can lose the change to
@@ -236,9 +247,12 @@ pcpu_grow(struct pcpu_region *r, int id)
 		return;
 	uint32_t want = nk_min(cap * 2, max);
 	size_t bytes = (size_t)(want - cap) * pcpu_id_size[id];
-	for (int i = 0; i < NK_TC_INLINE && bytes <= PCPU_CPU_BYTES; i++)
-		bytes += (size_t)st_cap(__atomic_load_n(pcpu_state(r, i), __ATOMIC_RELAXED)) *
-		    pcpu_id_size[i];
+	for (int i = 0; i < NK_TC_INLINE && bytes <= PCPU_CPU_BYTES; i++) {
+		uint32_t c = st_cap(__atomic_load_n(pcpu_state(r, i), __ATOMIC_RELAXED));
+		uint32_t floor = __atomic_load_n(&pcpu_id_cap[i], __ATOMIC_RELAXED);
+		if (c > floor)
+			bytes += (size_t)(c - floor) * pcpu_id_size[i];
+	}
 	if (bytes > PCPU_CPU_BYTES)
 		return;
 	uint64_t grown = (st & ~((uint64_t)0xffff << NK_PCPU_CAP_SHIFT)) |
@@ -450,8 +464,14 @@ pcpu_fork_parent(void)
 void
 pcpu_fork_child(void)
 {
-	for (int c = 0; c < pcpu_ncpus; c++)
+	for (int c = 0; c < pcpu_ncpus; c++) {
 		nk_lock_reinit(&pcpu_lock[c]);
+		/* A drain the fork cut short: its items stay lost, its array can restart. */
+		struct pcpu_region *r = pcpu_at(c);
+		if (nk_pcpu_on && __atomic_load_n(&r->made, __ATOMIC_ACQUIRE))
+			for (int id = 0; id < NK_TC_INLINE; id++)
+				r->cnt[id].draining = 0;
+	}
 	if (nk_pcpu_on)
 		(void)pcpu_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0);
 }

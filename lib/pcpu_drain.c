@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <string.h>
 
 #include "pcpu_int.h"
@@ -27,12 +28,13 @@ pcpu_fence(int cpu)
 }
 
 /*
- * Takes every item of id off cpu's array into buf, the CPU's lock held:
- * the word is left stopped (count 0, cap 0, pushes kept).  The number taken;
- * *cap: the cap the word had (0: it was stopped already).
+ * Stops id's array on cpu, the CPU's lock held, and says how many items it
+ * held; they stay where they are, in the array's memory, which no one
+ * writes while the word is stopped and the drain is under way.  *cap: the
+ * cap it had (0: it was stopped already).
  */
 static unsigned
-pcpu_steal(struct pcpu_region *r, int cpu, int id, void **buf, uint32_t *cap)
+pcpu_steal(struct pcpu_region *r, int cpu, int id, uint32_t *cap)
 {
 	uint64_t *sp = pcpu_state(r, id);
 	for (;;) {
@@ -49,54 +51,73 @@ pcpu_steal(struct pcpu_region *r, int cpu, int id, void **buf, uint32_t *cap)
 			continue;  /* a sequence that had read st committed after the swap */
 		unsigned n = st_count(st);
 		NK_ASSERT(n <= PCPU_SLOTS && n <= *cap, "a stolen count past the capacity");
-		memcpy(buf, pcpu_items(r, id), n * sizeof(void *));
 		return n;
 	}
 }
 
-/* cpu's items of z back to the keg; dying: its counts reset, the array left stopped. */
+/*
+ * cpu's items of z back to the keg; dying: its counts reset, the array left
+ * stopped.  The items go home straight from the stopped array (no copy: an
+ * array holds up to 16 KiB of pointers, too much for a slow path's stack)
+ * and outside the CPU's lock, since a zone's fini may allocate; meanwhile
+ * pcpu_activate leaves the array stopped and other drains of it wait or
+ * pass.
+ */
 static void
 pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 {
 	struct pcpu_region *r = pcpu_at(cpu);
 	int id = z->id;
-	void *buf[PCPU_SLOTS];
+	struct pcpu_count *c = &r->cnt[id];
 	nk_lock(&pcpu_lock[cpu]);
 	if (!__atomic_load_n(&r->made, __ATOMIC_ACQUIRE)) {
 		nk_unlock(&pcpu_lock[cpu]);
 		return;
 	}
+	while (c->draining) {
+		nk_unlock(&pcpu_lock[cpu]);
+		if (!dying)
+			return;  /* the trim's look: that drain does the work */
+		sched_yield();  /* a zone's destruction waits until the items are home */
+		nk_lock(&pcpu_lock[cpu]);
+	}
 	/* The partial cross bucket goes home too, once the lock is dropped. */
-	struct nk_bucket *cross = r->cnt[id].cross;
-	r->cnt[id].cross = NULL;
+	struct nk_bucket *cross = c->cross;
+	c->cross = NULL;
 	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_count(st) == 0 && (!dying || st_cap(st) == 0)) {
 		if (dying) {
-			memset(&r->cnt[id], 0, sizeof(r->cnt[id]));
-			r->cnt[id].mark = st_pushes(st);
+			memset(c, 0, sizeof(*c));
+			c->mark = st_pushes(st);
 		}
 		nk_unlock(&pcpu_lock[cpu]);
 		pcpu_send_cross(z, cross);
 		return;
 	}
 	uint32_t cap;
-	unsigned n = pcpu_steal(r, cpu, id, buf, &cap);
-	struct pcpu_count *c = &r->cnt[id];
+	unsigned n = pcpu_steal(r, cpu, id, &cap);
 	st = pcpu_settle(r, id);
+	if (!dying)
+		pcpu_add(&c->out, n);
+	c->draining = 1;
+	nk_unlock(&pcpu_lock[cpu]);
+	zone_release(z, pcpu_items(r, id), (int)n);
+	pcpu_send_cross(z, cross);
+	nk_lock(&pcpu_lock[cpu]);
+	c->draining = 0;
 	if (dying) {
 		memset(c, 0, sizeof(*c));
 		c->mark = st_pushes(st);
 	} else {
-		pcpu_add(&c->out, n);
-		/* The word is stopped: a plain store restarts it, at the zone's floor. */
+		/* The word is still stopped: a plain store restarts it, at the zone's floor. */
 		uint16_t floor = __atomic_load_n(&pcpu_id_cap[id], __ATOMIC_ACQUIRE);
+		NK_ASSERT(__atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED) == st,
+		    "a drained array changed while its items went home");
 		if (cap != 0 && floor != 0)
 			__atomic_store_n(pcpu_state(r, id), st | (uint64_t)floor << NK_PCPU_CAP_SHIFT,
 			    __ATOMIC_RELEASE);
 	}
 	nk_unlock(&pcpu_lock[cpu]);
-	zone_release(z, buf, (int)n);
-	pcpu_send_cross(z, cross);
 }
 
 void

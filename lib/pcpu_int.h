@@ -15,17 +15,19 @@
 #define PCPU_FLOOR_SLOTS  192
 #define PCPU_CAP_MIN      4
 #define PCPU_ID_BYTES     ((size_t)128 << 10)  /* an id's cap grows up to this */
-#define PCPU_CPU_BYTES    ((size_t)1 << 20)    /* and a CPU's caps sum to at most this */
-/* Items a refill moves at once: a whole array (4 KiB of pointers on the
- * slow path's stack), so that a CPU that only allocates trades with the
- * depot once per array; a spill moves half an array. */
-#define PCPU_REFILL_MAX   PCPU_SLOTS
-#define PCPU_SPILL_MAX    (PCPU_SLOTS / 2)
+#define PCPU_CPU_BYTES    ((size_t)1 << 20)    /* and a CPU's caps past their floors sum to at most this */
+/* Items a refill moves at once (4 KiB of pointers on the slow path's
+ * stack: a thread's stack may be as small as 16 KiB), so that a CPU that
+ * only allocates trades with the depot once per 504 items; a spill moves
+ * half an array, at most 252. */
+#define PCPU_REFILL_MAX   504
+#define PCPU_SPILL_MAX    252
 
 /* The slow paths' counts of a CPU and zone id (see above), and the trim's last look. */
 struct pcpu_count {
 	uint32_t mark;               /* pushes at the last settle */
 	uint32_t refill_mark;        /* pushes at the last refill (pcpu_alloc) */
+	uint32_t draining;           /* a drain is sending the stopped array's items home */
 	uint64_t frees;              /* pushes folded in by settles */
 	uint64_t in, out, bypass, xdomain;
 	uint64_t seen;               /* the state word at the last idle check */

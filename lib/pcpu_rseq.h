@@ -7,10 +7,14 @@
  * A CPU's region starts at nk_pcpu_base + (cpu << NK_PCPU_SHIFT).  At byte
  * 0 it holds the domain its items belong to (u32).  Zone id i's block is
  * at NK_PCPU_BLOCKS + i * NK_PCPU_BLOCK_STRIDE: its 64-bit state word,
- * then its items, items[k] at 8 + 8k.  The stride is a page and a cache
- * line, so that the ids' state words fall in 64 different L1 sets: at a
- * page stride every one of them sat in set 0, and a program using more
- * classes than the L1 has ways (12) missed on the state words.  One register (the CPU's region plus
+ * then its items, items[k] at 8 + 8k.  The stride is four pages and a
+ * cache line, so that the ids' state words fall in 64 different L1 sets:
+ * at a page stride every one of them sat in set 0, and a program using more
+ * classes than the L1 has ways (12) missed on the state words.  Four pages
+ * hold 2040 items: a batch of a thousand or two allocations followed by
+ * their frees stays in the CPU's array (glibc-simple frees 1600 at a time;
+ * at 504 items every such batch went through the depot).  Only the pages
+ * an array uses are ever touched.  One register (the CPU's region plus
  * the block's offset) addresses both, with constant displacements: no load
  * on the sequences' chain but the state word's and the item's.  cpu_id is
  * sign-extended: the two regions below the base (cpu -1, rseq not
@@ -47,13 +51,13 @@
 
 #include "nk_base.h"
 
-#define NK_PCPU_SHIFT       19        /* a CPU's region: 512 KiB of address space */
+#define NK_PCPU_SHIFT       21        /* a CPU's region: 2 MiB of address space */
 #define NK_PCPU_GUARDS      2         /* regions below the base: cpu_id -1 and -2 */
 #define NK_STR2(x) #x
 #define NK_STR(x) NK_STR2(x)
 #define NK_PCPU_BLOCKS      8192      /* the blocks, after the region's header */
-#define NK_PCPU_BLOCK_STRIDE 4160     /* a block: the state word and 519 item slots */
-#define NK_PCPU_SLOTS       504       /* items an id's array may hold (<= 519) */
+#define NK_PCPU_BLOCK_STRIDE 16448    /* a block: the state word and 2055 item slots */
+#define NK_PCPU_SLOTS       2040      /* items an id's array may hold (<= 2055) */
 #define NK_PCPU_COUNT_MASK  0xffffull
 #define NK_PCPU_CAP_SHIFT   16
 #define NK_PCPU_PUSH_ONE    0x100000001ull  /* count + 1, pushes + 1 */

@@ -8,8 +8,9 @@
  *  1. Batches of 1000 64-byte items, allocated, stamped, checked distinct,
  *     checked and freed: after a few, the CPU's array holds more than the
  *     floor (192 items: 48 KiB of 64-byte items, at most 192) and at most
- *     the slots of a block (504).  On the old fixed capacity it held at
- *     most 192.
+ *     the slots of a block (NK_PCPU_SLOTS, 2040), and at least the whole
+ *     batch of 1000.  On the old fixed capacity it held at most 192; with
+ *     blocks of 504 slots, at most 504.
  *  2. 200 items allocated and held, NK_RECLAIM_DRAIN, the 200 freed: a cap
  *     back at the floor spills half at the 193rd free, so the array holds
  *     fewer than 200; a cap left grown would hold all 200.
@@ -38,7 +39,7 @@
 #define DEPOT_BASE ((512u << 10) / 64) /* depot.c's DEPOT_MAX_BYTES, in 64-byte items */
 #define ROUNDS 6
 #define FLOOR  192
-#define SLOTS  504
+#define SLOTS  NK_PCPU_SLOTS
 
 static nk_zone_t zone;
 static int dom;
@@ -108,6 +109,8 @@ int main(void)
 	    "capacity did not grow past the floor of %d", (unsigned long long)most, BATCH, FLOOR);
 	CHECK(most <= SLOTS, "the array held %llu items, more than its %d slots",
 	    (unsigned long long)most, SLOTS);
+	CHECK(most >= BATCH, "the array held at most %llu items after batches of %d: a whole "
+	    "batch does not stay on the CPU", (unsigned long long)most, BATCH);
 
 	ct_phase = "depot bound";
 	for (int r = 0; r < ROUNDS; r++)
