@@ -1,0 +1,329 @@
+/*
+ * nk_ab: allocators side by side in ONE process, in alternating slices, so
+ * that a machine whose speed drifts by 10-60 % from one second to the next
+ * (the 2-cpu guest, bench/RESULTS.md) slows all of them alike.  Separate
+ * runs of a program under each allocator cannot decide a 5 % difference
+ * there; slices of a few milliseconds, the order rotated every round, and
+ * the median slice of each can.
+ *
+ *   nk_ab [-r ROUNDS] [-s SLICE_MS] [-k KERNEL,...] NAME=LIB ...
+ *
+ * LIB is a malloc library (libnumakeg.so, libjemalloc.so.2, ...), opened
+ * with dlopen(RTLD_LOCAL | RTLD_DEEPBIND): its malloc and free serve only
+ * the kernels, and the process's own malloc stays glibc's.  NAME=glibc
+ * uses the C library's.  Two builds of one allocator (numakeg before and
+ * after a change) can run side by side: every copy has its own globals.
+ * Ratios are against the first allocator named: the median over rounds of
+ * the ratio of the two slices of one round.
+ *
+ * Kernels (single-threaded):
+ *   simple   mimalloc-bench's glibc-simple: batches of 25, 100, 400 and
+ *            1600 blocks of 16 bytes, each block written, the first half
+ *            freed in order (FIFO), the rest in reverse (LIFO)
+ *   random   glibc-thread's loop on one thread: 1024 live blocks, a random
+ *            one replaced by a block of 4..32768 bytes (inverse-square
+ *            sizes), every byte written
+ *   pair     malloc(64) and free at once
+ *   batchN   N blocks of 64 bytes allocated, then freed in order
+ *            (N = 10, 100, 1000, 10000)
+ *
+ * The figure is nanoseconds per malloc/free pair, the kernel's own work
+ * (writing the blocks) included, as in the programs it imitates.  Libraries
+ * with a large initial-exec TLS (jemalloc's) need static TLS room:
+ * nk_ab re-executes itself with GLIBC_TUNABLES=glibc.rtld.optional_static_tls
+ * set when it is not.  Not linked with numakeg.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ALLOCS  8
+#define MAX_KERNELS 8
+#define MAX_ROUNDS  1000
+
+struct alloc {
+	const char *name;
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void **work;          /* the random kernel's live blocks */
+	unsigned rnd_pos;
+};
+
+struct kernel {
+	const char *name;
+	/* Runs `units` units on a; returns the malloc/free pairs done. */
+	uint64_t (*run)(struct alloc *a, uint64_t units, long arg);
+	long arg;
+	uint64_t units;       /* per slice, calibrated */
+	double ns[MAX_ALLOCS][MAX_ROUNDS];
+};
+
+static volatile char sink;
+
+static uint64_t
+k_simple(struct alloc *a, uint64_t units, long arg)
+{
+	static const int sizes[4] = { 25, 100, 400, 1600 };
+	char *arr[1600];
+	uint64_t pairs = 0;
+	(void)arg;
+	for (uint64_t u = 0; u < units; u++) {
+		int n = sizes[u % 4];
+		for (int i = 0; i < n; i++) {
+			char *p = a->malloc(16);
+			for (int g = 0; g < 16; g++)
+				p[g] = (char)g;
+			arr[i] = p;
+		}
+		for (int i = 0; i < n / 2; i++)
+			a->free(arr[i]);
+		for (int i = n - 1; i >= n / 2; i--)
+			a->free(arr[i]);
+		pairs += (uint64_t)n;
+	}
+	return pairs;
+}
+
+#define RND_SET   1024
+#define RND_SIZES 8000
+static unsigned rnd_size[RND_SIZES];
+static unsigned rnd_slot[RND_SET * 4];
+
+static void
+random_init(void)
+{
+	uint64_t x = 88;
+	const double lo = pow(4.0, -1.0), hi = pow(32768.0, -1.0);
+	for (int i = 0; i < RND_SIZES; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		double r = (double)(x >> 11) / (double)(1ull << 53);
+		rnd_size[i] = (unsigned)pow((hi - lo) * r + lo, -1.0);  /* inverse square */
+	}
+	for (int i = 0; i < RND_SET * 4; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		rnd_slot[i] = (unsigned)(x >> 33) % RND_SET;
+	}
+}
+
+static uint64_t
+k_random(struct alloc *a, uint64_t units, long arg)
+{
+	(void)arg;
+	if (a->work == NULL && (a->work = calloc(RND_SET, sizeof(void *))) == NULL) {
+		perror("nk_ab");
+		exit(1);
+	}
+	unsigned pos = a->rnd_pos;
+	for (uint64_t u = 0; u < units; u++, pos++) {
+		unsigned slot = rnd_slot[pos % (RND_SET * 4)], n = rnd_size[pos % RND_SIZES];
+		a->free(a->work[slot]);
+		char *p = a->malloc(n);
+		for (unsigned i = 0; i < n; i++)
+			p[i] = (char)i;
+		a->work[slot] = p;
+	}
+	a->rnd_pos = pos;
+	return units;
+}
+
+static uint64_t
+k_pair(struct alloc *a, uint64_t units, long arg)
+{
+	(void)arg;
+	for (uint64_t u = 0; u < units; u++) {
+		char *p = a->malloc(64);
+		sink = *(volatile char *)p;
+		a->free(p);
+	}
+	return units;
+}
+
+static uint64_t
+k_batch(struct alloc *a, uint64_t units, long n)
+{
+	void *arr[10000];
+	for (uint64_t u = 0; u < units; u++) {
+		for (long i = 0; i < n; i++)
+			arr[i] = a->malloc(64);
+		for (long i = 0; i < n; i++)
+			a->free(arr[i]);
+	}
+	return units * (uint64_t)n;
+}
+
+static double
+now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int
+cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return (a > b) - (a < b);
+}
+
+static double
+median(double *v, int n)
+{
+	double tmp[MAX_ROUNDS];
+	memcpy(tmp, v, (size_t)n * sizeof(*v));
+	qsort(tmp, (size_t)n, sizeof(*tmp), cmp_double);
+	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+static int
+add_kernel(struct kernel *k, int nk, const char *name)
+{
+	if (nk >= MAX_KERNELS) {
+		fprintf(stderr, "nk_ab: at most %d kernels\n", MAX_KERNELS);
+		exit(2);
+	}
+	k[nk].name = name;
+	k[nk].arg = 0;
+	if (strcmp(name, "simple") == 0) {
+		k[nk].run = k_simple;
+	} else if (strcmp(name, "random") == 0) {
+		k[nk].run = k_random;
+	} else if (strcmp(name, "pair") == 0) {
+		k[nk].run = k_pair;
+	} else if (strncmp(name, "batch", 5) == 0 && (k[nk].arg = atol(name + 5)) > 0 &&
+	    k[nk].arg <= 10000) {
+		k[nk].run = k_batch;
+	} else {
+		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, pair, batchN with N <= 10000)\n",
+		    name);
+		exit(2);
+	}
+	return nk + 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: nk_ab [-r ROUNDS] [-s SLICE_MS] [-k KERNEL,...] NAME=LIB|glibc ...\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct kernel kern[MAX_KERNELS];
+	struct alloc al[MAX_ALLOCS];
+	int rounds = 21, nk = 0, na = 0, opt;
+	double slice_ms = 20;
+	const char *klist = "simple,random,pair,batch10,batch100,batch1000,batch10000";
+
+	/* jemalloc's TLS does not fit glibc's default room for dlopen'd libraries. */
+	if (getenv("NK_AB_EXEC") == NULL) {
+		setenv("NK_AB_EXEC", "1", 1);
+		setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=65536", 1);
+		execv("/proc/self/exe", argv);
+		perror("nk_ab: re-exec");  /* go on: libraries with small TLS still load */
+	}
+	while ((opt = getopt(argc, argv, "r:s:k:")) != -1) {
+		switch (opt) {
+		case 'r': rounds = atoi(optarg); break;
+		case 's': slice_ms = atof(optarg); break;
+		case 'k': klist = optarg; break;
+		default: usage();
+		}
+	}
+	if (rounds < 1 || rounds > MAX_ROUNDS || slice_ms <= 0 || optind >= argc)
+		usage();
+	char *ks = strdup(klist);
+	for (char *save = NULL, *t = strtok_r(ks, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		nk = add_kernel(kern, nk, t);
+	for (int i = optind; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (eq == NULL || na >= MAX_ALLOCS)
+			usage();
+		*eq = '\0';
+		struct alloc *a = &al[na++];
+		memset(a, 0, sizeof(*a));
+		a->name = argv[i];
+		if (strcmp(eq + 1, "glibc") == 0) {
+			a->malloc = malloc;
+			a->free = free;
+			continue;
+		}
+		void *h = dlopen(eq + 1, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+		if (h == NULL) {
+			fprintf(stderr, "nk_ab: %s: %s\n", eq + 1, dlerror());
+			return 1;
+		}
+		a->malloc = (void *(*)(size_t))dlsym(h, "malloc");
+		a->free = (void (*)(void *))dlsym(h, "free");
+		if (a->malloc == NULL || a->free == NULL) {
+			fprintf(stderr, "nk_ab: %s has no malloc or free\n", eq + 1);
+			return 1;
+		}
+	}
+	random_init();
+
+	/* Calibrate each kernel on the first allocator (after a warm-up of all). */
+	for (int k = 0; k < nk; k++) {
+		for (int a = 0; a < na; a++)
+			kern[k].run(&al[a], 64, kern[k].arg);
+		uint64_t units = 16;
+		for (;;) {
+			double t0 = now_ns();
+			kern[k].run(&al[0], units, kern[k].arg);
+			double ms = (now_ns() - t0) / 1e6;
+			if (ms >= slice_ms / 4 || units > (1ull << 40)) {
+				kern[k].units = (uint64_t)fmax(1.0, (double)units * slice_ms / fmax(ms, 1e-3));
+				break;
+			}
+			units *= 4;
+		}
+		for (int a = 0; a < na; a++)  /* settle every heap at the slice's size */
+			kern[k].run(&al[a], kern[k].units, kern[k].arg);
+	}
+
+	for (int r = 0; r < rounds; r++)
+		for (int k = 0; k < nk; k++)
+			for (int j = 0; j < na; j++) {
+				int a = (j + r) % na;  /* rotate who goes first */
+				double t0 = now_ns();
+				uint64_t pairs = kern[k].run(&al[a], kern[k].units, kern[k].arg);
+				kern[k].ns[a][r] = (now_ns() - t0) / (double)pairs;
+			}
+
+	printf("nk_ab: %d rounds of %.0f ms slices, allocators alternating; ns per malloc/free pair, median (min)\n",
+	    rounds, slice_ms);
+	printf("%-12s", "kernel");
+	for (int a = 0; a < na; a++)
+		printf(" %18s", al[a].name);
+	for (int a = 1; a < na; a++)
+		printf(" %9.9s/%-6.6s", al[a].name, al[0].name);
+	printf("\n");
+	for (int k = 0; k < nk; k++) {
+		double med[MAX_ALLOCS];
+		printf("%-12s", kern[k].name);
+		for (int a = 0; a < na; a++) {
+			med[a] = median(kern[k].ns[a], rounds);
+			double mn = kern[k].ns[a][0];
+			for (int r = 1; r < rounds; r++)
+				mn = fmin(mn, kern[k].ns[a][r]);
+			char cell[40];
+			snprintf(cell, sizeof(cell), "%.2f (%.2f)", med[a], mn);
+			printf(" %18s", cell);
+		}
+		for (int a = 1; a < na; a++) {
+			double ratio[MAX_ROUNDS];  /* paired: the same round's slices */
+			for (int r = 0; r < rounds; r++)
+				ratio[r] = kern[k].ns[a][r] / kern[k].ns[0][r];
+			printf(" %16.3f", median(ratio, rounds));
+		}
+		printf("\n");
+	}
+	return 0;
+}
