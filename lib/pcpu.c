@@ -9,7 +9,7 @@
  * thread cache's (no atomic, no lock): a sequence that is preempted or
  * migrated before its commit starts over.
  *
- * Memory: one reservation of ncpus regions of 512 KiB (address space,
+ * Memory: one reservation of ncpus regions of 2 MiB (address space,
  * PROT_READ, never charged: reads give zeros, and a zero state word is a
  * stopped array, so every sequence on a CPU not made yet misses), with two
  * guard regions below it that are never made (cpu_id -1 and -2).  A CPU's
