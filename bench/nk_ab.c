@@ -26,9 +26,15 @@
  *   pair     malloc(64) and free at once
  *   batchN   N blocks of 64 bytes allocated, then freed in order
  *            (N = 10, 100, 1000, 10000)
+ *   walk     bench/locality's list, built once per allocator (2^17 nodes of
+ *            32-128 bytes, each among 0-3 temporary blocks of 16-256 bytes,
+ *            a quarter of them kept in a ring of 256 for a while); a slice
+ *            walks it in allocation order: ns per node visited.  Not a
+ *            malloc/free cost but where the blocks were put.
  *
- * The figure is nanoseconds per malloc/free pair, the kernel's own work
- * (writing the blocks) included, as in the programs it imitates.  Libraries
+ * The figure is nanoseconds per malloc/free pair (walk: per node), the
+ * kernel's own work (writing the blocks) included, as in the programs it
+ * imitates.  Libraries
  * with a large initial-exec TLS (jemalloc's) need static TLS room:
  * nk_ab re-executes itself with GLIBC_TUNABLES=glibc.rtld.optional_static_tls
  * set when it is not.  Not linked with numakeg.
@@ -52,6 +58,12 @@ struct alloc {
 	void (*free)(void *);
 	void **work;          /* the random kernel's live blocks */
 	unsigned rnd_pos;
+	struct node *list;    /* the walk kernel's list */
+};
+
+struct node {
+	struct node *next;
+	uint64_t key;
 };
 
 struct kernel {
@@ -156,6 +168,62 @@ k_batch(struct alloc *a, uint64_t units, long n)
 	return units * (uint64_t)n;
 }
 
+#define WALK_NODES (1u << 17)
+#define WALK_RING  256
+
+static uint64_t
+walk_rand(uint64_t *x)
+{
+	*x = *x * 6364136223846793005ull + 1442695040888963407ull;
+	return *x >> 33;
+}
+
+static void
+walk_build(struct alloc *a)
+{
+	void *ring[WALK_RING] = { 0 };
+	unsigned ring_pos = 0;
+	uint64_t x = 42;
+	struct node **tail = &a->list;
+	for (unsigned i = 0; i < WALK_NODES; i++) {
+		for (uint64_t t = walk_rand(&x) % 4; t > 0; t--) {
+			char *tmp = a->malloc(16 + walk_rand(&x) % 241);
+			tmp[0] = 1;
+			if (walk_rand(&x) % 4 == 0) {
+				a->free(ring[ring_pos]);
+				ring[ring_pos] = tmp;
+				ring_pos = (ring_pos + 1) % WALK_RING;
+			} else {
+				a->free(tmp);
+			}
+		}
+		struct node *n = a->malloc(32 + walk_rand(&x) % 97);
+		n->next = NULL;
+		n->key = i;
+		*tail = n;
+		tail = &n->next;
+	}
+	for (unsigned i = 0; i < WALK_RING; i++)
+		a->free(ring[i]);
+}
+
+static uint64_t
+k_walk(struct alloc *a, uint64_t units, long arg)
+{
+	(void)arg;
+	if (a->list == NULL)
+		walk_build(a);
+	uint64_t sum = 0;
+	for (uint64_t u = 0; u < units; u++)
+		for (const struct node *n = a->list; n != NULL; n = n->next)
+			sum += n->key;
+	if (sum != units * ((uint64_t)WALK_NODES * (WALK_NODES - 1) / 2)) {
+		fprintf(stderr, "nk_ab: the walk's keys do not add up\n");
+		exit(1);
+	}
+	return units * WALK_NODES;
+}
+
 static double
 now_ns(void)
 {
@@ -193,13 +261,15 @@ add_kernel(struct kernel *k, int nk, const char *name)
 		k[nk].run = k_simple;
 	} else if (strcmp(name, "random") == 0) {
 		k[nk].run = k_random;
+	} else if (strcmp(name, "walk") == 0) {
+		k[nk].run = k_walk;
 	} else if (strcmp(name, "pair") == 0) {
 		k[nk].run = k_pair;
 	} else if (strncmp(name, "batch", 5) == 0 && (k[nk].arg = atol(name + 5)) > 0 &&
 	    k[nk].arg <= 10000) {
 		k[nk].run = k_batch;
 	} else {
-		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, pair, batchN with N <= 10000)\n",
+		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, pair, batchN with N <= 10000, walk)\n",
 		    name);
 		exit(2);
 	}
@@ -220,7 +290,7 @@ main(int argc, char **argv)
 	struct alloc al[MAX_ALLOCS];
 	int rounds = 21, nk = 0, na = 0, opt;
 	double slice_ms = 20;
-	const char *klist = "simple,random,pair,batch10,batch100,batch1000,batch10000";
+	const char *klist = "simple,random,pair,batch10,batch100,batch1000,batch10000,walk";
 
 	/* jemalloc's TLS does not fit glibc's default room for dlopen'd libraries. */
 	if (getenv("NK_AB_EXEC") == NULL) {
