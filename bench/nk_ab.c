@@ -6,7 +6,14 @@
  * there; slices of a few milliseconds, the order rotated every round, and
  * the median slice of each can.
  *
- *   nk_ab [-r ROUNDS] [-s SLICE_MS] [-k KERNEL,...] NAME=LIB ...
+ *   nk_ab [-r ROUNDS] [-s SLICE_MS] [-k KERNEL,...] [-p PROCS] NAME=LIB ...
+ *
+ * Within one process the slices agree to a few percent, but from one process
+ * to the next the ratios move by up to 15-25 %: each places the libraries,
+ * their code and their heaps at other addresses (with ASLR off, setarch -R,
+ * three processes agreed within 3 %).  -p PROCS runs PROCS processes one
+ * after the other and prints, per kernel, the median over them of each
+ * allocator's median and of each ratio, with the ratios' range.
  *
  * LIB is a malloc library (libnumakeg.so, libjemalloc.so.2, ...), opened
  * with dlopen(RTLD_LOCAL | RTLD_DEEPBIND): its malloc and free serve only
@@ -40,6 +47,8 @@
  * set when it is not.  Not linked with numakeg.
  */
 #include <dlfcn.h>
+#include <stdbool.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -279,8 +288,90 @@ add_kernel(struct kernel *k, int nk, const char *name)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: nk_ab [-r ROUNDS] [-s SLICE_MS] [-k KERNEL,...] NAME=LIB|glibc ...\n");
+	fprintf(stderr, "usage: nk_ab [-r ROUNDS] [-s SLICE_MS] [-k KERNEL,...] [-p PROCS] "
+	    "NAME=LIB|glibc ...\n");
 	exit(2);
+}
+
+/*
+ * -p: the same run in procs processes (NK_AB_RAW=1: one line per kernel,
+ * its allocators' medians then their ratios), and their medians.
+ */
+static int
+run_processes(char **argv0, int procs, int na, int nk, const struct kernel *kern,
+    const struct alloc *al)
+{
+	static double v[MAX_ROUNDS][MAX_KERNELS][2 * MAX_ALLOCS];
+	int ncol = 2 * na - 1;
+	setenv("NK_AB_RAW", "1", 1);
+	for (int p = 0; p < procs; p++) {
+		int fd[2];
+		if (pipe(fd) != 0) {
+			perror("nk_ab: pipe");
+			return 1;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("nk_ab: fork");
+			return 1;
+		}
+		if (pid == 0) {
+			dup2(fd[1], STDOUT_FILENO);
+			close(fd[0]);
+			close(fd[1]);
+			execv("/proc/self/exe", argv0);
+			_exit(127);
+		}
+		close(fd[1]);
+		FILE *in = fdopen(fd[0], "r");
+		for (int k = 0; k < nk; k++) {
+			char name[64];
+			if (fscanf(in, "%63s", name) != 1 || strcmp(name, kern[k].name) != 0) {
+				fprintf(stderr, "nk_ab: process %d gave no figures for %s\n", p + 1, kern[k].name);
+				return 1;
+			}
+			for (int c = 0; c < ncol; c++)
+				if (fscanf(in, "%lf", &v[p][k][c]) != 1) {
+					fprintf(stderr, "nk_ab: process %d: a figure of %s is missing\n", p + 1,
+					    kern[k].name);
+					return 1;
+				}
+		}
+		fclose(in);
+		int status;
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "nk_ab: process %d failed\n", p + 1);
+			return 1;
+		}
+	}
+	printf("nk_ab: %d processes; each allocator's median ns per pair, and the ratios' median "
+	    "[range] over the processes\n", procs);
+	printf("%-12s", "kernel");
+	for (int a = 0; a < na; a++)
+		printf(" %12s", al[a].name);
+	for (int a = 1; a < na; a++)
+		printf(" %13.13s/%-6.6s", al[a].name, al[0].name);
+	printf("\n");
+	for (int k = 0; k < nk; k++) {
+		printf("%-12s", kern[k].name);
+		for (int c = 0; c < ncol; c++) {
+			double col[MAX_ROUNDS], lo = v[0][k][c], hi = v[0][k][c];
+			for (int p = 0; p < procs; p++) {
+				col[p] = v[p][k][c];
+				lo = fmin(lo, col[p]);
+				hi = fmax(hi, col[p]);
+			}
+			if (c < na) {
+				printf(" %12.2f", median(col, procs));
+			} else {
+				char cell[48];
+				snprintf(cell, sizeof(cell), "%.3f [%.2f-%.2f]", median(col, procs), lo, hi);
+				printf(" %20s", cell);
+			}
+		}
+		printf("\n");
+	}
+	return 0;
 }
 
 int
@@ -288,7 +379,12 @@ main(int argc, char **argv)
 {
 	static struct kernel kern[MAX_KERNELS];
 	struct alloc al[MAX_ALLOCS];
-	int rounds = 21, nk = 0, na = 0, opt;
+	int rounds = 21, nk = 0, na = 0, procs = 1, opt;
+	bool raw = getenv("NK_AB_RAW") != NULL;
+	char *argv0[64];  /* getopt permutes argv: the children get it as it came */
+	if (argc >= 64)
+		usage();
+	memcpy(argv0, argv, (size_t)(argc + 1) * sizeof(char *));
 	double slice_ms = 20;
 	const char *klist = "simple,random,pair,batch10,batch100,batch1000,batch10000,walk";
 
@@ -299,27 +395,30 @@ main(int argc, char **argv)
 		execv("/proc/self/exe", argv);
 		perror("nk_ab: re-exec");  /* go on: libraries with small TLS still load */
 	}
-	while ((opt = getopt(argc, argv, "r:s:k:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:s:k:p:")) != -1) {
 		switch (opt) {
+		case 'p': procs = atoi(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 's': slice_ms = atof(optarg); break;
 		case 'k': klist = optarg; break;
 		default: usage();
 		}
 	}
-	if (rounds < 1 || rounds > MAX_ROUNDS || slice_ms <= 0 || optind >= argc)
+	if (rounds < 1 || rounds > MAX_ROUNDS || slice_ms <= 0 || procs < 1 ||
+	    procs > MAX_ROUNDS || optind >= argc)
 		usage();
 	char *ks = strdup(klist);
 	for (char *save = NULL, *t = strtok_r(ks, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		nk = add_kernel(kern, nk, t);
 	for (int i = optind; i < argc; i++) {
-		char *eq = strchr(argv[i], '=');
+		char *arg = strdup(argv[i]);  /* argv stays as it came: -p passes it on */
+		char *eq = arg != NULL ? strchr(arg, '=') : NULL;
 		if (eq == NULL || na >= MAX_ALLOCS)
 			usage();
 		*eq = '\0';
 		struct alloc *a = &al[na++];
 		memset(a, 0, sizeof(*a));
-		a->name = argv[i];
+		a->name = arg;
 		if (strcmp(eq + 1, "glibc") == 0) {
 			a->malloc = malloc;
 			a->free = free;
@@ -337,6 +436,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (procs > 1 && !raw)
+		return run_processes(argv0, procs, na, nk, kern, al);
 	random_init();
 
 	/* Calibrate each kernel on the first allocator (after a warm-up of all). */
@@ -367,6 +468,21 @@ main(int argc, char **argv)
 				kern[k].ns[a][r] = (now_ns() - t0) / (double)pairs;
 			}
 
+	if (raw) {
+		for (int k = 0; k < nk; k++) {
+			printf("%s", kern[k].name);
+			for (int a = 0; a < na; a++)
+				printf(" %.6g", median(kern[k].ns[a], rounds));
+			for (int a = 1; a < na; a++) {
+				double ratio[MAX_ROUNDS];
+				for (int r = 0; r < rounds; r++)
+					ratio[r] = kern[k].ns[a][r] / kern[k].ns[0][r];
+				printf(" %.6g", median(ratio, rounds));
+			}
+			printf("\n");
+		}
+		return 0;
+	}
 	printf("nk_ab: %d rounds of %.0f ms slices, allocators alternating; ns per malloc/free pair, median (min)\n",
 	    rounds, slice_ms);
 	printf("%-12s", "kernel");
