@@ -30,6 +30,9 @@
  *   random   glibc-thread's loop on one thread: 1024 live blocks, a random
  *            one replaced by a block of 4..32768 bytes (inverse-square
  *            sizes), every byte written
+ *   larson   larson's loop on one thread: 5000 live blocks of 8-1000 bytes
+ *            (uniform), a random one freed and replaced, only its first
+ *            bytes written: the blocks freed are cold, as in servers
  *   pair     malloc(64) and free at once
  *   batchN   N blocks of 64 bytes allocated, then freed in order
  *            (N = 10, 100, 1000, 10000)
@@ -58,7 +61,7 @@
 #include <unistd.h>
 
 #define MAX_ALLOCS  8
-#define MAX_KERNELS 8
+#define MAX_KERNELS 12
 #define MAX_ROUNDS  1000
 
 struct alloc {
@@ -67,6 +70,8 @@ struct alloc {
 	void (*free)(void *);
 	void **work;          /* the random kernel's live blocks */
 	unsigned rnd_pos;
+	void **lwork;         /* the larson kernel's live blocks */
+	uint64_t lpos;
 	struct node *list;    /* the walk kernel's list */
 };
 
@@ -149,6 +154,30 @@ k_random(struct alloc *a, uint64_t units, long arg)
 		a->work[slot] = p;
 	}
 	a->rnd_pos = pos;
+	return units;
+}
+
+#define LARSON_SET 5000
+
+static uint64_t
+k_larson(struct alloc *a, uint64_t units, long arg)
+{
+	(void)arg;
+	if (a->lwork == NULL && (a->lwork = calloc(LARSON_SET, sizeof(void *))) == NULL) {
+		perror("nk_ab");
+		exit(1);
+	}
+	uint64_t x = a->lpos;
+	for (uint64_t u = 0; u < units; u++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned slot = (unsigned)(x >> 33) % LARSON_SET;
+		size_t n = 8 + (size_t)((x >> 13) % 993);
+		a->free(a->lwork[slot]);
+		char *p = a->malloc(n);
+		memset(p, (int)u, 8);
+		a->lwork[slot] = p;
+	}
+	a->lpos = x;
 	return units;
 }
 
@@ -270,6 +299,8 @@ add_kernel(struct kernel *k, int nk, const char *name)
 		k[nk].run = k_simple;
 	} else if (strcmp(name, "random") == 0) {
 		k[nk].run = k_random;
+	} else if (strcmp(name, "larson") == 0) {
+		k[nk].run = k_larson;
 	} else if (strcmp(name, "walk") == 0) {
 		k[nk].run = k_walk;
 	} else if (strcmp(name, "pair") == 0) {
@@ -278,7 +309,7 @@ add_kernel(struct kernel *k, int nk, const char *name)
 	    k[nk].arg <= 10000) {
 		k[nk].run = k_batch;
 	} else {
-		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, pair, batchN with N <= 10000, walk)\n",
+		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, larson, pair, batchN with N <= 10000, walk)\n",
 		    name);
 		exit(2);
 	}
@@ -386,7 +417,7 @@ main(int argc, char **argv)
 		usage();
 	memcpy(argv0, argv, (size_t)(argc + 1) * sizeof(char *));
 	double slice_ms = 20;
-	const char *klist = "simple,random,pair,batch10,batch100,batch1000,batch10000,walk";
+	const char *klist = "simple,random,larson,pair,batch10,batch100,batch1000,batch10000,walk";
 
 	/* jemalloc's TLS does not fit glibc's default room for dlopen'd libraries. */
 	if (getenv("NK_AB_EXEC") == NULL) {
