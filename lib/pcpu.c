@@ -174,31 +174,37 @@ pcpu_region(int cpu)
 	return r;
 }
 
+enum pcpu_activation {
+	PCPU_ACTIVE,      /* the array takes items (again): try it */
+	PCPU_DECLINED,    /* the zone may not be cached: a thread cache serves */
+	PCPU_DRAINING,    /* a drain is sending its items home: this call goes past it */
+};
+
 /*
  * A stopped array of the id takes up its zone's capacity.  A stopped word
  * may be written by anyone holding the CPU's lock: every sequence that
  * reads it misses, and none that read an older one is still running (the
- * drain that stopped it fenced).  false: the zone may not be cached.
+ * drain that stopped it fenced).
  */
-static bool
+static enum pcpu_activation
 pcpu_activate(struct pcpu_region *r, int cpu, int id)
 {
 	uint16_t cap = __atomic_load_n(&pcpu_id_cap[id], __ATOMIC_ACQUIRE);
 	if (cap == 0)
-		return false;
+		return PCPU_DECLINED;
 	nk_lock(&pcpu_lock[cpu]);
 	if (r->cnt[id].draining) {
-		/* Its items are on their way home from the array itself: this
-		 * call goes past the CPU's cache. */
+		/* Its items are on their way home from the array itself.  Not
+		 * declined: that would give the thread a cache of its own for good. */
 		nk_unlock(&pcpu_lock[cpu]);
-		return false;
+		return PCPU_DRAINING;
 	}
 	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_cap(st) == 0 && st_count(st) == 0)
 		__atomic_store_n(pcpu_state(r, id), st | (uint64_t)cap << NK_PCPU_CAP_SHIFT,
 		    __ATOMIC_RELEASE);
 	nk_unlock(&pcpu_lock[cpu]);
-	return true;
+	return PCPU_ACTIVE;
 }
 
 uint64_t
@@ -303,8 +309,17 @@ pcpu_alloc(struct nk_zone *z, int flags, bool *declined)
 			return item;
 		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
 		if (st_cap(st) == 0) {
-			if (!pcpu_activate(r, cpu, id))
+			enum pcpu_activation a = pcpu_activate(r, cpu, id);
+			if (a == PCPU_DECLINED)
 				break;
+			if (a == PCPU_DRAINING) {
+				/* One item from the depot or the keg, straight to the caller. */
+				void *item;
+				if (pcpu_fill(z, (int)r->domain, flags, &item, 1) == 0)
+					return NULL;  /* errno from the keg */
+				pcpu_add(&r->cnt[id].in, 1);
+				return item;
+			}
 			continue;
 		}
 		int d = (int)r->domain;
@@ -427,8 +442,11 @@ pcpu_free(struct nk_zone *z, void *item)
 			return true;
 		uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_RELAXED);
 		if (st_cap(st) == 0) {
-			if (!pcpu_activate(r, cpu, id))
+			enum pcpu_activation a = pcpu_activate(r, cpu, id);
+			if (a == PCPU_DECLINED)
 				return false;
+			if (a == PCPU_DRAINING)
+				break;  /* straight home, below */
 			continue;
 		}
 		pcpu_spill(z, r, cpu, id);

@@ -29,6 +29,11 @@
  *     refill brought 192 items at most).
  *  5. Counts stay exact: get_cur 0 after every batch, and the zone's total
  *     allocations and frees equal what the test did.
+ *  6. A drain sends the items home from the stopped array, outside the
+ *     CPU's lock; a zone's fini that allocates from the zone meanwhile (on
+ *     the CPU being drained) gets an item past the array, frees it, and the
+ *     thread is still served by the per-CPU caches afterwards (a refusal
+ *     there would give it a thread cache for good).
  */
 #include "cache_common.h"
 
@@ -49,6 +54,26 @@ static int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
 	return (x > y) - (x < y);
+}
+
+/* Phase 6: the fini of the second zone allocates from it once, mid-drain. */
+static nk_zone_t zone_fini;
+static int fini_depth, fini_nested_ok, fini_calls;
+
+static void reentrant_fini(void *mem, size_t size)
+{
+	(void)mem;
+	(void)size;
+	fini_calls++;
+	if (fini_depth++ == 0 && !fini_nested_ok) {
+		void *p = nk_zalloc(zone_fini, NK_NOWAIT);
+		if (p != NULL) {
+			ct_fill(p, 64, ct_stamp(6, 0, 1));
+			fini_nested_ok = ct_check(p, 64, ct_stamp(6, 0, 1)) == 0;
+			nk_zfree(zone_fini, p);
+		}
+	}
+	fini_depth--;
 }
 
 static uint64_t cached_here(void)
@@ -155,6 +180,28 @@ int main(void)
 	for (int i = 0; i < STREAM; i++)
 		nk_zfree(zone, stream[i]);
 	ops += STREAM;
+
+	ct_phase = "drain with a fini that allocates";
+	zone_fini = nk_zcreate("rseq-capacity-fini", 64, NULL, NULL, NULL, reentrant_fini,
+	    NK_ALIGN_PTR, NK_ZONE_FIRSTTOUCH);
+	if (zone_fini == NULL)
+		FAIL("nk_zcreate: errno %d", errno);
+	static void *fheld[300];
+	for (int i = 0; i < 300; i++)
+		if ((fheld[i] = nk_zalloc(zone_fini, NK_NOWAIT)) == NULL)
+			FAIL("allocation %d of 300 failed", i);
+	for (int i = 0; i < 300; i++)
+		nk_zfree(zone_fini, fheld[i]);
+	CHECK(zone_domain_tc_items(zone_fini, dom) > 0, "nothing cached on the CPU before the drain");
+	nk_zone_reclaim(zone_fini, NK_RECLAIM_DRAIN);
+	CHECK(fini_calls > 0, "the drain sent no item home through the fini");
+	CHECK(fini_nested_ok, "the fini's allocation from the zone being drained failed or was "
+	    "overwritten");
+	CHECK(nk_tls_tc == NK_TC_PCPU, "the thread left the per-CPU caches after allocating "
+	    "during a drain");
+	CHECK(nk_zone_get_cur(zone_fini) == 0, "get_cur %d after the drain",
+	    nk_zone_get_cur(zone_fini));
+	nk_zdestroy(zone_fini);
 
 	struct nk_domain_stats t = ct_zone_total(zone);
 	CHECK(t.allocs == ops && t.frees == ops, "allocs %llu, frees %llu; the test did %llu of each",
