@@ -54,7 +54,10 @@
  * cap, which a stopped word never has), start over from the word it left.
  * Once the word is still the stopped one after the barrier, the items below
  * the old count are the drainer's; sequences that read the stopped word
- * all miss.  The CPU's lock keeps drainers and activations apart.
+ * all miss.  The CPU's lock keeps drainers and activations apart; while the
+ * drainer sends the items home from the array itself (outside the lock),
+ * the array is marked as draining, and a slow path that finds it so goes
+ * past it rather than restart it.
  *
  * This file owns start-up, the calling CPU's slow paths and fork; the
  * internals both files share are in pcpu_int.h.
