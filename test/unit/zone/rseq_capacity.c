@@ -5,8 +5,10 @@
  *
  * Pinned to one CPU (alone in its fake domain), in the per-CPU mode
  * (skipped otherwise):
- *  1. Batches of 1000 64-byte items, allocated, stamped, checked distinct,
- *     checked and freed: after a few, the CPU's array holds more than the
+ *  1. After malloc's classes from 256 bytes up were used once (each array
+ *     at its floor of 48 KiB of items), batches of 1000 64-byte items,
+ *     allocated, stamped, checked distinct, checked and freed: after a few,
+ *     the CPU's array holds more than the
  *     floor (192 items: 48 KiB of 64-byte items, at most 192) and at most
  *     the slots of a block (NK_PCPU_SLOTS, 2040), and at least the whole
  *     batch of 1000.  On the old fixed capacity it held at most 192; with
@@ -123,6 +125,17 @@ int main(void)
 	    NK_ZONE_FIRSTTOUCH);
 	if (zone == NULL)
 		FAIL("nk_zcreate: errno %d", errno);
+
+	/* Many classes in use first, each CPU array at its floor: their floors
+	 * (48 KiB of items each, 1.4 MiB in all) must not use up the growth
+	 * budget (phase 1). */
+	ct_phase = "many classes";
+	for (size_t size = 256; size <= 32768; size += size / 4) {
+		void *p = nk_malloc(size);
+		if (p == NULL)
+			FAIL("nk_malloc(%zu) failed", size);
+		nk_free(p);
+	}
 
 	ct_phase = "batches";
 	uint64_t seq = 0, most = 0;
