@@ -44,19 +44,19 @@
  *
  * The figure is nanoseconds per malloc/free pair (walk: per node), the
  * kernel's own work (writing the blocks) included, as in the programs it
- * imitates.  Libraries
- * with a large initial-exec TLS (jemalloc's) need static TLS room:
- * nk_ab re-executes itself with GLIBC_TUNABLES=glibc.rtld.optional_static_tls
- * set when it is not.  Not linked with numakeg.
+ * imitates.  Libraries with a large initial-exec TLS (jemalloc's) need
+ * static TLS room: nk_ab re-executes itself with GLIBC_TUNABLES=
+ * glibc.rtld.optional_static_tls set when it is not.  A failed allocation
+ * stops the run, naming the allocator.  Not linked with numakeg.
  */
 #include <dlfcn.h>
-#include <stdbool.h>
-#include <sys/wait.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +91,17 @@ struct kernel {
 
 static volatile char sink;
 
+/* An allocation the kernel is about to write to must have succeeded. */
+static void *
+checked(const struct alloc *a, void *p, size_t n)
+{
+	if (p == NULL) {
+		fprintf(stderr, "nk_ab: %s: malloc(%zu) returned NULL\n", a->name, n);
+		exit(1);
+	}
+	return p;
+}
+
 static uint64_t
 k_simple(struct alloc *a, uint64_t units, long arg)
 {
@@ -101,7 +112,7 @@ k_simple(struct alloc *a, uint64_t units, long arg)
 	for (uint64_t u = 0; u < units; u++) {
 		int n = sizes[u % 4];
 		for (int i = 0; i < n; i++) {
-			char *p = a->malloc(16);
+			char *p = checked(a, a->malloc(16), 16);
 			for (int g = 0; g < 16; g++)
 				p[g] = (char)g;
 			arr[i] = p;
@@ -148,7 +159,7 @@ k_random(struct alloc *a, uint64_t units, long arg)
 	for (uint64_t u = 0; u < units; u++, pos++) {
 		unsigned slot = rnd_slot[pos % (RND_SET * 4)], n = rnd_size[pos % RND_SIZES];
 		a->free(a->work[slot]);
-		char *p = a->malloc(n);
+		char *p = checked(a, a->malloc(n), n);
 		for (unsigned i = 0; i < n; i++)
 			p[i] = (char)i;
 		a->work[slot] = p;
@@ -173,7 +184,7 @@ k_larson(struct alloc *a, uint64_t units, long arg)
 		unsigned slot = (unsigned)(x >> 33) % LARSON_SET;
 		size_t n = 8 + (size_t)((x >> 13) % 993);
 		a->free(a->lwork[slot]);
-		char *p = a->malloc(n);
+		char *p = checked(a, a->malloc(n), n);
 		memset(p, (int)u, 8);
 		a->lwork[slot] = p;
 	}
@@ -186,7 +197,7 @@ k_pair(struct alloc *a, uint64_t units, long arg)
 {
 	(void)arg;
 	for (uint64_t u = 0; u < units; u++) {
-		char *p = a->malloc(64);
+		char *p = checked(a, a->malloc(64), 64);
 		sink = *(volatile char *)p;
 		a->free(p);
 	}
@@ -225,7 +236,8 @@ walk_build(struct alloc *a)
 	struct node **tail = &a->list;
 	for (unsigned i = 0; i < WALK_NODES; i++) {
 		for (uint64_t t = walk_rand(&x) % 4; t > 0; t--) {
-			char *tmp = a->malloc(16 + walk_rand(&x) % 241);
+			size_t tn = 16 + walk_rand(&x) % 241;
+			char *tmp = checked(a, a->malloc(tn), tn);
 			tmp[0] = 1;
 			if (walk_rand(&x) % 4 == 0) {
 				a->free(ring[ring_pos]);
@@ -235,7 +247,8 @@ walk_build(struct alloc *a)
 				a->free(tmp);
 			}
 		}
-		struct node *n = a->malloc(32 + walk_rand(&x) % 97);
+		size_t nn = 32 + walk_rand(&x) % 97;
+		struct node *n = checked(a, a->malloc(nn), nn);
 		n->next = NULL;
 		n->key = i;
 		*tail = n;
