@@ -103,11 +103,8 @@ malloc_fast_hit(size_t n)
 				return p;
 			}
 		} else if (NK_LIKELY((tc = tc_fast()) != NULL)) {
-			struct nk_cache_slot *s = &tc->slot[cls];
-			if (NK_LIKELY(s->acnt != 0)) {
-				void *p = s->alloc->items[--s->acnt];
-				if (p == NULL)
-					__builtin_unreachable();  /* slots hold items only */
+			void *p = slot_pop(&tc->slot[cls]);
+			if (NK_LIKELY(p != NULL)) {
 				*(uint64_t *)p = 0;
 				return p;
 			}

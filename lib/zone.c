@@ -275,9 +275,9 @@ zone_alloc_fast(nk_zone_t z, void *arg, int flags)
 			if (NK_LIKELY(item != NULL))
 				return item;
 		} else if ((tc = tc_fast()) != NULL) {
-			struct nk_cache_slot *s = &tc->slot[id];
-			if (NK_LIKELY(s->acnt != 0))
-				return s->alloc->items[--s->acnt];
+			void *item = slot_pop(&tc->slot[id]);
+			if (NK_LIKELY(item != NULL))
+				return item;
 		}
 	}
 	return zone_alloc_slow(z, arg, -1, flags);

@@ -99,8 +99,20 @@ struct nk_zone {
 struct nk_cache_slot {
 	struct nk_bucket *alloc;
 	struct nk_bucket *free;
-	uint16_t acnt, acap;        /* the alloc bucket's items and capacity */
-	uint16_t fcnt, fcap;        /* the free bucket's; cap 0: no bucket */
+	/*
+	 * The fast paths read and write each count with its capacity as one
+	 * 32-bit word (slot_pop, slot_push_raw): a 16-bit store of a count
+	 * followed by the next call's load of it cost thread-cache mode 17-20 %
+	 * on the 64-byte pair and on batches (bench/nk_ab, 2026-12-01).
+	 */
+	union {
+		struct { uint16_t acnt, acap; };  /* the alloc bucket's items and capacity */
+		uint32_t aword;
+	};
+	union {
+		struct { uint16_t fcnt, fcap; };  /* the free bucket's; cap 0: no bucket */
+		uint32_t fword;
+	};
 	uint32_t live_frees;        /* frees since the last settle */
 	int32_t base;               /* see above: acnt + fcnt at the settle, moved by trades */
 	struct nk_bucket *cross;    /* items of other domains, on their way home */
@@ -108,14 +120,33 @@ struct nk_cache_slot {
 };
 _Static_assert(sizeof(struct nk_cache_slot) == 64, "a slot is one cache line");
 
+/* A count word's count and capacity, and its count's unit. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SLOT_CNT(w)  ((uint32_t)(uint16_t)(w))
+#define SLOT_CAP(w)  ((uint32_t)(w) >> 16)
+#define SLOT_ONE     1u
+#else
+#define SLOT_CNT(w)  ((uint32_t)(w) >> 16)
+#define SLOT_CAP(w)  ((uint32_t)(uint16_t)(w))
+#define SLOT_ONE     0x10000u
+#endif
+
+/* A count word from a count and a capacity: the slow paths write the whole
+ * word too, since a 16-bit store followed by the fast path's 32-bit load
+ * of the word cannot be forwarded (batches of 10 after each bucket trade). */
+static inline uint32_t
+slot_word(uint32_t cnt, uint32_t cap)
+{
+	return cnt * SLOT_ONE + cap * (SLOT_ONE == 1u ? 0x10000u : 1u);
+}
+
 static inline void
 slot_set_alloc(struct nk_cache_slot *s, struct nk_bucket *b)
 {
 	NK_ASSERT(s->alloc == NULL && s->acnt == 0, "a slot's alloc bucket replaced, not taken");
 	s->alloc = b;
-	s->acnt = b ? b->cnt : 0;
-	s->acap = b ? b->cap : 0;
-	s->base += s->acnt;
+	s->aword = b ? slot_word(b->cnt, b->cap) : 0;
+	s->base += b ? b->cnt : 0;
 }
 
 static inline void
@@ -123,9 +154,8 @@ slot_set_free(struct nk_cache_slot *s, struct nk_bucket *b)
 {
 	NK_ASSERT(s->free == NULL && s->fcnt == 0, "a slot's free bucket replaced, not taken");
 	s->free = b;
-	s->fcnt = b ? b->cnt : 0;
-	s->fcap = b ? b->cap : 0;
-	s->base += s->fcnt;
+	s->fword = b ? slot_word(b->cnt, b->cap) : 0;
+	s->base += b ? b->cnt : 0;
 }
 
 static inline struct nk_bucket *
@@ -136,7 +166,7 @@ slot_take_alloc(struct nk_cache_slot *s)
 		b->cnt = s->acnt;
 	s->base -= s->acnt;
 	s->alloc = NULL;
-	s->acnt = s->acap = 0;
+	s->aword = 0;
 	return b;
 }
 
@@ -148,7 +178,7 @@ slot_take_free(struct nk_cache_slot *s)
 		b->cnt = s->fcnt;
 	s->base -= s->fcnt;
 	s->free = NULL;
-	s->fcnt = s->fcap = 0;
+	s->fword = 0;
 	return b;
 }
 
@@ -196,12 +226,17 @@ slot_settle(struct nk_cache_slot *s)
 static inline bool
 slot_push_raw(struct nk_cache_slot *s, void *item)
 {
-	if (NK_LIKELY(s->acnt < s->acap))
-		s->alloc->items[s->acnt++] = item;
-	else if (NK_LIKELY(s->fcnt < s->fcap))
-		s->free->items[s->fcnt++] = item;
-	else
-		return false;
+	uint32_t a = s->aword;
+	if (NK_LIKELY(SLOT_CNT(a) < SLOT_CAP(a))) {
+		s->alloc->items[SLOT_CNT(a)] = item;
+		s->aword = a + SLOT_ONE;
+	} else {
+		uint32_t f = s->fword;
+		if (NK_UNLIKELY(SLOT_CNT(f) >= SLOT_CAP(f)))
+			return false;
+		s->free->items[SLOT_CNT(f)] = item;
+		s->fword = f + SLOT_ONE;
+	}
 	s->live_frees++;
 	return true;
 }
@@ -223,8 +258,14 @@ slot_push(struct nk_cache_slot *s, void *item)
 static inline void *
 slot_pop(struct nk_cache_slot *s)
 {
-	if (NK_LIKELY(s->acnt != 0))
-		return s->alloc->items[--s->acnt];
+	uint32_t w = s->aword;
+	if (NK_LIKELY(SLOT_CNT(w) != 0)) {
+		s->aword = w - SLOT_ONE;
+		void *item = s->alloc->items[SLOT_CNT(w) - 1];
+		if (item == NULL)
+			__builtin_unreachable();  /* buckets hold items only: callers' NULL tests fold away */
+		return item;
+	}
 	return NULL;
 }
 
