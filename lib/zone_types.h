@@ -100,10 +100,12 @@ struct nk_cache_slot {
 	struct nk_bucket *alloc;
 	struct nk_bucket *free;
 	/*
-	 * The fast paths read and write each count with its capacity as one
-	 * 32-bit word (slot_pop, slot_push_raw): a 16-bit store of a count
-	 * followed by the next call's load of it cost thread-cache mode 17-20 %
-	 * on the 64-byte pair and on batches (bench/nk_ab, 2026-12-01).
+	 * Every access reads or writes a count with its capacity as one
+	 * 32-bit word (slot_pop, slot_push_raw, slot_set_*, slot_take_*): a
+	 * 16-bit store followed by a 32-bit load of the word cannot be
+	 * forwarded.  With 16-bit counts thread-cache mode was 12-16 % slower
+	 * on the 64-byte pair and glibc-simple's loop, 8-10 % on small batches
+	 * (bench/nk_ab, 2026-12-01).
 	 */
 	union {
 		struct { uint16_t acnt, acap; };  /* the alloc bucket's items and capacity */
