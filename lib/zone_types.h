@@ -103,8 +103,8 @@ struct nk_cache_slot {
 	 * Every access reads or writes a count with its capacity as one
 	 * 32-bit word (slot_pop, slot_push_raw, slot_set_*, slot_take_*): a
 	 * 16-bit store followed by a 32-bit load of the word cannot be
-	 * forwarded.  With 16-bit counts thread-cache mode was 12-16 % slower
-	 * on the 64-byte pair and glibc-simple's loop, 8-10 % on small batches
+	 * forwarded.  With 16-bit counts thread-cache mode was 9-19 % slower
+	 * on the 64-byte pair, glibc-simple's loop and batches of 10-100
 	 * (bench/nk_ab, 2026-12-01).
 	 */
 	union {
