@@ -126,6 +126,25 @@ k_simple(struct alloc *a, uint64_t units, long arg)
 	return pairs;
 }
 
+/* The kernels' one random generator (Knuth's MMIX LCG): its state's next value. */
+static uint64_t
+lcg_next(uint64_t *x)
+{
+	*x = *x * 6364136223846793005ull + 1442695040888963407ull;
+	return *x;
+}
+
+/* A kernel's set of n live blocks, made on its first slice (all NULL). */
+static void **
+live_set(void ***set, size_t n)
+{
+	if (*set == NULL && (*set = calloc(n, sizeof(void *))) == NULL) {
+		perror("nk_ab");
+		exit(1);
+	}
+	return *set;
+}
+
 #define RND_SET   1024
 #define RND_SIZES 8000
 static unsigned rnd_size[RND_SIZES];
@@ -137,32 +156,27 @@ random_init(void)
 	uint64_t x = 88;
 	const double lo = pow(4.0, -1.0), hi = pow(32768.0, -1.0);
 	for (int i = 0; i < RND_SIZES; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		lcg_next(&x);
 		double r = (double)(x >> 11) / (double)(1ull << 53);
 		rnd_size[i] = (unsigned)pow((hi - lo) * r + lo, -1.0);  /* inverse square */
 	}
-	for (int i = 0; i < RND_SET * 4; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		rnd_slot[i] = (unsigned)(x >> 33) % RND_SET;
-	}
+	for (int i = 0; i < RND_SET * 4; i++)
+		rnd_slot[i] = (unsigned)(lcg_next(&x) >> 33) % RND_SET;
 }
 
 static uint64_t
 k_random(struct alloc *a, uint64_t units, long arg)
 {
 	(void)arg;
-	if (a->work == NULL && (a->work = calloc(RND_SET, sizeof(void *))) == NULL) {
-		perror("nk_ab");
-		exit(1);
-	}
+	void **work = live_set(&a->work, RND_SET);
 	unsigned pos = a->rnd_pos;
 	for (uint64_t u = 0; u < units; u++, pos++) {
 		unsigned slot = rnd_slot[pos % (RND_SET * 4)], n = rnd_size[pos % RND_SIZES];
-		a->free(a->work[slot]);
+		a->free(work[slot]);
 		char *p = checked(a, a->malloc(n), n);
 		for (unsigned i = 0; i < n; i++)
 			p[i] = (char)i;
-		a->work[slot] = p;
+		work[slot] = p;
 	}
 	a->rnd_pos = pos;
 	return units;
@@ -174,19 +188,16 @@ static uint64_t
 k_larson(struct alloc *a, uint64_t units, long arg)
 {
 	(void)arg;
-	if (a->lwork == NULL && (a->lwork = calloc(LARSON_SET, sizeof(void *))) == NULL) {
-		perror("nk_ab");
-		exit(1);
-	}
+	void **work = live_set(&a->lwork, LARSON_SET);
 	uint64_t x = a->lpos;
 	for (uint64_t u = 0; u < units; u++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		lcg_next(&x);
 		unsigned slot = (unsigned)(x >> 33) % LARSON_SET;
 		size_t n = 8 + (size_t)((x >> 13) % 993);
-		a->free(a->lwork[slot]);
+		a->free(work[slot]);
 		char *p = checked(a, a->malloc(n), n);
 		memset(p, (int)u, 8);
-		a->lwork[slot] = p;
+		work[slot] = p;
 	}
 	a->lpos = x;
 	return units;
@@ -223,8 +234,7 @@ k_batch(struct alloc *a, uint64_t units, long n)
 static uint64_t
 walk_rand(uint64_t *x)
 {
-	*x = *x * 6364136223846793005ull + 1442695040888963407ull;
-	return *x >> 33;
+	return lcg_next(x) >> 33;
 }
 
 static void
