@@ -123,8 +123,9 @@ malloc_fast(size_t n)
 }
 
 /*
- * The descriptor alone says which class a block is of and where its slab
- * starts, so the checks need no slab header: a pointer must be an item's
+ * The page's entry in the class map (nk_pclass, page.h) alone says which
+ * class a block is of and where its slab starts, so the checks need no slab
+ * header: a pointer must be an item's
  * start, and a block already marked free is a double free (free_slow says
  * which, by name).  An item's start is a multiple n = q * d of the
  * class's size d with q below the slab's item count, and one multiplication
@@ -144,13 +145,13 @@ malloc_fast(size_t n)
 void free_fast_other(void *p, uintptr_t off, unsigned cls, uint64_t mark);
 
 static inline __attribute__((always_inline)) void
-free_fast_finish(void *p, uintptr_t off, const struct nk_pdesc *pd, unsigned cls)
+free_fast_finish(void *p, uintptr_t off, uint32_t pclass, unsigned cls)
 {
-	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pd->pgidx << NK_PAGE_SHIFT);
+	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
+	    ((uint64_t)(pclass >> NK_PCLASS_PGIDX_SHIFT) << NK_PAGE_SHIFT);
 	uint64_t *w = p;
 	uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-	if (NK_UNLIKELY(!(pd->flags & PG_SLAB) ||
-	    ioff * nk_class_test[NK_TEST_MUL][cls] >= nk_class_test[NK_TEST_LIM][cls] ||
+	if (NK_UNLIKELY(ioff * nk_class_test[NK_TEST_MUL][cls] >= nk_class_test[NK_TEST_LIM][cls] ||
 	    *w == mark)) {
 		free_slow(p);
 		return;
@@ -171,10 +172,10 @@ free_fast(void *p)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
 	if (NK_LIKELY(off < nk_free_fast_span)) {
-		const struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
-		unsigned cls = pd->zid;
+		uint32_t pclass = nk_pclass[off >> NK_PAGE_SHIFT];
+		unsigned cls = pclass_zid(pclass);
 		if (NK_LIKELY(cls < NK_NCLASSES)) {
-			free_fast_finish(p, off, pd, cls);
+			free_fast_finish(p, off, pclass, cls);
 			return;
 		}
 	}
@@ -184,14 +185,14 @@ free_fast(void *p)
 /*
  * A free that is told the size (free_sized, C++'s sized delete).  The size
  * is not trusted: it only says which class to expect, and the block is
- * pushed only if its descriptor names that class, with every check of
- * free_fast.  What it buys is time, not work: the class's tables and the
- * thread's slot are read while the descriptor is still on its way, off the
+ * pushed only if its page's class-map entry names that class, with every
+ * check of free_fast.  What it buys is time, not work: the class's tables
+ * and the thread's slot are read while the entry is still on its way, off the
  * chain of dependent loads (a 64-byte new/sized-delete pair, bench:
  * about 30% faster though a few instructions longer).  Any other block
  * (a wrong size, an aligned allocation from a larger class, a block realloc
  * shrank in place, a large one) takes free_fast, and is freed as what its
- * descriptor says it is.
+ * page says it is.
  */
 static inline __attribute__((always_inline)) void
 free_sized_fast(void *p, size_t n)
@@ -199,9 +200,9 @@ free_sized_fast(void *p, size_t n)
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
 	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(off < nk_free_fast_span)) {
 		unsigned cls = malloc_size_class(n);
-		const struct nk_pdesc *pd = &nk_pdesc[off >> NK_PAGE_SHIFT];
-		if (NK_LIKELY(pd->zid == cls)) {
-			free_fast_finish(p, off, pd, cls);
+		uint32_t pclass = nk_pclass[off >> NK_PAGE_SHIFT];
+		if (NK_LIKELY(pclass_zid(pclass) == cls)) {
+			free_fast_finish(p, off, pclass, cls);
 			return;
 		}
 	}

@@ -58,6 +58,7 @@ struct page_domain {
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
+uint32_t *nk_pclass;
 /* nk_topo.ndomains of them, from the boot arena (page_init). */
 static struct page_domain *page_domains;
 
@@ -423,7 +424,10 @@ void
 page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, uint16_t extra)
 {
 	struct nk_pdesc *d = page_desc(addr);
+	uint32_t *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
+	NK_ASSERT(npages <= UINT16_MAX + 1u, "a slab too long for its page entries");
 	for (size_t i = 0; i < npages; i++) {
+		e[i] = ((uint32_t)i << NK_PCLASS_PGIDX_SHIFT) | (uint32_t)(zid + 1);
 		d[i].slab = slab;
 		d[i].pgidx = (uint16_t)i;
 		d[i].zid = zid;
@@ -447,7 +451,9 @@ void
 page_clear(void *addr, size_t npages)
 {
 	struct nk_pdesc *d = page_desc(addr);
+	uint32_t *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
 	for (size_t i = 0; i < npages; i++) {
+		e[i] = 0;
 		uint16_t keep = d[i].flags & PG_NOFREE;
 		d[i].slab = NULL;
 		d[i].flags = keep;
@@ -502,6 +508,10 @@ page_init(void)
 	if (nk_pdesc == NULL)
 		nk_panic("cannot reserve %zu MiB of address space for the page descriptors "
 		    "(ulimit -v?)", (nk_kva_span >> NK_PAGE_SHIFT) * sizeof(struct nk_pdesc) >> 20);
+	nk_pclass = kva_meta_array(sizeof(*nk_pclass));
+	if (nk_pclass == NULL)
+		nk_panic("cannot reserve %zu MiB of address space for the page class map "
+		    "(ulimit -v?)", (nk_kva_span >> NK_PAGE_SHIFT) * sizeof(*nk_pclass) >> 20);
 	page_domains = boot_alloc((size_t)nk_topo.ndomains * sizeof(*page_domains), NK_CACHELINE);
 	if (page_domains == NULL)
 		nk_panic("no boot memory for %d page domains", nk_topo.ndomains);

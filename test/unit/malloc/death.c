@@ -118,6 +118,38 @@ static void realloc_middle(void *arg)
 	settle();
 }
 
+/*
+ * A pointer that was a 64-byte block's, given to free after its slab went
+ * back and its pages became part of a large block: free's fast path looks
+ * the class up in the page class map, which must have forgotten the slab
+ * (a stale entry would push the address into a cache, and hand it out).
+ * Exits 3 if no large block lands on the former slabs, which the parent
+ * counts as a failure like any exit.
+ */
+static void free_former_block(void *arg)
+{
+	(void)arg;
+	enum { NBLOCKS = 4096, NLARGE = 64, LARGE = 64 << 10 };
+	static char *blocks[NBLOCKS];
+	for (int i = 0; i < NBLOCKS; i++)
+		blocks[i] = malloc(64);
+	for (int i = 0; i < NBLOCKS; i++)
+		free(blocks[i]);
+	nk_reclaim();  /* the caches drained, the empty slabs' pages freed */
+	for (int k = 0; k < NLARGE; k++) {
+		char *big = malloc(LARGE);
+		memset(big, 0x11, LARGE);  /* no free mark left anywhere in it */
+		for (int i = 0; i < NBLOCKS; i++) {
+			char *q = blocks[i];
+			if (q > big && q < big + LARGE && ((uintptr_t)q & 4095) != 0) {
+				free(nkt_launder(q));
+				settle();
+			}
+		}
+	}
+	_exit(3);
+}
+
 static void harmless(void *arg)
 {
 	(void)arg;
@@ -178,5 +210,7 @@ int main(void)
 	    "invalid pointer", NULL);
 	expect_abort("realloc of the middle of a 200-byte block", realloc_middle, NULL,
 	    "invalid pointer", NULL);
+	expect_abort("free of a former 64-byte block's address inside a large block",
+	    free_former_block, NULL, "invalid pointer", NULL);
 	return nkt_done("malloc_death");
 }
