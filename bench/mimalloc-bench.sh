@@ -12,7 +12,8 @@
 # build-bench-env.sh (which downloads allocators and large programs): it
 # compiles the C/C++ programs below with plain cc/c++ commands, with the
 # flags of the suite's bench/CMakeLists.txt for a Release build (-O3
-# -DNDEBUG, C++17, warnings off, its per-program definitions), into
+# -DNDEBUG, C++17, warnings off, its per-program definitions; cache-thrash
+# and cache-scratch at -O0, see below), into
 # BUILD_DIR (default: a directory under ${TMPDIR:-/tmp}, removed at the end
 # unless KEEP=1).  A program that does not build is listed as NOT RUN with
 # the compiler's first error; the others still run.
@@ -84,18 +85,28 @@ else
 fi
 
 # The suite's bench/CMakeLists.txt, Release: -O3 -DNDEBUG, C++17, -w.
-cflags=(-O3 -DNDEBUG -w -pthread)
-cxxflags=(-std=c++17 -O3 -DNDEBUG -w -pthread)
+opt=-O3
+cflags=(-DNDEBUG -w -pthread)
+cxxflags=(-std=c++17 -DNDEBUG -w -pthread)
+# cache-thrash and cache-scratch (false sharing: each thread writes its own
+# 1-byte block 2 million times between a new[] and a delete[]) at -O0: at
+# -O2 and -O3 GCC 12 drops the new[]/delete[] pair and the writes (the
+# block never escapes), so that the threads only count on their stacks and
+# the figures say nothing about the allocator (2026-12-01, objdump of the
+# workers: no call and no store to the heap).  At -O0 every write reaches
+# the block.
+opt_of() { case $1 in cache-thrash | cache-scratch) echo -O0 ;; *) echo "$opt" ;; esac; }
 declare -A BUILT_ERR
 # build PROG LANG [FLAGS/SOURCES...]: BUILT_ERR[PROG] when it fails.
 build() {
-	local prog=$1 lang=$2 rc
+	local prog=$1 lang=$2 rc o
 	shift 2
-	log "building $prog"
+	o=$(opt_of "$prog")
+	log "building $prog ($o)"
 	if [ "$lang" = c ]; then
-		(cd "$src" && "$CC" "${cflags[@]}" -o "$bdir/$prog" "$@" -lm) 2>"$bdir/$prog.log"
+		(cd "$src" && "$CC" "$o" "${cflags[@]}" -o "$bdir/$prog" "$@" -lm) 2>"$bdir/$prog.log"
 	else
-		(cd "$src" && "$CXX" "${cxxflags[@]}" -o "$bdir/$prog" "$@") 2>"$bdir/$prog.log"
+		(cd "$src" && "$CXX" "$o" "${cxxflags[@]}" -o "$bdir/$prog" "$@") 2>"$bdir/$prog.log"
 	fi
 	rc=$?
 	if [ $rc != 0 ] || [ ! -x "$bdir/$prog" ]; then
