@@ -32,6 +32,15 @@ void bucket_free(struct nk_bucket *b);
  */
 int zone_import(struct nk_zone *z, int domain, int flags, void **items, int max, bool exact);
 void zone_release(struct nk_zone *z, void **items, int n);
+/*
+ * Items zone_import returned (in address order) put in the order the
+ * caches hand them out, the first at the end (arrays and buckets pop from
+ * their top): ascending, so that consecutive allocations lie close, and,
+ * where items share cache lines (a size that is not a multiple of the
+ * line), by their offset in the line first, so that no two consecutive
+ * allocations share a line.
+ */
+void zone_handout_order(const struct nk_zone *z, void **items, int n);
 /* One item straight from the keg (no bucket), counted as an allocation on domain. */
 void *zone_import_one(struct nk_zone *z, int domain, int flags, bool exact);
 /* One item straight back to the keg, counted as a free on the caller's domain. */

@@ -445,17 +445,9 @@ zone_import_bucket(struct nk_zone *z, int d, int flags, struct nk_bucket *used, 
 		return NULL;
 	}
 	b->cnt = (uint16_t)n;
-	/*
-	 * The keg hands items out in address order and the bucket pops from its
-	 * end: reversed, consecutive allocations are adjacent and ascending, as
-	 * jemalloc hands out a slab's lowest region first, and a structure built
-	 * by them is walked in memory order.
-	 */
-	for (int i = 0, j = n - 1; i < j; i++, j--) {
-		void *t = b->items[i];
-		b->items[i] = b->items[j];
-		b->items[j] = t;
-	}
+	/* Ascending, as jemalloc hands out a slab's lowest region first: a
+	 * structure built by consecutive allocations is walked in memory order. */
+	zone_handout_order(z, b->items, n);
 	return b;
 }
 

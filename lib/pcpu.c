@@ -283,16 +283,7 @@ pcpu_fill(struct nk_zone *z, int d, int flags, void **buf, int max)
 	if (n > 0)
 		return n;
 	n = zone_import(z, d, flags, buf, max, false);
-	/*
-	 * The keg hands items out in address order and the array pops from
-	 * its top: reversed, consecutive allocations are adjacent and
-	 * ascending (as tc_alloc does with a bucket).
-	 */
-	for (int i = 0, j = n - 1; i < j; i++, j--) {
-		void *t = buf[i];
-		buf[i] = buf[j];
-		buf[j] = t;
-	}
+	zone_handout_order(z, buf, n);
 	return n;
 }
 
