@@ -1,11 +1,11 @@
 /*
  * Buckets (bucket.h): their memory, the zone's traffic with its keg
- * (zone_import, zone_release) and cross-domain frees; the depots that hold
- * them are depot.c's.  Layering: bucket.c calls the keg (items in and out
- * of slabs), depot.c (zone_put_bucket, for a cross bucket's items going
- * home) and the lock layer; it never calls the caches or the zone API
- * above it, and its bucket memory comes through the item sources zone.c
- * hands down at start-up.
+ * (zone_import, zone_release, and the order fresh items are handed out in)
+ * and cross-domain frees; the depots that hold them are depot.c's.
+ * Layering: bucket.c calls the keg (items in and out of slabs), depot.c
+ * (zone_put_bucket, for a cross bucket's items going home) and the lock
+ * layer; it never calls the caches or the zone API above it, and its bucket
+ * memory comes through the item sources zone.c hands down at start-up.
  */
 #include "bucket_int.h"
 
@@ -124,7 +124,8 @@ zone_import_some(struct nk_zone *z, int domain, int flags, void **items, int max
  * sizes below a line (several blocks a line: 16, 32, 48 bytes), within a
  * window of 256 bytes (two such periods for 48: 384), the items handed out
  * one after the other come from one offset (ascending), then the next:
- * up to four blocks that one thread allocates in a row lie on four lines.
+ * four 16- or 32-byte blocks that one thread allocates in a row lie on four
+ * lines, two 48-byte ones on two.
  * Two threads that take their first blocks one after the other on one
  * CPU, or blocks one thread allocated in a row and gave to others, then
  * write different lines (mimalloc-bench's cache-thrash and cache-scratch:

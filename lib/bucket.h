@@ -36,9 +36,9 @@ void zone_release(struct nk_zone *z, void **items, int n);
  * Items zone_import returned (in address order) put in the order the
  * caches hand them out, the first at the end (arrays and buckets pop from
  * their top): ascending, so that consecutive allocations lie close, and,
- * where items share cache lines (a size that is not a multiple of the
- * line), by their offset in the line first, so that no two consecutive
- * allocations share a line.
+ * for items smaller than a cache line, by their offset in the line first
+ * within small windows, so that no two consecutive allocations share a
+ * line.
  */
 void zone_handout_order(const struct nk_zone *z, void **items, int n);
 /* One item straight from the keg (no bucket), counted as an allocation on domain. */

@@ -89,13 +89,13 @@ kva_list_of(size_t size)
 
 /*
  * Arrays with an entry per page of the span (the tag table, the page
- * descriptors, the class map): reserved readable, so that a lookup of any numakeg address
- * reads zeros rather than faulting, and made writable a slice at a time as
- * the windows are committed.  Only what is committed counts against
- * RLIMIT_DATA.  They are cut from one reservation of KVA_META_PER_PAGE
- * bytes per page of the span, made with the span's (one system call for
- * all of them, at every process start, and a span too big for them is
- * refused and made smaller with the span).
+ * descriptors, the class map): reserved readable, so that a lookup of any
+ * numakeg address reads zeros rather than faulting, and made writable a
+ * slice at a time as the windows are committed.  Only what is committed
+ * counts against RLIMIT_DATA.  They are cut from one reservation of
+ * KVA_META_PER_PAGE bytes per page of the span, made with the span's (one
+ * system call for all of them, at every process start, and a span too big
+ * for them is refused and made smaller with the span).
  */
 #define KVA_META_PER_PAGE 32  /* the tags' 8 bytes, the descriptors' 16, the class map's 4 */
 static struct { char *base; size_t entry; } kva_meta[KVA_MAX_META];

@@ -125,11 +125,10 @@ malloc_fast(size_t n)
 /*
  * The page's entry in the class map (nk_pclass, page.h) alone says which
  * class a block is of and where its slab starts, so the checks need no slab
- * header: a pointer must be an item's
- * start, and a block already marked free is a double free (free_slow says
- * which, by name).  An item's start is a multiple n = q * d of the
- * class's size d with q below the slab's item count, and one multiplication
- * and one compare say both (after Lemire, Kaser and Kurz, "Faster remainder
+ * header: a pointer must be an item's start, and a block already marked
+ * free is a double free (free_slow says which, by name).  An item's start
+ * is a multiple n = q * d of the class's size d with q below the slab's
+ * item count, and one multiplication and one compare say both (after Lemire, Kaser and Kurz, "Faster remainder
  * by direct computation", 2019).  With m = floor(2^64 / d) + 1 and
  * e = d * m mod 2^64 (1 <= e <= d), for an offset n < 2^32 in the slab:
  * n * m mod 2^64 is q * e when d divides n, and at least m > 2^48 when it

@@ -427,7 +427,7 @@ page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, u
 	uint32_t *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
 	NK_ASSERT(npages <= UINT16_MAX + 1u, "a slab too long for its page entries");
 	for (size_t i = 0; i < npages; i++) {
-		e[i] = ((uint32_t)i << NK_PCLASS_PGIDX_SHIFT) | (uint32_t)(zid + 1);
+		e[i] = ((uint32_t)i << NK_PCLASS_PGIDX_SHIFT) | (uint16_t)(zid + 1);  /* no zone yet: 0 */
 		d[i].slab = slab;
 		d[i].pgidx = (uint16_t)i;
 		d[i].zid = zid;
