@@ -36,6 +36,10 @@
  *   pair     malloc(64) and free at once
  *   batchN   N blocks of 64 bytes allocated, then freed in order
  *            (N = 10, 100, 1000, 10000)
+ *   mixN     bench/batch.c's FIFO rounds: N blocks of 16-64 bytes (uniform
+ *            in bytes: four classes), the first and last byte of each
+ *            written, then each block's first byte read and the block
+ *            freed, in order
  *   walk     bench/locality's list, built once per allocator (2^17 nodes of
  *            32-128 bytes, each among 0-3 temporary blocks of 16-256 bytes,
  *            a quarter of them kept in a ring of 256 for a while); a slice
@@ -72,6 +76,7 @@ struct alloc {
 	unsigned rnd_pos;
 	void **lwork;         /* the larson kernel's live blocks */
 	uint64_t lpos;
+	unsigned mpos;        /* the mix kernels' place in mix_size */
 	struct node *list;    /* the walk kernel's list */
 };
 
@@ -146,6 +151,9 @@ live_set(void ***set, size_t n)
 }
 
 #define RND_SET   1024
+#define MIX_SIZES 4096
+static unsigned char mix_size[MIX_SIZES];   /* the mix kernels': 16-64 bytes */
+
 #define RND_SIZES 8000
 static unsigned rnd_size[RND_SIZES];
 static unsigned rnd_slot[RND_SET * 4];
@@ -162,6 +170,8 @@ random_init(void)
 	}
 	for (int i = 0; i < RND_SET * 4; i++)
 		rnd_slot[i] = (unsigned)(lcg_next(&x) >> 33) % RND_SET;
+	for (int i = 0; i < MIX_SIZES; i++)
+		mix_size[i] = (unsigned char)(16 + (lcg_next(&x) >> 33) % 49);
 }
 
 static uint64_t
@@ -225,6 +235,28 @@ k_batch(struct alloc *a, uint64_t units, long n)
 		for (long i = 0; i < n; i++)
 			a->free(arr[i]);
 	}
+	return units * (uint64_t)n;
+}
+
+static uint64_t
+k_mix(struct alloc *a, uint64_t units, long n)
+{
+	unsigned char *arr[10000];
+	unsigned pos = a->mpos;
+	for (uint64_t u = 0; u < units; u++) {
+		for (long i = 0; i < n; i++) {
+			unsigned size = mix_size[pos++ % MIX_SIZES];
+			unsigned char *p = checked(a, a->malloc(size), size);
+			p[0] = (unsigned char)i;
+			p[size - 1] = (unsigned char)i;
+			arr[i] = p;
+		}
+		for (long i = 0; i < n; i++) {
+			sink = *(volatile unsigned char *)arr[i];
+			a->free(arr[i]);
+		}
+	}
+	a->mpos = pos;
 	return units * (uint64_t)n;
 }
 
@@ -331,8 +363,12 @@ add_kernel(struct kernel *k, int nk, const char *name)
 	} else if (strncmp(name, "batch", 5) == 0 && (k[nk].arg = atol(name + 5)) > 0 &&
 	    k[nk].arg <= 10000) {
 		k[nk].run = k_batch;
+	} else if (strncmp(name, "mix", 3) == 0 && (k[nk].arg = atol(name + 3)) > 0 &&
+	    k[nk].arg <= 10000) {
+		k[nk].run = k_mix;
 	} else {
-		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, larson, pair, batchN with N <= 10000, walk)\n",
+		fprintf(stderr, "nk_ab: unknown kernel '%s' (simple, random, larson, pair, batchN or mixN "
+		    "with N <= 10000, walk)\n",
 		    name);
 		exit(2);
 	}
@@ -440,7 +476,7 @@ main(int argc, char **argv)
 		usage();
 	memcpy(argv0, argv, (size_t)(argc + 1) * sizeof(char *));
 	double slice_ms = 20;
-	const char *klist = "simple,random,larson,pair,batch10,batch100,batch1000,batch10000,walk";
+	const char *klist = "simple,random,larson,pair,batch10,batch100,batch1000,batch10000,mix1000,walk";
 
 	/* jemalloc's TLS does not fit glibc's default room for dlopen'd libraries. */
 	if (getenv("NK_AB_EXEC") == NULL) {

@@ -20,7 +20,7 @@
 struct nk_zone nk_malloc_zones[NK_NCLASSES] NK_BIG_BSS;  /* touched as the classes are made */
 static struct nk_keg malloc_kegs[NK_NCLASSES] NK_BIG_BSS;
 uint32_t nk_class_size[NK_NCLASSES];
-uint64_t nk_class_test[2][NK_NCLASSES];
+uint64_t nk_class_test[2][NK_NCLASSES + 1];  /* by class + 1; index 0 fails */
 uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 uint64_t nk_free_cookie;
 bool nk_malloc_rr;
@@ -140,8 +140,8 @@ malloc_make_class(unsigned c)
 		NK_ASSERT(d <= ((uint64_t)1 << 15) && e >= 1 && e <= d, "the item test's e");
 		NK_ASSERT((uint64_t)malloc_kegs[c].ipers * d < ((uint64_t)1 << 32),
 		    "a slab past the item test's range");
-		nk_class_test[NK_TEST_MUL][c] = mul;
-		__atomic_store_n(&nk_class_test[NK_TEST_LIM][c], (uint64_t)malloc_kegs[c].ipers * e,
+		nk_class_test[NK_TEST_MUL][c + 1] = mul;
+		__atomic_store_n(&nk_class_test[NK_TEST_LIM][c + 1], (uint64_t)malloc_kegs[c].ipers * e,
 		    __ATOMIC_RELEASE);
 		__atomic_store_n(&class_ready[c], 1, __ATOMIC_RELEASE);
 	}

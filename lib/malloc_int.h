@@ -22,14 +22,16 @@ extern struct nk_zone nk_malloc_zones[NK_NCLASSES];
 extern uint32_t nk_class_size[NK_NCLASSES];
 
 /*
- * free()'s item test, one multiplication and one compare (free_fast_finish):
- * nk_class_test[0][c] = mul = floor(2^64 / size) + 1, nk_class_test[1][c] =
- * lim = ipers * (size * mul mod 2^64); lim is 0 until the class is made, so
- * that every test fails.  Two rows, not pairs: one address and the scaled
- * class index reach both.
+ * free()'s item test, one multiplication and one compare (free_fast_finish),
+ * indexed by the class plus one, as the page class map gives it:
+ * nk_class_test[0][c + 1] = mul = floor(2^64 / size) + 1,
+ * nk_class_test[1][c + 1] = lim = ipers * (size * mul mod 2^64); lim is 0
+ * until the class is made, and always at index 0 (a page that is no slab's),
+ * so that every test fails there.  Two rows, not pairs: one address and the
+ * scaled index reach both.
  */
 enum { NK_TEST_MUL, NK_TEST_LIM };
-extern uint64_t nk_class_test[2][NK_NCLASSES];
+extern uint64_t nk_class_test[2][NK_NCLASSES + 1];
 extern uint8_t nk_class_lookup[NK_LOOKUP_MAX / 16 + 1];
 extern uint64_t nk_free_cookie;   /* marks a freed block (double-free check) */
 extern bool nk_malloc_rr;         /* the classes are round-robin zones */
@@ -144,37 +146,37 @@ malloc_fast(size_t n)
 void free_fast_other(void *p, uintptr_t off, unsigned cls, uint64_t mark);
 
 static inline __attribute__((always_inline)) void
-free_fast_finish(void *p, uintptr_t off, uint32_t pclass, unsigned cls)
+free_fast_finish(void *p, uintptr_t off, unsigned pgidx, unsigned cls1)
 {
-	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) +
-	    ((uint64_t)(pclass >> NK_PCLASS_PGIDX_SHIFT) << NK_PAGE_SHIFT);
+	uint64_t ioff = ((uintptr_t)p & NK_PAGE_MASK) + ((uint64_t)pgidx << NK_PAGE_SHIFT);
 	uint64_t *w = p;
 	uint64_t mark = nk_free_cookie ^ (uintptr_t)p;
-	if (NK_UNLIKELY(ioff * nk_class_test[NK_TEST_MUL][cls] >= nk_class_test[NK_TEST_LIM][cls] ||
+	if (NK_UNLIKELY(ioff * nk_class_test[NK_TEST_MUL][cls1] >= nk_class_test[NK_TEST_LIM][cls1] ||
 	    *w == mark)) {
 		free_slow(p);
 		return;
 	}
 	if (NK_LIKELY(nk_tls_tc == nk_free_pcpu_tag)) {
 		*w = mark;
-		if (NK_LIKELY(pcpu_push((int)cls, p)))
+		if (NK_LIKELY(pcpu_push_id1(cls1, p)))
 			return;
 		*w = 0;  /* free_slow starts over and marks it again */
 		free_slow(p);
 		return;
 	}
-	free_fast_other(p, off, cls, mark);
+	free_fast_other(p, off, cls1 - 1, mark);
 }
 
+/* cls1: the class plus one from the page class map; 0 (no slab's page) fails the item test. */
 static inline __attribute__((always_inline)) void
 free_fast(void *p)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
 	if (NK_LIKELY(off < nk_free_fast_span)) {
-		uint32_t pclass = nk_pclass[off >> NK_PAGE_SHIFT];
-		unsigned cls = pclass_zid(pclass);
-		if (NK_LIKELY(cls < NK_NCLASSES)) {
-			free_fast_finish(p, off, pclass, cls);
+		const struct nk_pclass *pc = &nk_pclass[off >> NK_PAGE_SHIFT];
+		unsigned cls1 = pc->zid1;
+		if (NK_LIKELY(cls1 <= NK_NCLASSES)) {
+			free_fast_finish(p, off, pc->pgidx, cls1);
 			return;
 		}
 	}
@@ -198,10 +200,10 @@ free_sized_fast(void *p, size_t n)
 {
 	uintptr_t off = (uintptr_t)p - nk_kva_base;
 	if (NK_LIKELY(n <= NK_SMALL_MAX) && NK_LIKELY(off < nk_free_fast_span)) {
-		unsigned cls = malloc_size_class(n);
-		uint32_t pclass = nk_pclass[off >> NK_PAGE_SHIFT];
-		if (NK_LIKELY(pclass_zid(pclass) == cls)) {
-			free_fast_finish(p, off, pclass, cls);
+		unsigned cls1 = malloc_size_class(n) + 1;
+		const struct nk_pclass *pc = &nk_pclass[off >> NK_PAGE_SHIFT];
+		if (NK_LIKELY(pc->zid1 == cls1)) {
+			free_fast_finish(p, off, pc->pgidx, cls1);
 			return;
 		}
 	}

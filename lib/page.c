@@ -58,7 +58,7 @@ struct page_domain {
 } __attribute__((aligned(NK_CACHELINE)));
 
 struct nk_pdesc *nk_pdesc;
-uint32_t *nk_pclass;
+struct nk_pclass *nk_pclass;
 /* nk_topo.ndomains of them, from the boot arena (page_init). */
 static struct page_domain *page_domains;
 
@@ -424,10 +424,11 @@ void
 page_set_slab(void *addr, size_t npages, void *slab, int domain, uint16_t zid, uint16_t extra)
 {
 	struct nk_pdesc *d = page_desc(addr);
-	uint32_t *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
+	struct nk_pclass *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
 	NK_ASSERT(npages <= UINT16_MAX + 1u, "a slab too long for its page entries");
 	for (size_t i = 0; i < npages; i++) {
-		e[i] = ((uint32_t)i << NK_PCLASS_PGIDX_SHIFT) | (uint16_t)(zid + 1);  /* no zone yet: 0 */
+		e[i].zid1 = (uint16_t)(zid + 1);  /* a zone not registered yet (UINT16_MAX): 0 */
+		e[i].pgidx = (uint16_t)i;
 		d[i].slab = slab;
 		d[i].pgidx = (uint16_t)i;
 		d[i].zid = zid;
@@ -451,9 +452,9 @@ void
 page_clear(void *addr, size_t npages)
 {
 	struct nk_pdesc *d = page_desc(addr);
-	uint32_t *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
+	struct nk_pclass *e = &nk_pclass[((uintptr_t)addr - nk_kva_base) >> NK_PAGE_SHIFT];
 	for (size_t i = 0; i < npages; i++) {
-		e[i] = 0;
+		e[i] = (struct nk_pclass){ 0, 0 };
 		uint16_t keep = d[i].flags & PG_NOFREE;
 		d[i].slab = NULL;
 		d[i].flags = keep;

@@ -32,22 +32,22 @@ extern struct nk_pdesc *nk_pdesc;
 
 /*
  * What free() needs of a slab page, four bytes a page beside the
- * descriptors' sixteen (tcmalloc's size-class map does the same): bits
- * 0..15 the keg's primary zone id plus one, bits 16..31 the page's index
- * in its slab; 0 on every page that is no slab's (never written pages read
- * zero).  A heap of a few MiB has its entries in a few KiB, which stay in
- * L1 where the descriptors' lines would not (larson's loop: every free
- * looked up a descriptor in L2).  page_set_slab and page_clear keep both.
+ * descriptors' sixteen (tcmalloc's size-class map does the same): the keg's
+ * primary zone id plus one (0 on every page that is no slab's: never
+ * written pages read zero) and the page's index in its slab.  A heap of a
+ * few MiB has its entries in a few KiB, which stay in L1 where the
+ * descriptors' lines would not (larson's loop: every free looked up a
+ * descriptor in L2).  The two halves are loaded separately, as the
+ * descriptor's were, so that the class is a load and nothing more on
+ * free's chain of dependent operations: malloc's fast path indexes its
+ * class tables and reaches the CPU's arrays with the id plus one as it is
+ * (malloc_int.h).  page_set_slab and page_clear keep both.
  */
-extern uint32_t *nk_pclass;
-#define NK_PCLASS_PGIDX_SHIFT 16
-
-/* The zone id a page's entry names; >= every zone id (0xffff) when none. */
-static inline unsigned
-pclass_zid(uint32_t e)
-{
-	return (uint16_t)(e - 1);
-}
+struct nk_pclass {
+	uint16_t zid1;    /* the zone id + 1; 0: no slab's page */
+	uint16_t pgidx;   /* this page's index in its slab */
+};
+extern struct nk_pclass *nk_pclass;
 
 static inline struct nk_pdesc *
 page_desc(const void *p)

@@ -156,19 +156,21 @@ miss:
 	return NULL;
 }
 
-/* The push's body, after [r] is the block: full or stopped misses. */
-#define PCPU_RSEQ_PUSH_BODY                                                 \
-	"movq " PCPU_ST "(%[r]), %[st]\n\t"                                 \
+/* The push's body, after [r] is the block (plus a stride's worth of
+ * bytes for ST and ITEM0 below a block's own): full or stopped misses. */
+#define PCPU_RSEQ_PUSH_BODY_AT(ST, ITEM0)                                   \
+	"movq " ST "(%[r]), %[st]\n\t"                                      \
 	"movzwl %w[st], %k[n]\n\t"                                          \
 	"movl %k[st], %k[c]\n\t"                                            \
 	"shrl $16, %k[c]\n\t"                                               \
 	"cmpl %k[c], %k[n]\n\t"                                             \
 	"jae %l[miss]\n\t"                                                  \
-	"movq %[it], " PCPU_ITEM0 "(%[r],%[n],8)\n\t"                       \
+	"movq %[it], " ITEM0 "(%[r],%[n],8)\n\t"                            \
 	"movabsq $" NK_STR(NK_PCPU_PUSH_ONE) ", %[c]\n\t"                   \
 	"addq %[c], %[st]\n\t"                                              \
-	"movq %[st], " PCPU_ST "(%[r])\n\t"       /* the commit */          \
+	"movq %[st], " ST "(%[r])\n\t"            /* the commit */          \
 	".Lend%=:\n\t"
+#define PCPU_RSEQ_PUSH_BODY PCPU_RSEQ_PUSH_BODY_AT(PCPU_ST, PCPU_ITEM0)
 
 /* A free onto the calling CPU's array; false if it is full or stopped. */
 static inline __attribute__((always_inline)) bool
@@ -181,6 +183,34 @@ pcpu_push(int id, void *item)
 	    PCPU_RSEQ_PUSH_BODY
 	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
 	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id)),
+	      [it] "r"(item)
+	    : "memory", "cc"
+	    : miss);
+	return true;
+miss:
+	return false;
+}
+
+/*
+ * pcpu_push for zone id id1 - 1, given id1: free() reads the id plus one
+ * from the page class map (page.h) and uses it as it is, the block's
+ * offset one stride short, made up in the displacements, so that no
+ * subtraction sits between the map's load and the state word's.
+ */
+#define PCPU_ST_1    "-8256"   /* PCPU_ST - NK_PCPU_BLOCK_STRIDE */
+#define PCPU_ITEM0_1 "-8248"   /* PCPU_ITEM0 - NK_PCPU_BLOCK_STRIDE */
+_Static_assert(NK_PCPU_BLOCKS - NK_PCPU_BLOCK_STRIDE == -8256, "PCPU_ST_1");
+
+static inline __attribute__((always_inline)) bool
+pcpu_push_id1(unsigned id1, void *item)
+{
+	uintptr_t r, st, n, c;
+	asm volatile goto(PCPU_RSEQ_PROLOGUE
+	    PCPU_RSEQ_REGION
+	    "addq %[b], %[r]\n\t"
+	    PCPU_RSEQ_PUSH_BODY_AT(PCPU_ST_1, PCPU_ITEM0_1)
+	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff((int)id1)),
 	      [it] "r"(item)
 	    : "memory", "cc"
 	    : miss);
@@ -302,6 +332,7 @@ fail:
 #define NK_PCPU_ASM 0
 static inline void *pcpu_pop(int id) { (void)id; return NULL; }
 static inline bool pcpu_push(int id, void *item) { (void)id; (void)item; return false; }
+static inline bool pcpu_push_id1(unsigned id1, void *item) { (void)id1; (void)item; return false; }
 static inline bool
 pcpu_push_dom(int id, void *item, int dom)
 {

@@ -61,7 +61,8 @@ static void *find_last_item(size_t size, void **blocks, int *n)
  */
 static void check_arithmetic(unsigned c, size_t size, uint64_t ipers)
 {
-	uint64_t mul = nk_class_test[NK_TEST_MUL][c], lim = nk_class_test[NK_TEST_LIM][c];
+	/* The tables are indexed by the class plus one (the page class map's id). */
+	uint64_t mul = nk_class_test[NK_TEST_MUL][c + 1], lim = nk_class_test[NK_TEST_LIM][c + 1];
 	uint64_t wrong = 0, first = 0;
 	for (uint64_t n = 0; n < (ipers + 2) * size; n++) {
 		bool want = n % size == 0 && n / size < ipers;
@@ -76,6 +77,9 @@ static void check_arithmetic(unsigned c, size_t size, uint64_t ipers)
 int main(void)
 {
 	int tested = 0;
+	/* Index 0 is a page that is no slab's (the page class map's 0): every offset fails. */
+	CHECK(nk_class_test[NK_TEST_LIM][0] == 0, "the item test's limit for no class is %llu, not 0",
+	    (unsigned long long)nk_class_test[NK_TEST_LIM][0]);
 	for (unsigned c = 0; c < NCLASSES; c++) {
 		size_t size = class_size(c);
 		void *blocks[NBLOCKS];
