@@ -130,14 +130,15 @@ malloc_fast(size_t n)
  * header: a pointer must be an item's start, and a block already marked
  * free is a double free (free_slow says which, by name).  An item's start
  * is a multiple n = q * d of the class's size d with q below the slab's
- * item count, and one multiplication and one compare say both (after Lemire, Kaser and Kurz, "Faster remainder
- * by direct computation", 2019).  With m = floor(2^64 / d) + 1 and
+ * item count, and one multiplication and one compare say both (after
+ * Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
+ * With m = floor(2^64 / d) + 1 and
  * e = d * m mod 2^64 (1 <= e <= d), for an offset n < 2^32 in the slab:
  * n * m mod 2^64 is q * e when d divides n, and at least m > 2^48 when it
  * does not (d <= 2^15).  So n is an item's start iff n * m mod 2^64 <
- * ipers * e (below 2^32): nk_class_test's mul and lim.
- * free_fast_finish: those checks and the push, once
- * the class is known, for free_fast and free_sized_fast alike; whatever it
+ * ipers * e (below 2^32): nk_class_test's mul and lim, indexed by the
+ * class plus one as the map gives it.  free_fast_finish: those checks and
+ * the push, once the class is known, for free_fast and free_sized_fast alike; whatever it
  * cannot do goes to free_slow, which starts over.  The common case, a
  * CPU's cache with no home to check, is straight-line code that needs no
  * stack frame; the others are out of line (free_fast_other), and every
