@@ -332,6 +332,18 @@ cmp_double(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
+/* A table's header: the allocators' names, then each one's ratio to the first. */
+static void
+print_header(const struct alloc *al, int na, int name_w, int ratio_w)
+{
+	printf("%-12s", "kernel");
+	for (int a = 0; a < na; a++)
+		printf(" %*s", name_w, al[a].name);
+	for (int a = 1; a < na; a++)
+		printf(" %*.*s/%-6.6s", ratio_w, ratio_w, al[a].name, al[0].name);
+	printf("\n");
+}
+
 static double
 median(double *v, int n)
 {
@@ -436,12 +448,7 @@ run_processes(char **argv0, int procs, int na, int nk, const struct kernel *kern
 	}
 	printf("nk_ab: %d processes; each allocator's median ns per pair, and the ratios' median "
 	    "[range] over the processes\n", procs);
-	printf("%-12s", "kernel");
-	for (int a = 0; a < na; a++)
-		printf(" %12s", al[a].name);
-	for (int a = 1; a < na; a++)
-		printf(" %13.13s/%-6.6s", al[a].name, al[0].name);
-	printf("\n");
+	print_header(al, na, 12, 13);
 	for (int k = 0; k < nk; k++) {
 		printf("%-12s", kern[k].name);
 		for (int c = 0; c < ncol; c++) {
@@ -575,12 +582,7 @@ main(int argc, char **argv)
 	}
 	printf("nk_ab: %d rounds of %.0f ms slices, allocators alternating; ns per malloc/free pair, median (min)\n",
 	    rounds, slice_ms);
-	printf("%-12s", "kernel");
-	for (int a = 0; a < na; a++)
-		printf(" %18s", al[a].name);
-	for (int a = 1; a < na; a++)
-		printf(" %9.9s/%-6.6s", al[a].name, al[0].name);
-	printf("\n");
+	print_header(al, na, 18, 9);
 	for (int k = 0; k < nk; k++) {
 		double med[MAX_ALLOCS];
 		printf("%-12s", kern[k].name);

@@ -55,6 +55,14 @@ pcpu_steal(struct pcpu_region *r, int cpu, int id, uint32_t *cap)
 	}
 }
 
+/* A dying zone's counts on a CPU start over; pushes stay the word's. */
+static void
+pcpu_count_reset(struct pcpu_count *c, uint64_t st)
+{
+	memset(c, 0, sizeof(*c));
+	c->mark = st_pushes(st);
+}
+
 /*
  * cpu's items of z back to the keg; dying: its counts reset, the array left
  * stopped.  The items go home straight from the stopped array (no copy: an
@@ -86,10 +94,8 @@ pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 	c->cross = NULL;
 	uint64_t st = __atomic_load_n(pcpu_state(r, id), __ATOMIC_ACQUIRE);
 	if (st_count(st) == 0 && (!dying || st_cap(st) == 0)) {
-		if (dying) {
-			memset(c, 0, sizeof(*c));
-			c->mark = st_pushes(st);
-		}
+		if (dying)
+			pcpu_count_reset(c, st);
 		nk_unlock(&pcpu_lock[cpu]);
 		pcpu_send_cross(z, cross);
 		return;
@@ -106,8 +112,7 @@ pcpu_drain_cpu(struct nk_zone *z, int cpu, bool dying)
 	nk_lock(&pcpu_lock[cpu]);
 	c->draining = 0;
 	if (dying) {
-		memset(c, 0, sizeof(*c));
-		c->mark = st_pushes(st);
+		pcpu_count_reset(c, st);
 	} else {
 		/* The word is still stopped: a plain store restarts it, at the zone's floor. */
 		uint16_t floor = __atomic_load_n(&pcpu_id_cap[id], __ATOMIC_ACQUIRE);

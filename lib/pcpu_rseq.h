@@ -172,20 +172,28 @@ miss:
 	".Lend%=:\n\t"
 #define PCPU_RSEQ_PUSH_BODY PCPU_RSEQ_PUSH_BODY_AT(PCPU_ST, PCPU_ITEM0)
 
+/*
+ * The whole push of item at displacements ST and ITEM0 from the block at
+ * offset boff (pcpu_push, pcpu_push_id1); a full or stopped array jumps
+ * to the label miss.
+ */
+#define PCPU_RSEQ_PUSH(boff, item, ST, ITEM0, miss)                         \
+	uintptr_t r_, st_, n_, c_;                                          \
+	asm volatile goto(PCPU_RSEQ_PROLOGUE                                \
+	    PCPU_RSEQ_REGION                                                \
+	    "addq %[b], %[r]\n\t"                                           \
+	    PCPU_RSEQ_PUSH_BODY_AT(ST, ITEM0)                               \
+	    : [r] "=&r"(r_), [st] "=&r"(st_), [n] "=&r"(n_), [c] "=&r"(c_)  \
+	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(boff), \
+	      [it] "r"(item)                                                \
+	    : "memory", "cc"                                                \
+	    : miss)
+
 /* A free onto the calling CPU's array; false if it is full or stopped. */
 static inline __attribute__((always_inline)) bool
 pcpu_push(int id, void *item)
 {
-	uintptr_t r, st, n, c;
-	asm volatile goto(PCPU_RSEQ_PROLOGUE
-	    PCPU_RSEQ_REGION
-	    "addq %[b], %[r]\n\t"
-	    PCPU_RSEQ_PUSH_BODY
-	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff(id)),
-	      [it] "r"(item)
-	    : "memory", "cc"
-	    : miss);
+	PCPU_RSEQ_PUSH(pcpu_boff(id), item, PCPU_ST, PCPU_ITEM0, miss);
 	return true;
 miss:
 	return false;
@@ -204,16 +212,7 @@ _Static_assert(NK_PCPU_BLOCKS - NK_PCPU_BLOCK_STRIDE == -8256, "PCPU_ST_1");
 static inline __attribute__((always_inline)) bool
 pcpu_push_id1(unsigned id1, void *item)
 {
-	uintptr_t r, st, n, c;
-	asm volatile goto(PCPU_RSEQ_PROLOGUE
-	    PCPU_RSEQ_REGION
-	    "addq %[b], %[r]\n\t"
-	    PCPU_RSEQ_PUSH_BODY_AT(PCPU_ST_1, PCPU_ITEM0_1)
-	    : [r] "=&r"(r), [st] "=&r"(st), [n] "=&r"(n), [c] "=&r"(c)
-	    : [rs] "r"(nk_rseq_off), [base] "m"(nk_pcpu_base), [b] "r"(pcpu_boff((int)id1)),
-	      [it] "r"(item)
-	    : "memory", "cc"
-	    : miss);
+	PCPU_RSEQ_PUSH(pcpu_boff((int)id1), item, PCPU_ST_1, PCPU_ITEM0_1, miss);
 	return true;
 miss:
 	return false;
